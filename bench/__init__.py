@@ -1,0 +1,1 @@
+"""Benchmarks: each script prints a table; figures go to BENCHMARKS.md."""

@@ -1,0 +1,1 @@
+"""Velox core: per-user Bayesian linear heads over shared features, exploration, filters."""
