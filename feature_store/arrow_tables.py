@@ -1,0 +1,137 @@
+"""The two Arrow tables of a snapshot, built from numpy at publish and read back at load.
+
+`items.arrow`: `item_id` string, `features` fixed_size_list<float32, d>, then the attributes.
+`users.arrow`: `user_id` string, `w` fixed_size_list<float32, d>, `count` int64.
+Each is written as ONE record batch, so that reading it maps every column without copying
+(spec: docs/snapshot_format.md). The same checks run at publish and at load.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from numpy.typing import NDArray
+
+from feature_store.errors import InvalidAttributesError, InvalidFactorsError
+from feature_store.item_columns import check_attribute_column
+
+
+def id_array(ids: Any, what: str) -> pa.Array:
+    """Ids as an Arrow string array: non-null, non-empty and unique, else `InvalidFactorsError`."""
+    try:
+        array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InvalidFactorsError(f"{what} ids must be strings: {error}") from error
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise InvalidFactorsError(f"{what} ids must be strings, got {array.type}")
+    check_ids(array, what)
+    return array
+
+
+def check_ids(array: pa.Array, what: str) -> None:
+    """Refuse null, empty or duplicate ids."""
+    if array.null_count:
+        raise InvalidFactorsError(f"{what} ids contain {array.null_count} nulls")
+    if len(array) and pc.min(pc.utf8_length(array)).as_py() == 0:
+        raise InvalidFactorsError(f"{what} ids contain an empty string")
+    distinct = pc.count_distinct(array).as_py()
+    if distinct != len(array):
+        raise InvalidFactorsError(f"{what} ids contain {len(array) - distinct} duplicates")
+
+
+def check_factors(matrix: Any, what: str, rows: int, dim: int | None = None) -> None:
+    """Refuse factors that are not a finite float32 (rows, dim) matrix."""
+    if not isinstance(matrix, np.ndarray) or matrix.dtype != np.float32 or matrix.ndim != 2:
+        shape = getattr(matrix, "shape", None)
+        raise InvalidFactorsError(
+            f"{what} must be a float32 (n, d) array, got {getattr(matrix, 'dtype', type(matrix))} "
+            f"{shape}"
+        )
+    if matrix.shape[0] != rows:
+        raise InvalidFactorsError(f"{what} has {matrix.shape[0]} rows for {rows} ids")
+    if dim is not None and matrix.shape[1] != dim:
+        raise InvalidFactorsError(f"{what} has dimension {matrix.shape[1]}, expected {dim}")
+    finite = np.isfinite(matrix)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise InvalidFactorsError(f"{what} contain NaN or infinity (first in row {row})")
+
+
+def _factor_list(matrix: NDArray[np.float32]) -> pa.FixedSizeListArray:
+    flat = np.ascontiguousarray(matrix).reshape(-1)  # a view for C-ordered input: no copy
+    return pa.FixedSizeListArray.from_arrays(pa.array(flat), int(matrix.shape[1]))
+
+
+def build_items(ids: Any, features: Any, attributes: pa.Table | None) -> pa.RecordBatch:
+    """The `items.arrow` batch; every problem raises a named error before anything is written."""
+    id_column = id_array(ids, "item")
+    if len(id_column) == 0:
+        raise InvalidFactorsError("a snapshot needs at least one item")
+    check_factors(features, "item features", len(id_column))
+    if features.shape[1] == 0:
+        raise InvalidFactorsError("item features have dimension 0")
+    names = ["item_id", "features"]
+    arrays = [id_column, _factor_list(features)]
+    if attributes is not None:
+        if not isinstance(attributes, pa.Table):
+            raise InvalidAttributesError(
+                f"item attributes must be a pyarrow Table, got {attributes!r}"
+            )
+        if attributes.num_rows != len(id_column):
+            raise InvalidAttributesError(
+                f"item attributes have {attributes.num_rows} rows for {len(id_column)} items"
+            )
+        for name, column in zip(attributes.column_names, attributes.columns, strict=True):
+            check_attribute_column(name, column)
+            names.append(name)
+            arrays.append(column.combine_chunks())
+    if len(set(names)) != len(names):
+        raise InvalidAttributesError(f"item attribute names repeat: {names[2:]}")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def build_users(ids: Any, weights: Any, counts: Any, dim: int) -> pa.RecordBatch:
+    """The `users.arrow` batch (it may have no rows: a model need not know any user)."""
+    id_column = id_array(ids, "user")
+    check_factors(weights, "user weights", len(id_column), dim)
+    counts = np.asarray(counts)
+    if counts.shape != (len(id_column),) or not np.issubdtype(counts.dtype, np.integer):
+        raise InvalidFactorsError(
+            f"user counts must be {len(id_column)} integers, got {counts.dtype} {counts.shape}"
+        )
+    if len(counts) and counts.min() < 0:
+        raise InvalidFactorsError("user counts must not be negative")
+    arrays = [id_column, _factor_list(weights), pa.array(counts.astype(np.int64, copy=False))]
+    return pa.RecordBatch.from_arrays(arrays, names=["user_id", "w", "count"])
+
+
+def read_factors(
+    batch: pa.RecordBatch, id_name: str, factor_name: str, dim: int, what: str
+) -> tuple[NDArray[np.object_], NDArray[np.float32]]:
+    """Ids (object array) and factors (a zero-copy (n, dim) view) of a loaded batch."""
+    names = batch.schema.names
+    if names[:2] != [id_name, factor_name]:
+        raise InvalidFactorsError(
+            f"{what} table starts with {names[:2]}, expected {[id_name, factor_name]}"
+        )
+    ids, factors = batch.column(0), batch.column(1)
+    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
+        raise InvalidFactorsError(f"{what} ids have type {ids.type}, expected string")
+    check_ids(ids, what)
+    kind = factors.type
+    if not (
+        pa.types.is_fixed_size_list(kind)
+        and kind.list_size == dim
+        and kind.value_type == pa.float32()
+        and factors.null_count == 0
+        and factors.values.null_count == 0
+    ):
+        raise InvalidFactorsError(
+            f"{what} factors have type {kind} (nulls: {factors.null_count}), expected "
+            f"fixed_size_list<float32, {dim}> without nulls"
+        )
+    matrix = factors.flatten().to_numpy(zero_copy_only=True).reshape(len(factors), dim)
+    return ids.to_numpy(zero_copy_only=False), matrix

@@ -1,0 +1,123 @@
+"""The storage role: where snapshot files live. One abstract base, one module per backend.
+
+Paths handed to a storage are relative to its root and use '/' separators. What each
+backend guarantees (fsync, atomic rename, memory maps) is specified in
+docs/snapshot_format.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+
+class RawSink(Protocol):
+    """Anything bytes can be written to (a Python file, a pyarrow output stream)."""
+
+    def write(self, data: Any, /) -> Any:
+        """Write all of `data` (any object with the buffer protocol)."""
+
+
+class HashingWriter:
+    """Writes to a sink and computes the sha256 of everything written, in the same pass."""
+
+    def __init__(self, raw: RawSink) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        """Hash and write `data`; returns the number of bytes written."""
+        view = memoryview(data)
+        self._hash.update(view)
+        self._raw.write(view)
+        return view.nbytes
+
+    def writable(self) -> bool:
+        """Always True (pyarrow's `PythonFile` asks)."""
+        return True
+
+    def flush(self) -> None:
+        """Nothing to do here: the storage flushes and syncs the sink when the write ends."""
+
+    def close(self) -> None:
+        """Mark closed (pyarrow closes its wrapper); the storage closes the real sink."""
+        self.closed = True
+
+    def hexdigest(self) -> str:
+        """The sha256 of all bytes written so far, as 64 lowercase hex digits."""
+        return self._hash.hexdigest()
+
+
+def sha256_hex(data: Any) -> str:
+    """The sha256 of a bytes-like object (a `pa.Buffer` works without copying)."""
+    return hashlib.sha256(memoryview(data)).hexdigest()
+
+
+class SnapshotStorage(ABC):
+    """A root directory of snapshots on some filesystem."""
+
+    @property
+    @abstractmethod
+    def description(self) -> str:
+        """The root as a user would write it, for messages."""
+
+    @abstractmethod
+    def list_dir(self, path: str) -> list[str]:
+        """Names of the entries of a directory; empty if it does not exist."""
+
+    @abstractmethod
+    def is_file(self, path: str) -> bool:
+        """Whether `path` exists and is a regular file."""
+
+    @abstractmethod
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` exists and is a directory."""
+
+    @abstractmethod
+    def mtime(self, path: str) -> float:
+        """Last modification time (seconds since the epoch)."""
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes:
+        """The whole file; `FileNotFoundError` if it does not exist."""
+
+    @abstractmethod
+    def read_buffer(self, path: str) -> pa.Buffer:
+        """The whole file as an Arrow buffer: memory-mapped where the filesystem allows."""
+
+    @abstractmethod
+    def make_dir(self, path: str) -> None:
+        """Create a directory and its parents (no error if it exists)."""
+
+    @abstractmethod
+    def open_write(self, path: str) -> AbstractContextManager[HashingWriter]:
+        """Create a new file; on a clean exit its bytes are durable (fsynced where possible)."""
+
+    @abstractmethod
+    def replace_file(self, path: str, data: bytes) -> None:
+        """Atomically replace (or create) a small file: readers see the old or the new bytes."""
+
+    @abstractmethod
+    def rename_dir(self, source: str, target: str) -> bool:
+        """Rename a directory; False (and nothing changed) if `target` already exists."""
+
+    @abstractmethod
+    def sync_dir(self, path: str) -> None:
+        """Make the entries of a directory durable (fsync the directory where possible)."""
+
+    @abstractmethod
+    def remove_tree(self, path: str) -> None:
+        """Delete a directory and everything in it."""
+
+    @abstractmethod
+    def remove_file(self, path: str) -> None:
+        """Delete one file."""
+
+    @abstractmethod
+    def lock(self, path: str) -> AbstractContextManager[None]:
+        """Hold an exclusive lock named by `path` (serializes pointer updates)."""
