@@ -1,0 +1,82 @@
+"""Errors of the service, and the one handler that turns every Velox error into JSON.
+
+    VeloxError (velox.errors)
+    └── ServiceError (500)
+        ├── PayloadTooLargeError (413)      a request body over `max_body_bytes`
+        ├── BadRequestError (400)           a body or query that cannot be parsed
+        ├── UnprocessableError (422)        well-formed input with an out-of-range value
+        ├── NoSnapshotError (503)           the model has no loaded snapshot yet
+        ├── StoreUnavailableError (503)     Redis cannot be reached (after retries)
+        └── EmbeddedRedisError (500)        the embedded redis-server cannot be started
+
+Errors from velox and feature_store (unknown item 404, malformed filter 400, ...) carry their
+own status and go through the same handler: the body is always `{"error": message}`.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+
+from velox.errors import VeloxError
+
+
+class ServiceError(VeloxError):
+    """Root of the service's own errors."""
+
+
+class PayloadTooLargeError(ServiceError):
+    """The request body is larger than the service accepts."""
+
+    status = 413
+
+
+class BadRequestError(ServiceError):
+    """The request body or query cannot be parsed."""
+
+    status = 400
+
+
+class UnprocessableError(ServiceError):
+    """The request parses but a value is out of range or of the wrong type."""
+
+    status = 422
+
+
+class NoSnapshotError(ServiceError):
+    """The model is known but no snapshot of it is loaded (yet)."""
+
+    status = 503
+
+
+class StoreUnavailableError(ServiceError):
+    """The weight store (Redis) did not answer, even after the retry policy's attempts."""
+
+    status = 503
+
+
+class EmbeddedRedisError(ServiceError):
+    """The embedded redis-server could not be started or stopped."""
+
+
+def error_response(status: int, message: str) -> Response:
+    """The JSON body every error gets: `{"error": message}`."""
+    return Response(orjson.dumps({"error": message}), status, media_type="application/json")
+
+
+async def _velox_error(_: Request, error: Exception) -> Response:
+    assert isinstance(error, VeloxError)
+    return error_response(error.status, error.message)
+
+
+async def _validation_error(_: Request, error: Exception) -> Response:
+    # FastAPI validates a few framework-level inputs itself; keep the same body shape.
+    assert isinstance(error, RequestValidationError)
+    return error_response(422, "; ".join(str(item.get("msg", item)) for item in error.errors()))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every `VeloxError` with its status and `{"error": message}`."""
+    app.add_exception_handler(VeloxError, _velox_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

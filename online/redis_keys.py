@@ -1,0 +1,80 @@
+"""The Redis key layout of the weight store and the feedback log (spec: docs/redis_layout.md).
+
+Every key of one user carries the hash tag of the user's log partition,
+`{<model>|p<partition>}`, with `partition = crc32(user) mod LOG_PARTITIONS`. So a user's state,
+seen set, dedupe window, recent-events list and the partition of the feedback log the user's
+events go to all live in one Redis Cluster slot, and one Lua script can update them atomically.
+The user id always comes last but for a fixed suffix, which keeps keys of different users
+distinct whatever characters the ids contain.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+LAYOUT_VERSION = 1
+"""Bumped on any change below; keys of another layout are never read."""
+
+LOG_PARTITIONS = 64
+"""Partitions of the feedback log per model; fixed by the layout (changing it moves users)."""
+
+
+def partition_of(user: str) -> int:
+    """The log partition of a user (stable across processes and machines)."""
+    return zlib.crc32(user.encode("utf-8")) % LOG_PARTITIONS
+
+
+def partition_tag(model: str, partition: int) -> str:
+    """The hash tag shared by every key of one partition of one model."""
+    return f"{{{model}|p{partition}}}"
+
+
+def events_key(model: str, partition: int) -> str:
+    """The Redis Stream holding one partition of a model's feedback log."""
+    return f"velox:{partition_tag(model, partition)}:events"
+
+
+@dataclass(frozen=True)
+class UserKeys:
+    """Every key of one (model, user); `state(version)` is per snapshot version."""
+
+    model: str
+    user: str
+    partition: int
+    prefix: str
+
+    @classmethod
+    def of(cls, model: str, user: str) -> UserKeys:
+        """The keys of `user` under `model`."""
+        partition = partition_of(user)
+        prefix = f"velox:{partition_tag(model, partition)}:u:{user}"
+        return cls(model=model, user=user, partition=partition, prefix=prefix)
+
+    def state(self, version: int) -> str:
+        """The posterior state under snapshot `version` (CAS header + encoded state)."""
+        return f"{self.prefix}:v{version}:state"
+
+    @property
+    def seen(self) -> str:
+        """Set of the item ids the user has given feedback on (any version)."""
+        return f"{self.prefix}:seen"
+
+    @property
+    def event_ids(self) -> str:
+        """Sorted set of the user's last event ids, for idempotent /observe."""
+        return f"{self.prefix}:eids"
+
+    @property
+    def recent(self) -> str:
+        """List of the stream ids of the user's last events, for replay after a retrain."""
+        return f"{self.prefix}:recent"
+
+    @property
+    def events(self) -> str:
+        """The feedback-log partition the user's events are appended to."""
+        return events_key(self.model, self.partition)
+
+    def prediction(self, prediction_id: str) -> str:
+        """Hash item id -> propensity of one /predict answer, read back by /observe."""
+        return f"velox:{partition_tag(self.model, self.partition)}:pred:{prediction_id}"

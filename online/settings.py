@@ -1,0 +1,43 @@
+"""Settings of the service: `VeloxSettings` plus what only the service needs (`VELOX_*`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from velox.settings import VeloxSettings
+
+AppendFsync = Literal["everysec", "always"]
+
+
+class ServiceSettings(VeloxSettings):
+    """How the service serves: policies, limits, polling, the embedded Redis's durability.
+
+    Unsafe values are refused when the settings are built, not discovered under load: no AOF
+    mode that can lose acknowledged feedback on a crash (`no`), no unbounded request bodies,
+    no polling faster than the registry can be read cheaply.
+    """
+
+    policy: str = "thompson"
+    model_policies: dict[str, str] = Field(default_factory=dict)
+    seed: int | None = None
+    max_body_bytes: int = Field(default=64 * 1024, ge=256, le=1024 * 1024)
+    max_k: int = Field(default=1000, ge=1, le=10_000)
+    poll_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)
+    redis_appendfsync: AppendFsync = "everysec"
+    redis_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
+    recent_events: int = Field(default=1000, ge=1, le=1_000_000)
+    dedupe_window: int = Field(default=10_000, ge=1, le=1_000_000)
+    prediction_ttl_s: int = Field(default=86_400, ge=1)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("VELOX_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    def policy_for(self, model: str) -> str:
+        """The default exploration policy spec of `model` (e.g. `thompson`, `egreedy:0.1`)."""
+        return self.model_policies.get(model, self.policy)

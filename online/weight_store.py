@@ -1,0 +1,130 @@
+"""The weight store role: per-(model, version, user) posterior state plus the feedback log.
+
+One abstract base, one module per backend (`redis_store.py`), each backend configured by a
+typed config whose `type` field picks it (`open_store`). The store moves bytes: the service
+hands `observe` a pure function from the old encoded state (None for a user never seen) to
+the new one, and the store applies it atomically per user, retrying on conflicts with its
+injected retry policy, so that concurrent observations give exactly the sequential result.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+StateUpdate = Callable[[bytes | None], bytes]
+"""Old encoded state (None: the user has none under this version) -> new encoded state."""
+
+
+@dataclass(frozen=True)
+class FeedbackEvent:
+    """One observation as it is written to the feedback log (docs/events_schema.md)."""
+
+    event_id: str
+    user: str
+    item: str
+    reward: float
+    timestamp_us: int
+    prediction_id: str | None = None
+
+
+class ObserveStatus(Enum):
+    """What `observe` did."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class ObserveOutcome:
+    """The result of `observe`: applied (with its log id and new state) or a duplicate."""
+
+    status: ObserveStatus
+    log_id: str | None = None
+    state: bytes | None = None
+    propensity: float | None = None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class UserRead:
+    """What /predict needs of a user: the encoded state (None: never seen) and seen items."""
+
+    state: bytes | None
+    seen: Sequence[bytes] = ()
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event of a user read back from the feedback log, with its log position."""
+
+    log_id: str
+    event: FeedbackEvent
+    propensity: float | None
+
+
+class RedisStoreConfig(BaseModel):
+    """Configuration of the Redis backend (`redis_store.RedisWeightStore`)."""
+
+    type: Literal["redis"] = "redis"
+    url: str
+    timeout_s: float = Field(default=2.0, gt=0.0)
+    dedupe_window: int = Field(default=10_000, ge=1)
+    recent_events: int = Field(default=1000, ge=1)
+    prediction_ttl_s: int = Field(default=86_400, ge=1)
+    retries: int = Field(default=8, ge=0)
+
+
+StoreConfig = RedisStoreConfig
+"""Union of every backend's config; the `type` field tells them apart."""
+
+
+class WeightStore(ABC):
+    """Per-user posterior states and the durable feedback log, behind one interface."""
+
+    @abstractmethod
+    async def read(self, model: str, version: int, user: str, *, with_seen: bool) -> UserRead:
+        """The user's state under `version` and, if asked, the items it has observed."""
+
+    @abstractmethod
+    async def observe(
+        self, model: str, version: int, event: FeedbackEvent, update: StateUpdate
+    ) -> ObserveOutcome:
+        """Append `event` to the log and apply `update` to the user's state, atomically."""
+
+    @abstractmethod
+    def log_prediction(
+        self,
+        model: str,
+        user: str,
+        prediction_id: str,
+        items: Sequence[str],
+        propensities: Sequence[float],
+    ) -> None:
+        """Remember the propensities of a /predict answer for /observe (best effort, no wait)."""
+
+    @abstractmethod
+    async def recent_events(self, model: str, user: str) -> list[LoggedEvent]:
+        """The user's last events in log order (for replaying them onto a new snapshot)."""
+
+    @abstractmethod
+    async def ping(self) -> bool:
+        """True if the store answers."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections."""
+
+
+def open_store(config: StoreConfig) -> WeightStore:
+    """The backend that `config.type` names."""
+    if config.type == "redis":
+        from online.redis_store import RedisWeightStore
+
+        return RedisWeightStore(config)
+    raise AssertionError(f"unknown weight store type {config.type!r}")
