@@ -17,7 +17,8 @@ Layout (little-endian, format version 1), a 32-byte header then four float64 arr
 
 Every array starts 8-byte aligned. Decoding validates the header and the exact length, then
 wraps the bytes with `np.frombuffer` (no copy, no Python loop); the arrays are read-only views
-and `UserPosterior.update` copies them on first write. At d = 64 a state is 50,464 bytes (about 1.5·d² float64s).
+and `UserPosterior.update` copies them on first write. At d = 64 a state is 50,464 bytes
+(about 1.5·d² float64s).
 """
 
 from __future__ import annotations
