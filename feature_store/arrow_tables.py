@@ -25,21 +25,30 @@ def id_array(ids: Any, what: str) -> pa.Array:
         array = ids if isinstance(ids, pa.Array) else pa.array(ids, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise InvalidFactorsError(f"{what} ids must be strings: {error}") from error
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        raise InvalidFactorsError(f"{what} ids must be strings, got {array.type}")
     check_ids(array, what)
+    # A Python set is the fastest exact duplicate check here (faster than pc.count_distinct).
+    distinct = len(set(ids if isinstance(ids, list) else array.to_pylist()))
+    if distinct != len(array):
+        raise InvalidFactorsError(f"{what} ids contain {len(array) - distinct} duplicates")
     return array
 
 
 def check_ids(array: pa.Array, what: str) -> None:
-    """Refuse null, empty or duplicate ids."""
+    """Refuse ids that are not strings, or are null or empty (uniqueness is checked apart)."""
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise InvalidFactorsError(f"{what} ids must be strings, got {array.type}")
     if array.null_count:
         raise InvalidFactorsError(f"{what} ids contain {array.null_count} nulls")
     if len(array) and pc.min(pc.utf8_length(array)).as_py() == 0:
         raise InvalidFactorsError(f"{what} ids contain an empty string")
-    distinct = pc.count_distinct(array).as_py()
-    if distinct != len(array):
-        raise InvalidFactorsError(f"{what} ids contain {len(array) - distinct} duplicates")
+
+
+def row_index(ids: NDArray[np.object_], what: str) -> dict[str, int]:
+    """id -> row of a loaded id column; `InvalidFactorsError` if an id repeats."""
+    index = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+    if len(index) != len(ids):
+        raise InvalidFactorsError(f"{what} ids contain {len(ids) - len(index)} duplicates")
+    return index
 
 
 def check_factors(matrix: Any, what: str, rows: int, dim: int | None = None) -> None:
@@ -108,19 +117,22 @@ def build_users(ids: Any, weights: Any, counts: Any, dim: int) -> pa.RecordBatch
     return pa.RecordBatch.from_arrays(arrays, names=["user_id", "w", "count"])
 
 
-def read_factors(
-    batch: pa.RecordBatch, id_name: str, factor_name: str, dim: int, what: str
-) -> tuple[NDArray[np.object_], NDArray[np.float32]]:
-    """Ids (object array) and factors (a zero-copy (n, dim) view) of a loaded batch."""
-    names = batch.schema.names
-    if names[:2] != [id_name, factor_name]:
-        raise InvalidFactorsError(
-            f"{what} table starts with {names[:2]}, expected {[id_name, factor_name]}"
-        )
-    ids, factors = batch.column(0), batch.column(1)
-    if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
-        raise InvalidFactorsError(f"{what} ids have type {ids.type}, expected string")
+def read_ids(batch: pa.RecordBatch, name: str, what: str) -> NDArray[np.object_]:
+    """The id column (column 0) of a loaded batch as an object array of str."""
+    first = batch.schema.names[0] if batch.num_columns else None
+    if first != name:
+        raise InvalidFactorsError(f"{what} table starts with {first!r}, not {name!r}")
+    ids = batch.column(0)
     check_ids(ids, what)
+    values: NDArray[np.object_] = ids.to_numpy(zero_copy_only=False)
+    return values
+
+
+def read_factors(batch: pa.RecordBatch, name: str, dim: int, what: str) -> NDArray[np.float32]:
+    """The factor column (column 1) of a loaded batch as a zero-copy (n, dim) float32 view."""
+    if batch.num_columns < 2 or batch.schema.names[1] != name:
+        raise InvalidFactorsError(f"{what} table has no {name!r} column in second place")
+    factors = batch.column(1)
     kind = factors.type
     if not (
         pa.types.is_fixed_size_list(kind)
@@ -133,5 +145,7 @@ def read_factors(
             f"{what} factors have type {kind} (nulls: {factors.null_count}), expected "
             f"fixed_size_list<float32, {dim}> without nulls"
         )
-    matrix = factors.flatten().to_numpy(zero_copy_only=True).reshape(len(factors), dim)
-    return ids.to_numpy(zero_copy_only=False), matrix
+    matrix: NDArray[np.float32] = (
+        factors.flatten().to_numpy(zero_copy_only=True).reshape(len(factors), dim)
+    )
+    return matrix

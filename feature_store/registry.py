@@ -26,8 +26,9 @@ from feature_store.layout import (
 from feature_store.manifest import Manifest
 from feature_store.pointer import CurrentPointer, first_pointer
 from feature_store.publish import next_version, publish_snapshot
-from feature_store.snapshot import Snapshot, read_manifest, read_snapshot
+from feature_store.snapshot import Snapshot, read_snapshot
 from feature_store.snapshot_data import SnapshotData
+from feature_store.snapshot_files import read_manifest
 from feature_store.storage import SnapshotStorage, open_storage
 
 

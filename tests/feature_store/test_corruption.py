@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,4 +119,19 @@ def test_nan_stored_with_a_matching_checksum_is_refused_at_load(tmp_path: Path) 
     (version_dir / "manifest.json").write_text(json.dumps(manifest))
 
     with pytest.raises(InvalidFactorsError, match="NaN or infinity"):
+        registry.load("m", 1)
+
+
+@pytest.mark.parametrize("name", ["items.arrow", "users.arrow", "weights.safetensors"])
+def test_garbage_with_a_matching_checksum_is_named(tmp_path: Path, name: str) -> None:
+    """Bytes that hash right but do not parse (another tool's bug) are corrupt, not a crash."""
+    registry = Registry(str(tmp_path))
+    registry.publish("m", planted_data(seed=1, weights=True))
+    version_dir = tmp_path / "m" / "v1"
+    garbage = b"ARROW1\x00\x00" + bytes(range(256)) * 4
+    (version_dir / name).write_bytes(garbage)
+    manifest = json.loads((version_dir / "manifest.json").read_text())
+    manifest["files"][name] = hashlib.sha256(garbage).hexdigest()
+    (version_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SnapshotCorruptError, match=re.escape(name)):
         registry.load("m", 1)

@@ -162,3 +162,19 @@ def test_round_trip_property(local_registry: Registry, n: int, m: int, d: int, s
     np.testing.assert_array_equal(snapshot.user_counts, data.user_counts)
     assert data.item_attributes is not None
     np.testing.assert_array_equal(snapshot.columns.data["x"], data.item_attributes["x"])
+
+
+def test_filters_run_over_the_loaded_attributes(registry: Registry) -> None:
+    data = planted_data(seed=8)
+    registry.publish("movies", data)
+    snapshot = registry.load("movies")
+    attributes = data.item_attributes
+    assert attributes is not None
+    years = attributes["year"].to_pylist()
+    genres = attributes["genres"].to_pylist()
+
+    mask = snapshot.filters.mask("year >= 1980 and genres contains 'Drama'")
+    expected = [y >= 1980 and "Drama" in g for y, g in zip(years, genres, strict=True)]
+    assert mask.tolist() == expected
+    assert snapshot.filters.mask("item in ('item-8-3', 'item-8-5')").nonzero()[0].tolist() == [3, 5]
+    assert not snapshot.filters.mask("title contains 'Title'")[0]  # a null title never matches

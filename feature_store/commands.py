@@ -1,0 +1,70 @@
+"""`velox models list | promote VERSION | rollback`: the registry from the command line."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from feature_store.errors import SnapshotCorruptError
+from feature_store.registry import Registry
+from velox.settings import VeloxSettings
+
+
+def _registry(settings: VeloxSettings) -> Registry:
+    return Registry(settings.resolved_snapshot_root())
+
+
+def _metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{name}={value:.4g}" for name, value in sorted(metrics.items()))
+
+
+def list_versions(settings: VeloxSettings) -> None:
+    """Print a table of the model's versions, the current one marked."""
+    registry, model, console = _registry(settings), settings.model, Console()
+    versions = registry.versions(model)
+    if not versions:
+        console.print(f"no versions of model {model!r} in {registry.storage.description}")
+        return
+    current = registry.current(model)
+    table = Table(title=f"model {model} ({registry.storage.description})")
+    for header in ("version", "current", "kind", "dim", "created", "cutoff", "parent"):
+        table.add_column(header)
+    table.add_column("metrics", overflow="fold")
+    for version in versions:
+        marker = "*" if version == current else ""
+        try:
+            m = registry.manifest(model, version)
+        except SnapshotCorruptError as error:
+            table.add_row(
+                f"v{version}", marker, "[red]unreadable[/red]", "", "", "", "", error.message
+            )
+            continue
+        parent = f"v{m.parent}" if m.parent else ""
+        table.add_row(
+            f"v{version}",
+            marker,
+            m.kind,
+            str(m.dim),
+            m.created_at,
+            m.training_cutoff or "",
+            parent,
+            _metrics(m.metrics),
+        )
+    console.print(table)
+
+
+def promote(settings: VeloxSettings, version: int) -> None:
+    """Verify `version` and make it current."""
+    registry, model = _registry(settings), settings.model
+    before = registry.current(model)
+    registry.promote(model, version)
+    was = f" (was v{before})" if before is not None else ""
+    Console().print(f"model {model}: v{version} is now current{was}")
+
+
+def rollback(settings: VeloxSettings) -> None:
+    """Switch back to the version that was current before the last promotion."""
+    registry, model = _registry(settings), settings.model
+    before = registry.current(model)
+    version = registry.rollback(model)
+    Console().print(f"model {model}: rolled back to v{version} (was v{before})")
