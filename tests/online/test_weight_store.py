@@ -144,7 +144,7 @@ def test_log_entries_follow_the_events_schema(make_store: StoreFactory, redis_ur
     run(using(make_store, body))
     stream = UserKeys.of("m", "alice").events
     entries = redis.Redis.from_url(redis_url).xrange(stream)
-    table = events_table_from_stream_entries(entries).to_pylist()
+    table = events_table_from_stream_entries(entries).to_pylist()  # type: ignore[arg-type]
     assert [row["event_id"] for row in table] == ["e1", "e2"]
     assert table[0]["reward"] == -0.5
     assert table[0]["prediction_id"] is None
@@ -174,8 +174,9 @@ def test_stale_compare_and_set_never_overwrites_newer_state(redis_url: str) -> N
     script_keys = [keys.state(1), keys.seen, keys.event_ids, keys.events, keys.recent]
 
     def cas(expected: bytes, value: bytes, event_id: str) -> Any:
-        args = [expected, value, event_id, "alice", "i1", "1.0", "1", "", "", 10, 10]
-        return client.eval(OBSERVE_SCRIPT, 5, *script_keys, *args)
+        args: list[bytes | str | int] = [expected, value, event_id, "alice", "i1", "1.0", "1"]
+        args += ["", "", 10, 10]
+        return client.eval(OBSERVE_SCRIPT.decode(), 5, *script_keys, *args)
 
     newer = HEADER.pack(2) + b"newer"
     assert cas(b"", HEADER.pack(1) + b"first", "e1")[0] == b"ok"

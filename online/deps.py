@@ -1,0 +1,91 @@
+"""Dependencies of the routes, as `Annotated[..., Depends()]` aliases.
+
+Query and body are validated by one pydantic call each from the raw request (see
+`online.schemas`); `openapi_query` and `openapi_body` put the same models into /docs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+
+from online.errors import BadRequestError, PayloadTooLargeError, UnprocessableError
+from online.schemas import ObserveRequest, PredictQuery
+from online.service import Service
+
+
+async def get_service(request: Request) -> Service:
+    """The app's `Service` (created by the lifespan)."""
+    service: Service = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else item["msg"])
+    return "; ".join(parts)
+
+
+async def predict_query(request: Request) -> PredictQuery:
+    """The /predict query, validated (422 with a message when a value is out of range)."""
+    try:
+        return PredictQuery.model_validate(dict(request.query_params))
+    except ValidationError as error:
+        raise UnprocessableError(_describe(error)) from None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BadRequestError(f"invalid Content-Length {declared!r}")
+        if int(declared) > limit:
+            raise PayloadTooLargeError(f"request body of {declared} bytes exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def observe_body(request: Request, service: ServiceDep) -> ObserveRequest:
+    """The /observe body: size-limited, strict JSON (no NaN or Infinity), validated."""
+    body = await read_body(request, service.settings.max_body_bytes)
+    try:
+        return ObserveRequest.model_validate_json(body)
+    except ValidationError as error:
+        if any(item["type"] == "json_invalid" for item in error.errors()):
+            raise BadRequestError(f"the body is not valid JSON: {_describe(error)}") from None
+        raise UnprocessableError(_describe(error)) from None
+
+
+def openapi_query(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI `parameters` for a query validated from a pydantic model."""
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    parameters = [
+        {"name": name, "in": "query", "required": name in required, "schema": field}
+        for name, field in schema["properties"].items()
+    ]
+    return {"parameters": parameters}
+
+
+def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
+    """OpenAPI `requestBody` for a JSON body validated from a pydantic model."""
+    content = {"application/json": {"schema": model.model_json_schema()}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+PredictQueryDep = Annotated[PredictQuery, Depends(predict_query)]
+ObserveBodyDep = Annotated[ObserveRequest, Depends(observe_body)]

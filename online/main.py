@@ -1,0 +1,61 @@
+"""The FastAPI app: wiring only (settings, store, service, routers, error handler)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from feature_store.registry import Registry
+from online.errors import install_error_handlers
+from online.routes import health, models, observe, predict
+from online.server import redis_url_for
+from online.service import Service
+from online.settings import ServiceSettings
+from online.weight_store import RedisStoreConfig, open_store
+
+
+def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
+    """The weight store configuration the settings describe."""
+    return RedisStoreConfig(
+        url=url,
+        timeout_s=settings.redis_timeout_s,
+        dedupe_window=settings.dedupe_window,
+        recent_events=settings.recent_events,
+        prediction_ttl_s=settings.prediction_ttl_s,
+    )
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the app; uvicorn calls it with no argument in every worker (`--factory`)."""
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            url = stack.enter_context(redis_url_for(settings))
+            store = open_store(store_config(settings, url))
+            service = Service(settings, store, Registry(settings.resolved_snapshot_root()))
+            await asyncio.to_thread(service.watcher.poll_once)
+            service.watcher.start()
+            app.state.service = service
+            # Long-lived startup objects need no more collection passes: fewer GC pauses.
+            gc.freeze()
+            try:
+                yield
+            finally:
+                service.watcher.stop()
+                await store.close()
+
+    app = FastAPI(
+        title="Velox",
+        summary="Online personalization: score(u, x) = f(x; theta)^T w_u",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (predict.router, observe.router, models.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,77 @@
+"""`GET /predict`: top-k with exploration and propensities, or one item's score and std."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from online.schemas import PredictQuery, PredictResponse, RankedItem, ScoreResponse
+from online.served_model import ServedModel
+from online.service import Service
+from velox.policies import Policy
+from velox.posterior import UserPosterior
+from velox.scoring import score_rows
+
+
+async def predict(service: Service, query: PredictQuery) -> PredictResponse | ScoreResponse:
+    """Answer one /predict with one Redis round trip and one snapshot version throughout."""
+    served = service.models.get(query.model)  # the one reference this request uses
+    if query.item is not None:
+        row = served.row_of(query.item)
+        read = await service.store.read(served.name, served.version, query.user, with_seen=False)
+        return _score(served, served.posterior(query.user, read.state), query, row)
+    read = await service.store.read(
+        served.name, served.version, query.user, with_seen=query.exclude_seen
+    )
+    snapshot = served.snapshot
+    allowed = snapshot.filters.mask(query.where) if query.where is not None else None
+    exclude = served.rows_of(read.seen) if read.seen else None
+    selection = _policy(service, served, query).select(
+        snapshot.items,
+        served.posterior(query.user, read.state),
+        query.k,
+        allowed=allowed,
+        exclude=exclude,
+    )
+    prediction_id = os.urandom(16).hex()
+    ids = served.item_ids
+    names = [ids[row] for row in selection.items.tolist()]
+    propensities = selection.propensities.tolist()
+    service.store.log_prediction(served.name, query.user, prediction_id, names, propensities)
+    items = [
+        RankedItem(item=name, score=score, propensity=propensity)
+        for name, score, propensity in zip(
+            names, selection.scores.tolist(), propensities, strict=True
+        )
+    ]
+    return PredictResponse(
+        user=query.user,
+        model=served.name,
+        version=served.version,
+        prediction_id=prediction_id,
+        items=items,
+    )
+
+
+def _policy(service: Service, served: ServedModel, query: PredictQuery) -> Policy:
+    if not query.explore:
+        return service.policies.get("greedy")
+    if query.policy is not None:
+        return service.policies.get(query.policy)
+    return served.policy
+
+
+def _score(
+    served: ServedModel, posterior: UserPosterior, query: PredictQuery, row: int
+) -> ScoreResponse:
+    items = served.snapshot.items
+    rows = np.array([row], dtype=np.intp)
+    return ScoreResponse(
+        user=query.user,
+        item=served.item_ids[row],
+        model=served.name,
+        score=float(score_rows(items, posterior.mean(), rows)[0]),
+        std=float(posterior.std(items.features[rows])[0]),
+        version=served.version,
+    )

@@ -1,0 +1,1 @@
+"""One router per resource; `online.main` includes them all."""

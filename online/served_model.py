@@ -1,0 +1,118 @@
+"""What the service holds per model: a loaded snapshot and everything precomputed from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from feature_store.snapshot import Snapshot
+from online.errors import NoSnapshotError, UnprocessableError
+from online.schemas import ModelInfo
+from velox.errors import NotFoundError
+from velox.policies import Policy
+from velox.posterior import UserPosterior
+from velox.state_codec import decode_state
+
+
+@dataclass(frozen=True, eq=False)
+class ServedModel:
+    """One snapshot version ready to serve; built off the request path, never mutated."""
+
+    snapshot: Snapshot
+    policy: Policy
+    item_ids: list[str]
+    population_prior: UserPosterior
+
+    @classmethod
+    def build(cls, snapshot: Snapshot, policy: Policy) -> ServedModel:
+        """Precompute what requests need: id lists, the shared prior, filter columns."""
+        snapshot.filters  # noqa: B018  (built here, on the loading thread, not by a request)
+        prior = UserPosterior.prior(snapshot.prior_mean, snapshot.lam, snapshot.noise_std)
+        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior)
+
+    @property
+    def name(self) -> str:
+        """The model name."""
+        return self.snapshot.model
+
+    @property
+    def version(self) -> int:
+        """The snapshot version."""
+        return self.snapshot.version
+
+    def prior(self, user: str) -> UserPosterior:
+        """The prior of `user`: batch-trained w0 if the snapshot knows the user.
+
+        Unknown users share one prior object; callers that update it must `copy()` it.
+        """
+        if user not in self.snapshot.user_index:
+            return self.population_prior
+        snapshot = self.snapshot
+        return UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
+
+    def posterior(self, user: str, state: bytes | None) -> UserPosterior:
+        """The user's posterior from its stored state, or its prior when it has none."""
+        return decode_state(state) if state is not None else self.prior(user)
+
+    def row_of(self, item: str) -> int:
+        """The row of `item` in the catalog (NotFoundError, a 404, if it has none)."""
+        row = self.snapshot.item_index.get(item)
+        if row is None:
+            raise NotFoundError(f"unknown item {item!r} in {self.name} v{self.version}")
+        return row
+
+    def rows_of(self, items: Iterable[bytes]) -> NDArray[np.intp]:
+        """Rows of the items that are in this catalog (others are ignored)."""
+        index = self.snapshot.item_index
+        rows = [index.get(item.decode()) for item in items]
+        return np.array([row for row in rows if row is not None], dtype=np.intp)
+
+    def info(self) -> ModelInfo:
+        """Description for `GET /models`."""
+        manifest = self.snapshot.manifest
+        return ModelInfo(
+            model=self.name,
+            version=self.version,
+            dim=self.snapshot.dim,
+            items=self.snapshot.items.n,
+            kind=manifest.kind,
+            created_at=manifest.created_at,
+            policy=self.policy.spec,
+        )
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The served models; replaced as a whole (one reference assignment) on every swap."""
+
+    default_name: str
+    models: Mapping[str, ServedModel] = field(default_factory=dict)
+
+    @property
+    def default(self) -> str | None:
+        """The model a request without `model` gets: the configured one, or the only one."""
+        if self.default_name in self.models or not self.models:
+            return self.default_name
+        return next(iter(self.models)) if len(self.models) == 1 else None
+
+    def get(self, name: str | None) -> ServedModel:
+        """The served model `name` (None: the default one)."""
+        if name is None:
+            name = self.default
+            if name is None:
+                raise UnprocessableError(
+                    f"several models are served ({', '.join(sorted(self.models))}): give model="
+                )
+        served = self.models.get(name)
+        if served is None:
+            if name == self.default_name:
+                raise NoSnapshotError(f"model {name!r} has no snapshot loaded yet")
+            raise NotFoundError(f"model {name!r} is not served")
+        return served
+
+    def with_model(self, served: ServedModel) -> ModelSet:
+        """A new set where `served` replaces the model of the same name."""
+        return ModelSet(self.default_name, {**self.models, served.name: served})

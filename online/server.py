@@ -1,0 +1,48 @@
+"""`velox serve`: find or start Redis, then run uvicorn (uvloop, httptools) over `create_app`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from online.embedded_redis import EmbeddedRedis
+from online.settings import ServiceSettings
+from velox.settings import VeloxSettings
+
+
+@contextmanager
+def redis_url_for(settings: ServiceSettings) -> Iterator[str]:
+    """`VELOX_REDIS_URL` if set; else an embedded Redis started now and stopped on exit."""
+    if settings.redis_url is not None:
+        yield settings.redis_url
+        return
+    embedded = EmbeddedRedis(settings.embedded_redis_dir(), appendfsync=settings.redis_appendfsync)
+    with embedded:
+        yield embedded.url
+
+
+def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve until interrupted; with several workers only this process owns the embedded Redis."""
+    import uvicorn
+
+    service_settings = ServiceSettings(**settings.model_dump(exclude_unset=False))
+    with redis_url_for(service_settings) as url:
+        # Workers are fresh processes that build their settings from the environment.
+        os.environ.update(
+            VELOX_HOME=str(service_settings.home),
+            VELOX_MODEL=service_settings.model,
+            VELOX_REDIS_URL=url,
+            VELOX_SNAPSHOT_ROOT=service_settings.resolved_snapshot_root(),
+        )
+        uvicorn.run(
+            "online.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            access_log=False,
+            log_level="info",
+        )

@@ -1,0 +1,38 @@
+"""The service object a request works with: settings, weight store, served models, policies."""
+
+from __future__ import annotations
+
+from feature_store.registry import Registry
+from feature_store.snapshot import Snapshot
+from online.policy_book import PolicyBook
+from online.served_model import ModelSet, ServedModel
+from online.settings import ServiceSettings
+from online.snapshot_watcher import SnapshotWatcher
+from online.weight_store import WeightStore
+from velox.policies import make_policy
+
+
+class Service:
+    """Holds the current `ModelSet` (swapped whole by the watcher) and the shared parts."""
+
+    def __init__(self, settings: ServiceSettings, store: WeightStore, registry: Registry) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.models = ModelSet(settings.model)
+        self.policies = PolicyBook(settings.seed)
+        self.watcher = SnapshotWatcher(
+            registry, self.install, self.served_version, interval_s=settings.poll_interval_s
+        )
+
+    def install(self, snapshot: Snapshot) -> ServedModel:
+        """Precompute `snapshot` and swap it in (one assignment; the watcher is the only writer)."""
+        policy = make_policy(self.settings.policy_for(snapshot.model), seed=self.settings.seed)
+        served = ServedModel.build(snapshot, policy)
+        self.models = self.models.with_model(served)
+        return served
+
+    def served_version(self, model: str) -> int | None:
+        """The version of `model` being served, if any."""
+        served = self.models.models.get(model)
+        return served.version if served is not None else None
