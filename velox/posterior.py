@@ -59,7 +59,13 @@ def _positive(name: str, value: float) -> float:
 
 
 class UserPosterior:
-    """Posterior over one user's weights w_u given the observations applied so far."""
+    """Posterior over one user's weights w_u given the observations applied so far.
+
+    >>> p = UserPosterior.prior([0.0, 0.0], lam=1.0)
+    >>> p.update([1.0, 0.0], reward=2.0)
+    >>> p.mean().tolist(), p.count
+    ([1.0, 0.0], 1)
+    """
 
     __slots__ = ("_a_packed", "_b", "_count", "_lam", "_mean", "_noise_std", "_sqrt_cov")
 

@@ -85,6 +85,9 @@ def top_k(
 
     Excluded and disallowed items are never returned; fewer than k come back when fewer are
     eligible. Scores must be finite.
+
+    >>> top_k(np.array([0.5, 2.0, 2.0, -1.0]), 3, exclude=np.array([1]))
+    array([2, 0, 3])
     """
     if k < 0:
         raise InvalidInputError(f"k must be >= 0, got {k}")

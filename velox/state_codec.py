@@ -61,7 +61,7 @@ def encode_state(p: UserPosterior) -> bytes:
     )
 
 
-def decode_state(data: bytes) -> UserPosterior:
+def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
     """Decode a state written by `encode_state`; StateEncodingError on anything else."""
     if len(data) < _HEADER.size:
         raise StateEncodingError(f"state is {len(data)} bytes, shorter than its header")
