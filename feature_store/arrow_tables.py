@@ -16,7 +16,9 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 from feature_store.errors import InvalidAttributesError, InvalidFactorsError
-from feature_store.item_columns import check_attribute_column
+from feature_store.item_columns import check_attribute_column, object_array
+
+_INDEX_SLICE = 16384  # ids per dict.update: a few ms of GIL each
 
 
 def id_array(ids: Any, what: str) -> pa.Array:
@@ -45,7 +47,13 @@ def check_ids(array: pa.Array, what: str) -> None:
 
 def row_index(ids: NDArray[np.object_], what: str) -> dict[str, int]:
     """id -> row of a loaded id column; `InvalidFactorsError` if an id repeats."""
-    index = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+    index: dict[str, int] = {}
+    keys = ids.tolist()
+    # In slices: one dict(zip(...)) over 10^6 ids holds the GIL for ~0.5 s, which would stall
+    # a service that loads its next snapshot in a background thread.
+    for start in range(0, len(keys), _INDEX_SLICE):
+        stop = start + _INDEX_SLICE
+        index.update(zip(keys[start:stop], range(start, stop), strict=False))  # last: shorter
     if len(index) != len(ids):
         raise InvalidFactorsError(f"{what} ids contain {len(ids) - len(index)} duplicates")
     return index
@@ -124,8 +132,7 @@ def read_ids(batch: pa.RecordBatch, name: str, what: str) -> NDArray[np.object_]
         raise InvalidFactorsError(f"{what} table starts with {first!r}, not {name!r}")
     ids = batch.column(0)
     check_ids(ids, what)
-    values: NDArray[np.object_] = ids.to_numpy(zero_copy_only=False)
-    return values
+    return object_array(ids)
 
 
 def read_factors(batch: pa.RecordBatch, name: str, dim: int, what: str) -> NDArray[np.float32]:

@@ -17,6 +17,7 @@ from velox.filters.columns import Column, ColumnKind, ItemColumns, ListColumn
 
 RESERVED_COLUMNS = ("item_id", "features", "item")
 SUPPORTED = "int, float, bool, string or list<string>"
+OBJECT_SLICE = 65536
 
 
 def _is_string(data_type: pa.DataType) -> bool:
@@ -60,11 +61,30 @@ def _numpy_column(kind: ColumnKind, array: pa.Array) -> Column:
     if kind is ColumnKind.STRING_LIST:
         offsets = np.asarray(array.offsets, dtype=np.int64)
         start, stop = int(offsets[0]), int(offsets[-1])
-        values = array.values.slice(start, stop - start).to_numpy(zero_copy_only=False)
+        values = object_array(array.values.slice(start, stop - start))
         return ListColumn(offsets=_read_only(offsets - start), values=_read_only(values))
+    if kind is ColumnKind.STRING:
+        return _read_only(object_array(array))
     zero_copy = kind is ColumnKind.NUMBER and array.null_count == 0
     # Nullable numbers come back as float64 with NaN for missing, as the filter engine expects.
     return _read_only(array.to_numpy(zero_copy_only=zero_copy))
+
+
+def object_array(array: pa.Array) -> NDArray[np.object_]:
+    """Strings (or any non-number column) as a numpy object array, None for nulls.
+
+    Converted in slices: creating 10^6 Python strings in one call holds the GIL for a tenth
+    of a second or more, stalling a service that loads a snapshot in a background thread.
+    """
+    if len(array) <= OBJECT_SLICE:
+        whole: NDArray[np.object_] = array.to_numpy(zero_copy_only=False)
+        return whole
+    parts = [
+        array.slice(start, OBJECT_SLICE).to_numpy(zero_copy_only=False)
+        for start in range(0, len(array), OBJECT_SLICE)
+    ]
+    joined: NDArray[np.object_] = np.concatenate(parts)
+    return joined
 
 
 def _read_only(array: NDArray[Any]) -> NDArray[Any]:

@@ -136,17 +136,26 @@ class Registry:
         self.storage.replace_file(f"{model}/{CURRENT}", pointer.to_json())
 
     def gc(self, model: str, *, older_than_s: float = 3600.0) -> list[str]:
-        """Delete temporaries of publishes that crashed (older than `older_than_s`); names."""
+        """Delete what crashed publishes left (untouched for `older_than_s`); their names.
+
+        That is `.tmp-*` directories, `.CURRENT.tmp-*` files and, on filesystems without
+        directory rename, version directories whose files were still moving (no manifest).
+        Complete versions are never deleted.
+        """
         check_model_name(model)
         cutoff = time.time() - older_than_s
         removed = []
         for name in self.storage.list_dir(model):
             path = f"{model}/{name}"
-            stale = self.storage.mtime(path) < cutoff
-            if name.startswith(TMP_PREFIX) and stale:
+            incomplete = parse_version_dir(name) is not None and not self.storage.is_file(
+                f"{path}/{MANIFEST}"
+            )
+            leftover = incomplete or name.startswith((TMP_PREFIX, f".{CURRENT}.tmp-"))
+            if not leftover or self.storage.mtime(path) >= cutoff:
+                continue
+            if self.storage.is_dir(path):
                 self.storage.remove_tree(path)
-                removed.append(name)
-            elif name.startswith(f".{CURRENT}.tmp-") and stale:
+            else:
                 self.storage.remove_file(path)
-                removed.append(name)
+            removed.append(name)
         return removed

@@ -1,9 +1,9 @@
 """Snapshots on any pyarrow filesystem (S3, GCS, HDFS, ...): files are read into memory.
 
-Object stores have no fsync and, on S3 and GCS, no atomic directory rename (pyarrow copies
-and deletes). What still holds there, and why, is in docs/snapshot_format.md: a version is
-only listed once its manifest exists, CURRENT is one object written whole, and a version is
-verified before CURRENT names it.
+Object stores have no fsync and no directory rename (pyarrow moves single objects, by copy
+and delete on S3). What still holds there, and why, is in docs/snapshot_format.md: a version
+is only listed once its manifest exists (it is moved last), CURRENT is one object written
+whole, and a version is verified before CURRENT names it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from feature_store.layout import temp_name
+from feature_store.layout import MANIFEST, temp_name
 from feature_store.storage.base import HashingWriter, SnapshotStorage
 
 
@@ -53,9 +53,15 @@ class ArrowFileSystemStorage(SnapshotStorage):
         return bool(self._type(path) == pafs.FileType.Directory)
 
     def mtime(self, path: str) -> float:
-        """Last modification time (0.0 where the filesystem does not record one)."""
-        info = self.filesystem.get_file_info(self._path(path))
-        return float(info.mtime.timestamp()) if info.mtime is not None else 0.0
+        """Latest modification time of `path` or of an entry directly in it.
+
+        Object stores record no time for a directory (a key prefix), only for its files.
+        """
+        infos = [self.filesystem.get_file_info(self._path(path))]
+        if infos[0].type == pafs.FileType.Directory:
+            infos.extend(self.filesystem.get_file_info(pafs.FileSelector(self._path(path))))
+        times = [info.mtime.timestamp() for info in infos if info.mtime is not None]
+        return float(max(times, default=0.0))
 
     def read_bytes(self, path: str) -> bytes:
         """The whole file."""
@@ -89,10 +95,17 @@ class ArrowFileSystemStorage(SnapshotStorage):
         self.filesystem.move(self._path(temp), self._path(path))
 
     def rename_dir(self, source: str, target: str) -> bool:
-        """Move a directory unless `target` exists (checked first: not atomic on object stores)."""
+        """Move the files of `source` one by one, `manifest.json` last, unless `target` exists.
+
+        pyarrow cannot move a directory on S3 (it moves single objects), so this works on every
+        filesystem; the existence check and the moves are not one atomic step.
+        """
         if self._type(target) != pafs.FileType.NotFound:
             return False
-        self.filesystem.move(self._path(source), self._path(target))
+        self.make_dir(target)
+        for name in sorted(self.list_dir(source), key=lambda entry: entry == MANIFEST):
+            self.filesystem.move(self._path(f"{source}/{name}"), self._path(f"{target}/{name}"))
+        self.remove_tree(source)
         return True
 
     def sync_dir(self, path: str) -> None:

@@ -80,7 +80,7 @@ class SnapshotStorage(ABC):
 
     @abstractmethod
     def mtime(self, path: str) -> float:
-        """Last modification time (seconds since the epoch)."""
+        """Latest modification time of `path` or, for a directory, of anything directly in it."""
 
     @abstractmethod
     def read_bytes(self, path: str) -> bytes:
@@ -104,7 +104,11 @@ class SnapshotStorage(ABC):
 
     @abstractmethod
     def rename_dir(self, source: str, target: str) -> bool:
-        """Rename a directory; False (and nothing changed) if `target` already exists."""
+        """Rename a directory of files; False (and nothing changed) if `target` exists.
+
+        Where a filesystem cannot rename directories, the files move one by one and
+        `manifest.json` moves last: a version is only listed once its manifest is there.
+        """
 
     @abstractmethod
     def sync_dir(self, path: str) -> None:

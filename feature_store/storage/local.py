@@ -46,8 +46,12 @@ class LocalStorage(SnapshotStorage):
         return self._path(path).is_dir()
 
     def mtime(self, path: str) -> float:
-        """Last modification time."""
-        return self._path(path).stat().st_mtime
+        """Latest modification time of `path` or of an entry directly in it."""
+        full = self._path(path)
+        times = [full.stat().st_mtime]
+        if full.is_dir():
+            times.extend(entry.stat().st_mtime for entry in full.iterdir())
+        return max(times)
 
     def read_bytes(self, path: str) -> bytes:
         """The whole file."""

@@ -135,3 +135,20 @@ def test_garbage_with_a_matching_checksum_is_named(tmp_path: Path, name: str) ->
     (version_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(SnapshotCorruptError, match=re.escape(name)):
         registry.load("m", 1)
+
+
+def test_duplicate_ids_written_by_another_tool_are_refused_at_load(tmp_path: Path) -> None:
+    registry = Registry(str(tmp_path))
+    registry.publish("m", planted_data(seed=4, attributes=False))
+    path = tmp_path / "m" / "v1" / "users.arrow"
+    with pa.OSFile(str(path)) as source:
+        table = ipc.open_file(source).read_all()
+    ids = table["user_id"].to_pylist()
+    table = table.set_column(0, "user_id", pa.array([ids[1], *ids[1:]], pa.string()))
+    with pa.OSFile(str(path), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    manifest = json.loads((path.parent / "manifest.json").read_text())
+    manifest["files"]["users.arrow"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (path.parent / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidFactorsError, match="user ids contain 1 duplicates"):
+        registry.load("m", 1)

@@ -91,14 +91,25 @@ def test_gc_removes_only_stale_temporaries(
         (directory / "items.arrow").write_bytes(b"partial")
     stale_pointer = model_dir / ".CURRENT.tmp-crashed"
     stale_pointer.write_bytes(b"{")
-    an_hour_ago = time.time() - 7200
-    for path in (stale, stale_pointer):
-        os.utime(path, (an_hour_ago, an_hour_ago))
+    half_moved = model_dir / "v2"  # files still moving in, no manifest yet
+    half_moved.mkdir()
+    (half_moved / "items.arrow").write_bytes(b"moved")
+    two_hours_ago = time.time() - 7200
+    for path in (
+        stale,
+        stale / "items.arrow",
+        stale_pointer,
+        half_moved,
+        half_moved / "items.arrow",
+    ):
+        os.utime(path, (two_hours_ago, two_hours_ago))
 
     assert registry.versions("m") == [1]
     assert registry.models() == ["m"]
-    assert sorted(registry.gc("m")) == [".CURRENT.tmp-crashed", ".tmp-crashed"]
+    assert registry.next_version("m") == 3
+    assert sorted(registry.gc("m")) == [".CURRENT.tmp-crashed", ".tmp-crashed", "v2"]
     assert not stale.exists() and not stale_pointer.exists() and fresh.exists()
+    assert not half_moved.exists()
     assert registry.gc("m", older_than_s=0) == [".tmp-in-progress"]
     assert registry.versions("m") == [1]
     assert registry.load("m").version == 1

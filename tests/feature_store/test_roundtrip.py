@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
+from feature_store.item_columns import OBJECT_SLICE
 from feature_store.manifest import FORMAT_VERSION
 from feature_store.registry import Registry
 from feature_store.snapshot import load_snapshot
@@ -178,3 +179,26 @@ def test_filters_run_over_the_loaded_attributes(registry: Registry) -> None:
     assert mask.tolist() == expected
     assert snapshot.filters.mask("item in ('item-8-3', 'item-8-5')").nonzero()[0].tolist() == [3, 5]
     assert not snapshot.filters.mask("title contains 'Title'")[0]  # a null title never matches
+
+
+def test_ids_and_strings_longer_than_one_conversion_slice(local_registry: Registry) -> None:
+    n = OBJECT_SLICE * 2 + 5
+    tags = [None if k % 1000 == 0 else f"tag{k % 97}" for k in range(n)]
+    data = SnapshotData(
+        kind="mf",
+        item_ids=[f"i{k}" for k in range(n)],
+        item_features=np.arange(2 * n, dtype=np.float32).reshape(n, 2),
+        item_attributes=pa.table({"tag": pa.array(tags, pa.string())}),
+        user_ids=[],
+        user_weights=np.zeros((0, 2), np.float32),
+        user_counts=np.zeros(0, np.int64),
+        prior_mean=np.zeros(2),
+        lam=1.0,
+        noise_std=1.0,
+    )
+    local_registry.publish("big", data)
+    snapshot = local_registry.load("big")
+    assert snapshot.item_ids.tolist() == data.item_ids
+    assert snapshot.item_index["i70000"] == 70000 and len(snapshot.item_index) == n
+    tag = snapshot.columns.data["tag"]
+    assert isinstance(tag, np.ndarray) and tag.tolist() == tags
