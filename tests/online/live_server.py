@@ -19,7 +19,9 @@ class LiveServer:
     def __init__(self, home: Path, env: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.home = home
-        self.env = {**os.environ, "VELOX_HOME": str(home), "VELOX_POLL_INTERVAL_S": "0.1", **env}
+        # Only the VELOX_* variables the test gives reach the server, none of the caller's.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("VELOX_")}
+        self.env = {**inherited, "VELOX_HOME": str(home), "VELOX_POLL_INTERVAL_S": "0.1", **env}
         self.workers = workers
         self._process: subprocess.Popen[bytes] | None = None
 

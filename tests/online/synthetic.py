@@ -41,7 +41,6 @@ def synthetic_snapshot(
     )
 
 
-
 def publish(root: str, model: str, data: SnapshotData) -> int:
     """Publish and promote `data` as the next version of `model`; returns the version."""
     return Registry(root).publish(model, data).version

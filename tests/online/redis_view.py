@@ -1,0 +1,23 @@
+"""Typed read-only views of what the service wrote to Redis, for assertions."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import redis
+
+from online.redis_keys import UserKeys
+
+
+def user_events(url: str, model: str, user: str) -> list[dict[str, str]]:
+    """The feedback-log entries of `user` (fields decoded), in log order."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    entries = cast(list[tuple[str, dict[str, str]]], client.xrange(UserKeys.of(model, user).events))
+    return [fields for _, fields in entries if fields["user_id"] == user]
+
+
+def redis_contents(url: str) -> dict[Any, Any]:
+    """Every key with a dump of its value (to compare before and after a request)."""
+    client = redis.Redis.from_url(url)
+    keys = cast(list[bytes], client.keys("*"))
+    return {key: client.dump(key) for key in sorted(keys)}
