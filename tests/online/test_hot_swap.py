@@ -53,7 +53,7 @@ class Load:
             n = 0
             while not self._stop.is_set():
                 n += 1
-                params = {"user": f"load{n}", "k": 5, "explore": "false"}
+                params: dict[str, str | int] = {"user": f"load{n}", "k": 5, "explore": "false"}
                 predict = client.get("/predict", params=params)
                 observe = client.post(
                     "/observe", json={"user": f"load{n}", "item": "i1", "reward": 1}
