@@ -97,15 +97,15 @@ def write_plain(directory: Path, tables: tuple[pa.Table, pa.Table], *, fsync: bo
 
 
 def read_plain(directory: Path, *, mapped: bool) -> NDArray[np.float32]:
-    """Open both files with plain pyarrow; return the item features as numpy."""
+    """Open both files with plain pyarrow; return the item features as a numpy view."""
     tables = []
     for name in ("items.arrow", "users.arrow"):
         source = (
             pa.memory_map(str(directory / name)) if mapped else pa.OSFile(str(directory / name))
         )
         tables.append(ipc.open_file(source).read_all())
-    features = tables[0].column("features").combine_chunks().flatten()
-    values: NDArray[np.float32] = features.to_numpy(zero_copy_only=mapped)
+    features = tables[0].column("features").chunk(0).flatten()
+    values: NDArray[np.float32] = features.to_numpy(zero_copy_only=True)
     return values
 
 

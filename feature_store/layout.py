@@ -6,6 +6,7 @@
 <root>/<model>/v<N>/users.arrow
 <root>/<model>/v<N>/weights.safetensors   (optional)
 <root>/<model>/.tmp-<uuid>/         a publish in progress (or a crashed one, for gc)
+<root>/<model>/.CURRENT.tmp-<uuid>  a CURRENT replacement in progress (same)
 """
 
 from __future__ import annotations
@@ -51,3 +52,8 @@ def parse_version_dir(name: str) -> int | None:
 def temp_name(prefix: str = TMP_PREFIX) -> str:
     """A fresh, unique name for a temporary file or directory (hidden: starts with '.')."""
     return f"{prefix}{uuid.uuid4().hex}"
+
+
+def replacement_prefix(name: str) -> str:
+    """Prefix of the temporary file that atomically replaces the file `name`."""
+    return f".{name}{TMP_PREFIX}"

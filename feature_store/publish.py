@@ -84,8 +84,8 @@ def publish_snapshot(
                 prior_mean=tables.prior_mean,
                 extra=dict(data.extra),
             )
+            # replace_file also syncs `temp`, making the data files' entries durable too.
             storage.replace_file(f"{temp}/{MANIFEST}", manifest.to_json().encode())
-            storage.sync_dir(temp)
             if storage.rename_dir(temp, f"{model}/{version_dir(manifest.version)}"):
                 committed = True
                 storage.sync_dir(model)

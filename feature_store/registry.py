@@ -21,6 +21,7 @@ from feature_store.layout import (
     TMP_PREFIX,
     check_model_name,
     parse_version_dir,
+    replacement_prefix,
     version_dir,
 )
 from feature_store.manifest import Manifest
@@ -103,7 +104,7 @@ class Registry:
         if parent is not None:
             if isinstance(parent, bool) or not isinstance(parent, int) or parent < 1:
                 raise InvalidSnapshotDataError(f"parent must be a version number, got {parent!r}")
-            if not self.storage.is_dir(f"{model}/{version_dir(parent)}"):
+            if not self.storage.is_file(f"{model}/{version_dir(parent)}/{MANIFEST}"):
                 raise VersionNotFoundError(f"parent version {parent} of {model!r} does not exist")
         manifest = publish_snapshot(self.storage, model, data, parent=parent)
         if promote:
@@ -150,7 +151,7 @@ class Registry:
             incomplete = parse_version_dir(name) is not None and not self.storage.is_file(
                 f"{path}/{MANIFEST}"
             )
-            leftover = incomplete or name.startswith((TMP_PREFIX, f".{CURRENT}.tmp-"))
+            leftover = incomplete or name.startswith((TMP_PREFIX, replacement_prefix(CURRENT)))
             if not leftover or self.storage.mtime(path) >= cutoff:
                 continue
             if self.storage.is_dir(path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow.fs as pafs
 
 from feature_store.storage.arrow_fs import ArrowFileSystemStorage
-from feature_store.storage.base import HashingWriter, SnapshotStorage, sha256_hex
+from feature_store.storage.base import SnapshotStorage
+from feature_store.storage.hashing import HashingWriter, sha256_hex
 from feature_store.storage.local import LocalStorage
 
 __all__ = [

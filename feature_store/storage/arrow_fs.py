@@ -14,8 +14,9 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from feature_store.layout import MANIFEST, temp_name
-from feature_store.storage.base import HashingWriter, SnapshotStorage
+from feature_store.layout import MANIFEST, replacement_prefix, temp_name
+from feature_store.storage.base import SnapshotStorage
+from feature_store.storage.hashing import HashingWriter
 
 
 class ArrowFileSystemStorage(SnapshotStorage):
@@ -84,12 +85,17 @@ class ArrowFileSystemStorage(SnapshotStorage):
         if self._type(path) != pafs.FileType.NotFound:
             raise FileExistsError(f"file exists: {self._path(path)}")
         with self.filesystem.open_output_stream(self._path(path)) as stream:
-            yield HashingWriter(stream)
+            writer = HashingWriter(stream)
+            try:
+                yield writer
+            finally:
+                writer.close()
 
     def replace_file(self, path: str, data: bytes) -> None:
         """Write a temp file and move it over `path` (one whole-object write on object stores)."""
         parent, _, name = path.rpartition("/")
-        temp = f"{parent}/{temp_name(f'.{name}.tmp-')}" if parent else temp_name(f".{name}.tmp-")
+        temp = temp_name(replacement_prefix(name))
+        temp = f"{parent}/{temp}" if parent else temp
         with self.filesystem.open_output_stream(self._path(temp)) as stream:
             stream.write(data)
         self.filesystem.move(self._path(temp), self._path(path))

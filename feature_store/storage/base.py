@@ -7,55 +7,12 @@ docs/snapshot_format.md.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
 
 import pyarrow as pa
 
-
-class RawSink(Protocol):
-    """Anything bytes can be written to (a Python file, a pyarrow output stream)."""
-
-    def write(self, data: Any, /) -> Any:
-        """Write all of `data` (any object with the buffer protocol)."""
-
-
-class HashingWriter:
-    """Writes to a sink and computes the sha256 of everything written, in the same pass."""
-
-    def __init__(self, raw: RawSink) -> None:
-        self._raw = raw
-        self._hash = hashlib.sha256()
-        self.closed = False
-
-    def write(self, data: Any) -> int:
-        """Hash and write `data`; returns the number of bytes written."""
-        view = memoryview(data)
-        self._hash.update(view)
-        self._raw.write(view)
-        return view.nbytes
-
-    def writable(self) -> bool:
-        """Always True (pyarrow's `PythonFile` asks)."""
-        return True
-
-    def flush(self) -> None:
-        """Nothing to do here: the storage flushes and syncs the sink when the write ends."""
-
-    def close(self) -> None:
-        """Mark closed (pyarrow closes its wrapper); the storage closes the real sink."""
-        self.closed = True
-
-    def hexdigest(self) -> str:
-        """The sha256 of all bytes written so far, as 64 lowercase hex digits."""
-        return self._hash.hexdigest()
-
-
-def sha256_hex(data: Any) -> str:
-    """The sha256 of a bytes-like object (a `pa.Buffer` works without copying)."""
-    return hashlib.sha256(memoryview(data)).hexdigest()
+from feature_store.storage.hashing import HashingWriter
 
 
 class SnapshotStorage(ABC):
@@ -100,7 +57,10 @@ class SnapshotStorage(ABC):
 
     @abstractmethod
     def replace_file(self, path: str, data: bytes) -> None:
-        """Atomically replace (or create) a small file: readers see the old or the new bytes."""
+        """Atomically replace (or create) a small file; durable (directory included) on return.
+
+        Readers see the old bytes or the new ones, never a mix.
+        """
 
     @abstractmethod
     def rename_dir(self, source: str, target: str) -> bool:

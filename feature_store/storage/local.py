@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from feature_store.layout import temp_name
-from feature_store.storage.base import HashingWriter, SnapshotStorage
+from feature_store.layout import replacement_prefix, temp_name
+from feature_store.storage.base import SnapshotStorage
+from feature_store.storage.hashing import HashingWriter
 
 
 class LocalStorage(SnapshotStorage):
@@ -72,14 +73,18 @@ class LocalStorage(SnapshotStorage):
     def open_write(self, path: str) -> Iterator[HashingWriter]:
         """Create a new file (never overwriting one) and fsync it when the write ends."""
         with open(self._path(path), "xb") as file:
-            yield HashingWriter(file)
+            writer = HashingWriter(file)
+            try:
+                yield writer
+            finally:
+                writer.close()
             file.flush()
             os.fsync(file.fileno())
 
     def replace_file(self, path: str, data: bytes) -> None:
         """Write a temp file next to `path`, fsync it, rename it over `path`, fsync the dir."""
         target = self._path(path)
-        temp = target.with_name(temp_name(f".{target.name}.tmp-"))
+        temp = target.with_name(temp_name(replacement_prefix(target.name)))
         try:
             with open(temp, "xb") as file:
                 file.write(data)

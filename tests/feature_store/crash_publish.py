@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from feature_store.registry import Registry
-from feature_store.storage.base import HashingWriter
+from feature_store.storage.hashing import HashingWriter
 from tests.feature_store.planted import planted_data
 
 POINTS = (
