@@ -71,6 +71,11 @@ def check_factors(matrix: Any, what: str, rows: int, dim: int | None = None) -> 
         raise InvalidFactorsError(f"{what} has {matrix.shape[0]} rows for {rows} ids")
     if dim is not None and matrix.shape[1] != dim:
         raise InvalidFactorsError(f"{what} has dimension {matrix.shape[1]}, expected {dim}")
+    # Any NaN or inf makes the sum non-finite, so a finite sum proves every value finite in
+    # one fast pass; only a non-finite sum (or a float32 overflow) needs the exact check.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(matrix.sum()):
+            return
     finite = np.isfinite(matrix)
     if not finite.all():
         row = int(np.flatnonzero(~finite.all(axis=1))[0])

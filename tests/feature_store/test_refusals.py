@@ -144,3 +144,13 @@ def test_parent_must_be_an_existing_version(tmp_path: Path) -> None:
         registry.publish("m", BASE, parent=0)
     first = registry.publish("m", BASE)
     assert registry.publish("m", BASE, parent=first.version).parent == 1
+
+
+def test_huge_finite_factors_are_accepted(tmp_path: Path) -> None:
+    """Their float32 sum overflows to inf; the exact check still finds every value finite."""
+    huge = np.full_like(BASE.item_features, np.finfo(np.float32).max)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(huge.sum())
+    registry = Registry(str(tmp_path))
+    registry.publish("m", replace(BASE, item_features=huge))
+    np.testing.assert_array_equal(registry.load("m").items.features, huge)
