@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """What to train on and how; defaults are the tuned movielens-100k settings."""
+    """What to train on and how; defaults are the tuned movielens-100k settings.
+
+    `rank`, `reg_param`, `iterations` and `seed` go to Spark's ALS (both factorizations);
+    `implicit_alpha` is the confidence scale of implicit ALS. Evaluation holds out the last
+    `holdout_fraction` of each user's events (users with at least `min_user_events`) and
+    ranks the top `top_k` items for at most `max_eval_users` users.
+    """
 
     dataset: str | None = "synthetic"
     events_path: str | None = None
@@ -21,3 +27,9 @@ class TrainOptions:
     synthetic_events: int = 100_000
     gate_tolerance: float = 0.02
     promote: bool = True
+    items_path: str | None = None
+    implicit_alpha: float = 1.0
+    holdout_fraction: float = 0.2
+    min_user_events: int = 5
+    top_k: int = 10
+    max_eval_users: int = 5000
