@@ -39,6 +39,9 @@ REFRESH_EVERY = 64
 
 FloatArray = NDArray[np.float64]
 
+_POWER_STEPS = 8
+_FLOOR_FRACTIONS = (0.9, 0.5)
+
 
 @cache
 def _packed_upper_index(dim: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -67,7 +70,16 @@ class UserPosterior:
     ([1.0, 0.0], 1)
     """
 
-    __slots__ = ("_a_packed", "_b", "_count", "_lam", "_mean", "_noise_std", "_sqrt_cov")
+    __slots__ = (
+        "_a_packed",
+        "_b",
+        "_count",
+        "_floor",
+        "_lam",
+        "_mean",
+        "_noise_std",
+        "_sqrt_cov",
+    )
 
     def __init__(
         self,
@@ -75,6 +87,7 @@ class UserPosterior:
         lam: float,
         noise_std: float,
         count: int,
+        floor: float,
         a_packed: FloatArray,
         b: FloatArray,
         mean: FloatArray,
@@ -84,6 +97,7 @@ class UserPosterior:
         self._lam = lam
         self._noise_std = noise_std
         self._count = count
+        self._floor = floor
         self._a_packed = a_packed
         self._b = b
         self._mean = mean
@@ -108,6 +122,7 @@ class UserPosterior:
             lam=lam,
             noise_std=noise_std,
             count=0,
+            floor=lam,
             a_packed=a_packed,
             b=lam * mean,
             mean=mean,
@@ -133,6 +148,15 @@ class UserPosterior:
     def count(self) -> int:
         """Number of observations applied since the prior."""
         return self._count
+
+    @property
+    def precision_floor(self) -> float:
+        """A certified lower bound on the smallest eigenvalue of A (at least λ).
+
+        So every predictive std is at most noise_std·‖x‖/sqrt(precision_floor). A only grows
+        with updates, so a bound proven at a refresh stays valid until the next one.
+        """
+        return self._floor
 
     def update(self, x: ArrayLike, reward: float, weight: float = 1.0) -> None:
         """Apply one observation (features x, reward) with precision weight `weight`, in place."""
@@ -176,6 +200,31 @@ class UserPosterior:
             raise NonFiniteError("the precision matrix is singular")
         self._sqrt_cov[...] = inv_chol
         self._mean[...] = inv_chol @ (inv_chol.T @ self._b)
+        self._floor = max(self._floor, self._certified_floor())
+
+    def _certified_floor(self) -> float:
+        """A proven lower bound on λ_min(A): a shift mu for which A - mu·I still factorises.
+
+        Power iteration on A⁻¹ = S Sᵀ guesses λ_min(A) from above; a Cholesky factorisation of
+        A - mu·I succeeding proves λ_min(A) > mu (less a rounding margin).
+        """
+        direction = np.full(self.dim, 1.0 / math.sqrt(self.dim))
+        rayleigh = 0.0
+        for _ in range(_POWER_STEPS):
+            projected = blas.dgemv(1.0, self._sqrt_cov, direction, trans=1)
+            rayleigh = blas.ddot(projected, projected)
+            direction = blas.dgemv(1.0 / math.sqrt(rayleigh), self._sqrt_cov, projected)
+            direction /= math.sqrt(blas.ddot(direction, direction))
+        precision = self.precision()
+        margin = 1e-9 * float(np.trace(precision))
+        for fraction in _FLOOR_FRACTIONS:
+            shift = fraction / rayleigh
+            if shift - margin <= self._floor:
+                break
+            shifted = precision - shift * np.eye(self.dim)
+            if lapack.dpotrf(shifted, lower=0, clean=0, overwrite_a=1)[1] == 0:
+                return shift - margin
+        return self._floor
 
     def mean(self) -> FloatArray:
         """The posterior mean (λI + Σ w xxᵀ)⁻¹(λ w0 + Σ w r x), read-only."""
@@ -228,6 +277,7 @@ class UserPosterior:
             lam=self._lam,
             noise_std=self._noise_std,
             count=self._count,
+            floor=self._floor,
             a_packed=self._a_packed.copy(),
             b=self._b.copy(),
             mean=self._mean.copy(),

@@ -1,6 +1,6 @@
 """Binary encoding of one user's posterior, the value stored in Redis.
 
-Layout (little-endian, format version 1), a 32-byte header then four float64 arrays::
+Layout (little-endian, format version 1), a 40-byte header then four float64 arrays::
 
     offset  size          field
     0       4             magic b"VXPS"
@@ -10,14 +10,15 @@ Layout (little-endian, format version 1), a 32-byte header then four float64 arr
     8       8             count (uint64)
     16      8             lam (float64)
     24      8             noise_std (float64)
-    32      8·d(d+1)/2    A, upper triangle, BLAS packed column-major
+    32      8             precision floor (float64, a lower bound on λ_min(A))
+    40      8·d(d+1)/2    A, upper triangle, BLAS packed column-major
     ...     8·d           b
     ...     8·d           mean
     ...     8·d·d         S (S Sᵀ = A⁻¹), column-major
 
 Every array starts 8-byte aligned. Decoding validates the header and the exact length, then
 wraps the bytes with `np.frombuffer` (no copy, no Python loop); the arrays are read-only views
-and `UserPosterior.update` copies them on first write. At d = 64 a state is 50,464 bytes
+and `UserPosterior.update` copies them on first write. At d = 64 a state is 50,472 bytes
 (about 1.5·d² float64s).
 """
 
@@ -35,7 +36,7 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "decode_state", "encode_state", "encoded_s
 
 MAGIC = b"VXPS"
 FORMAT_VERSION = 1
-_HEADER = struct.Struct("<4sBBHQdd")
+_HEADER = struct.Struct("<4sBBHQddd")
 _MAX_DIM = 0xFFFF
 
 
@@ -49,7 +50,9 @@ def encode_state(p: UserPosterior) -> bytes:
     if p.dim > _MAX_DIM:
         raise StateEncodingError(f"dimension {p.dim} is larger than the format allows")
     a_packed, b, mean, sqrt_cov = p.packed_parts()
-    header = _HEADER.pack(MAGIC, FORMAT_VERSION, 0, p.dim, p.count, p.lam, p.noise_std)
+    header = _HEADER.pack(
+        MAGIC, FORMAT_VERSION, 0, p.dim, p.count, p.lam, p.noise_std, p.precision_floor
+    )
     return b"".join(
         (
             header,
@@ -65,7 +68,7 @@ def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
     """Decode a state written by `encode_state`; StateEncodingError on anything else."""
     if len(data) < _HEADER.size:
         raise StateEncodingError(f"state is {len(data)} bytes, shorter than its header")
-    magic, version, flags, dim, count, lam, noise_std = _HEADER.unpack_from(data)
+    magic, version, flags, dim, count, lam, noise_std, floor = _HEADER.unpack_from(data)
     if magic != MAGIC:
         raise StateEncodingError(f"state has magic {magic!r}, expected {MAGIC!r}")
     if version != FORMAT_VERSION:
@@ -76,6 +79,8 @@ def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
         raise StateEncodingError(f"state header is invalid (flags {flags}, d {dim})")
     if not (math.isfinite(lam) and lam > 0 and math.isfinite(noise_std) and noise_std > 0):
         raise StateEncodingError(f"state has invalid lam {lam} or noise_std {noise_std}")
+    if not (math.isfinite(floor) and floor >= lam):
+        raise StateEncodingError(f"state has invalid precision floor {floor} (lam {lam})")
     if len(data) != encoded_size(dim):
         raise StateEncodingError(
             f"state is {len(data)} bytes, expected {encoded_size(dim)} for d = {dim}"
@@ -89,6 +94,7 @@ def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
         lam=lam,
         noise_std=noise_std,
         count=count,
+        floor=floor,
         a_packed=values[:n_packed],
         b=values[n_packed : n_packed + dim],
         mean=values[n_packed + dim : mean_end],

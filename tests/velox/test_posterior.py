@@ -52,6 +52,8 @@ def test_incremental_mean_equals_batch_closed_form(
     np.testing.assert_allclose(posterior.precision(), precision, rtol=1e-12, atol=1e-12)
     factor = posterior.cov_factor()
     np.testing.assert_allclose(factor @ factor.T @ precision, np.eye(len(w0)), atol=1e-9)
+    # eigvalsh itself is only accurate to rounding, hence the 1e-12 slack.
+    assert lam <= posterior.precision_floor <= np.linalg.eigvalsh(precision)[0] * (1 + 1e-12)
 
 
 def test_order_of_observations_does_not_matter() -> None:
@@ -81,6 +83,8 @@ def test_stays_positive_definite_and_exact_over_1e5_updates() -> None:
     np.testing.assert_allclose(factor @ factor.T @ precision, np.eye(dim), atol=1e-9)
     expected = closed_form_mean(np.zeros(dim), 0.5, features, rewards)
     assert _relative_error(posterior.mean(), expected) < 1e-9
+    # The floor is proven (below λ_min(A) = 0.6) and has risen above the prior's λ = 0.5.
+    assert 0.5 < posterior.precision_floor <= np.linalg.eigvalsh(precision)[0]
 
 
 def test_std_is_the_closed_form_predictive_std() -> None:

@@ -48,6 +48,7 @@ POSTERIOR_MEMBERS = {
     "lam",
     "noise_std",
     "count",
+    "precision_floor",
     "update",
     "refresh",
     "mean",

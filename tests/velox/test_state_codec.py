@@ -24,6 +24,7 @@ def _posterior(dim: int, n: int, seed: int) -> UserPosterior:
 
 def _assert_same(a: UserPosterior, b: UserPosterior) -> None:
     assert (a.dim, a.lam, a.noise_std, a.count) == (b.dim, b.lam, b.noise_std, b.count)
+    assert a.precision_floor == b.precision_floor
     np.testing.assert_array_equal(a.mean(), b.mean())
     np.testing.assert_array_equal(a.cov_factor(), b.cov_factor())
     np.testing.assert_array_equal(a.precision(), b.precision())
@@ -63,8 +64,12 @@ def test_update_never_writes_into_the_decoded_buffer() -> None:
     assert decoded.count == 11
 
 
+NAN = float("nan")
+ZEROS = b"\x00" * 8 * 24
+
+
 def _header(dim: int, version: int = FORMAT_VERSION, magic: bytes = MAGIC) -> bytes:
-    return struct.pack("<4sBBHQdd", magic, version, 0, dim, 0, 1.0, 1.0)
+    return struct.pack("<4sBBHQddd", magic, version, 0, dim, 0, 1.0, 1.0, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -79,8 +84,10 @@ def _header(dim: int, version: int = FORMAT_VERSION, magic: bytes = MAGIC) -> by
         (_header(3) + b"\x00" * (8 * 24 - 1), "expected"),
         (_header(3) + b"\x00" * (8 * 24 + 8), "expected"),
         (_header(0), "invalid"),
-        (struct.pack("<4sBBHQdd", MAGIC, 1, 0, 3, 0, float("nan"), 1.0) + b"\x00" * 192, "lam"),
-        (struct.pack("<4sBBHQdd", MAGIC, 1, 0, 3, 0, 1.0, -1.0) + b"\x00" * 192, "noise_std"),
+        (struct.pack("<4sBBHQddd", MAGIC, 1, 0, 3, 0, NAN, 1.0, 1.0) + ZEROS, "lam"),
+        (struct.pack("<4sBBHQddd", MAGIC, 1, 0, 3, 0, 1.0, -1.0, 1.0) + ZEROS, "noise_std"),
+        (struct.pack("<4sBBHQddd", MAGIC, 1, 0, 3, 0, 2.0, 1.0, 1.0) + ZEROS, "floor"),
+        (struct.pack("<4sBBHQddd", MAGIC, 1, 0, 3, 0, 1.0, 1.0, NAN) + ZEROS, "floor"),
     ],
 )
 def test_garbage_is_rejected(data: bytes, message: str) -> None:

@@ -50,30 +50,39 @@ class EpsilonGreedy(Policy):
         scores = score_items(items, posterior.mean())
         # At most k slots go to uniform draws, so the best remaining item of every slot is
         # among the first 2k of the greedy order.
-        ranked = top_k(scores, 2 * k, exclude=eligible.exclude, allowed=eligible.allowed)
+        ranked = top_k(scores, 2 * k, exclude=eligible.exclude, allowed=eligible.allowed).tolist()
         mask = eligible.mask(items.n)
-        pool: NDArray[np.intp] | None = None if mask is None else np.flatnonzero(mask)
-        n_eligible = items.n if pool is None else int(pool.size)
+        n_eligible = items.n if mask is None else int(np.count_nonzero(mask))
+        n_slots = min(k, n_eligible)
+        explore = (rng.random(n_slots) < self.epsilon).tolist()
         shown: list[int] = []
-        shown_positions: list[int] = []  # positions in the eligible pool, kept sorted
-        propensities: list[float] = []
+        propensities = np.empty(n_slots)
         cursor = 0
-        for slot in range(min(k, n_eligible)):
-            while int(ranked[cursor]) in shown:
+        for slot in range(n_slots):
+            while ranked[cursor] in shown:
                 cursor += 1
-            best = int(ranked[cursor])
+            best = ranked[cursor]
             remaining = n_eligible - slot
-            if rng.random() < self.epsilon:
-                position = int(rng.integers(remaining))
-                for taken in shown_positions:
-                    if taken <= position:
-                        position += 1
-                item = position if pool is None else int(pool[position])
-            else:
-                item = best
-                position = item if pool is None else int(np.searchsorted(pool, item))
+            item = self._uniform(shown, mask, remaining, rng) if explore[slot] else best
             shown.append(item)
-            shown_positions.insert(int(np.searchsorted(shown_positions, position)), position)
-            propensities.append((1.0 - self.epsilon) * (item == best) + self.epsilon / remaining)
+            propensities[slot] = (1.0 - self.epsilon) * (item == best) + self.epsilon / remaining
         chosen = np.asarray(shown, dtype=np.intp)
-        return Selection(items=chosen, scores=scores[chosen], propensities=np.asarray(propensities))
+        return Selection(items=chosen, scores=scores[chosen], propensities=propensities)
+
+    @staticmethod
+    def _uniform(
+        shown: list[int],
+        mask: NDArray[np.bool_] | None,
+        remaining: int,
+        rng: np.random.Generator,
+    ) -> int:
+        """A uniform draw among the eligible items not yet shown."""
+        pool = None if mask is None else np.flatnonzero(mask)
+        # The position-th item of the pool once shown items are skipped: walk the shown
+        # positions in increasing order, stepping over each one at or before the target.
+        position = int(rng.integers(remaining))
+        taken = shown if pool is None else np.searchsorted(pool, shown).tolist()
+        for index in sorted(taken):
+            if index <= position:
+                position += 1
+        return position if pool is None else int(pool[position])

@@ -1,10 +1,11 @@
 """LinUCB: rank by mean score + alpha · predictive std, with exact pruning of hopeless items.
 
 A full UCB needs xᵀA⁻¹x for every item, n·d² work. Instead: the predictive std of item i is
-at most ``noise_std · ‖x_i‖ · sqrt(λ_max(A⁻¹))`` and ``λ_max(A⁻¹) ≤ min(1/λ, trace(A⁻¹))``
-(A ⪰ λI; the trace is ‖S‖²_F). The exact UCBs of the k best items by mean give a value τ that
-the k-th best UCB reaches; every item whose bound is below τ cannot be in the top k, so exact
-stds are computed only for the items whose bound reaches τ. The result is the exact top-k.
+at most ``noise_std · ‖x_i‖ / sqrt(precision_floor)``, where the floor is a certified lower
+bound on λ_min(A) (at least λ) that tightens as the user's data grows.
+The exact UCBs of the k best items by mean give a value τ that the k-th best UCB reaches;
+every item whose bound is below τ cannot be in the top k, so exact stds are computed only for
+the items whose bound reaches τ. The result is the exact top-k.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ class LinUCB(Policy):
         seeds = top_k(means, k, exclude=eligible.exclude, allowed=eligible.allowed)
         if seeds.size == 0:
             return Selection(items=seeds, scores=means[seeds], propensities=np.ones(0))
-        factor = posterior.cov_factor()
-        max_variance = min(1.0 / posterior.lam, float(np.einsum("ij,ij->", factor, factor)))
-        bonus_scale = self.alpha * posterior.noise_std * math.sqrt(max_variance) * _BOUND_SLACK
+        bonus_scale = (
+            self.alpha * posterior.noise_std / math.sqrt(posterior.precision_floor) * _BOUND_SLACK
+        )
         threshold = float(np.min(means[seeds] + self.alpha * posterior.std(items.features[seeds])))
         reachable = means + bonus_scale * items.norms >= threshold
         mask = eligible.mask(items.n)

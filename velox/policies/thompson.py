@@ -2,8 +2,8 @@
 
 Propensities are a Monte-Carlo estimate, computed with bounded cost. The candidate set is the
 first `n_candidates` (at least k) items of the realised draw's ranking; the scores of those
-candidates under `n_draws` fresh posterior draws come from one batched product,
-``X_c m + noise_std · (X_c S) Z`` with S Sᵀ = A⁻¹ and Z standard normal (d x n_draws). The
+candidates under `n_draws` fresh posterior draws come from one batched product
+``X_c W`` with ``W = m + noise_std · S Z`` (S Sᵀ = A⁻¹, Z standard normal, d x n_draws). The
 propensity of slot j is the fraction of draws, the realised one included, in which item j
 ranks first among the candidates not shown in slots 0..j-1:
 ``(wins + 1) / (n_draws + 1)``, so it is never 0 (inverse-propensity weights stay finite).
@@ -55,9 +55,13 @@ class ThompsonSampling(Policy):
         rng: np.random.Generator,
     ) -> Selection:
         """Rank by one posterior draw; estimate propensities over a bounded candidate set."""
-        sampled = score_items(items, posterior.sample(rng))
+        # Column 0 is the realised draw that ranks the catalog; the others feed the estimate.
+        z = rng.standard_normal((posterior.dim, self.n_draws + 1))
+        weights = posterior.cov_factor() @ z
+        weights *= posterior.noise_std
+        weights += posterior.mean()[:, None]
         candidates = top_k(
-            sampled,
+            score_items(items, weights[:, 0]),
             max(k, self.n_candidates),
             exclude=eligible.exclude,
             allowed=eligible.allowed,
@@ -66,35 +70,25 @@ class ThompsonSampling(Policy):
         return Selection(
             items=chosen,
             scores=score_rows(items, posterior.mean(), chosen),
-            propensities=self._propensities(items, posterior, candidates, chosen.size, rng),
+            propensities=self._propensities(items, candidates, chosen.size, weights[:, 1:]),
         )
 
     def _propensities(
         self,
         items: ItemMatrix,
-        posterior: UserPosterior,
         candidates: NDArray[np.intp],
         n_chosen: int,
-        rng: np.random.Generator,
+        weights: NDArray[np.float64],
     ) -> NDArray[np.float64]:
         """Monte-Carlo estimate of each slot's conditional choice probability (module doc)."""
-        features = items.features[candidates].astype(np.float64)
-        z = rng.standard_normal((posterior.dim, self.n_draws))
-        draws = (features @ posterior.cov_factor()) @ z
-        draws *= posterior.noise_std
-        draws += (features @ posterior.mean())[:, None]
-        # Candidate rows 0..n_chosen-1 are the shown items in slot order. A shown item wins
-        # its slot in a draw when every row ranked above it is an earlier slot, i.e. when the
-        # largest row index ranked above it is below its own.
-        order = np.argsort(-draws, axis=0, kind="stable")
-        above = np.maximum.accumulate(order, axis=0)
-        rank = np.empty_like(order)
-        np.put_along_axis(rank, order, np.arange(order.shape[0])[:, None], axis=0)
-        slots = np.arange(n_chosen)
-        ranks = rank[:n_chosen]
-        highest_above = np.where(
-            ranks > 0, np.take_along_axis(above, np.maximum(ranks - 1, 0), axis=0), -1
-        )
-        wins = np.count_nonzero(highest_above < slots[:, None], axis=1)
+        # One row per candidate, shown items first in slot order, and a sentinel row of -inf.
+        draws = np.empty((candidates.size + 1, self.n_draws))
+        np.matmul(items.features[candidates].astype(np.float64), weights, out=draws[:-1])
+        draws[-1] = -np.inf
+        # Slot j's item wins a draw when it beats every candidate after it (the ones before it
+        # are the earlier slots): compare it with the running maximum from the bottom up.
+        below = np.maximum.accumulate(draws[::-1], axis=0)[::-1]
+        wins = (draws[:n_chosen] > below[1 : n_chosen + 1]).sum(axis=1)
+        # The realised draw is one more draw, won by every shown item by construction.
         propensities: NDArray[np.float64] = (wins + 1.0) / (self.n_draws + 1.0)
         return propensities
