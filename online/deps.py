@@ -1,7 +1,12 @@
-"""Dependencies of the routes, as `Annotated[..., Depends()]` aliases.
+"""Dependencies of the routes: `Annotated[..., Depends()]` aliases, and the same readers as
+plain functions for the two hot routes.
 
-Query and body are validated by one pydantic call each from the raw request (see
-`online.schemas`); `openapi_query` and `openapi_body` put the same models into /docs.
+Each FastAPI dependency costs about 20 µs per request here (measured: an endpoint with two
+took 116 µs of CPU against 76 µs with none), a sixth of the whole /predict budget, so
+/predict and /observe call `service_of`, `predict_query` and `observe_body` directly; the
+other routes use the aliases. Query and body are validated by one pydantic call each from the
+raw request (see `online.schemas`); `openapi_query` and `openapi_body` put the same models
+into /docs.
 """
 
 from __future__ import annotations
@@ -16,10 +21,15 @@ from online.schemas import ObserveRequest, PredictQuery
 from online.service import Service
 
 
-async def get_service(request: Request) -> Service:
+def service_of(request: Request) -> Service:
     """The app's `Service` (created by the lifespan)."""
     service: Service = request.app.state.service
     return service
+
+
+async def get_service(request: Request) -> Service:
+    """`service_of` as a dependency."""
+    return service_of(request)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]
@@ -33,7 +43,7 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-async def predict_query(request: Request) -> PredictQuery:
+def predict_query(request: Request) -> PredictQuery:
     """The /predict query, validated (422 with a message when a value is out of range)."""
     try:
         return PredictQuery.model_validate(dict(request.query_params))
@@ -59,9 +69,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def observe_body(request: Request, service: ServiceDep) -> ObserveRequest:
-    """The /observe body: size-limited, strict JSON (no NaN or Infinity), validated."""
-    body = await read_body(request, service.settings.max_body_bytes)
+async def observe_body(request: Request, limit: int) -> ObserveRequest:
+    """The /observe body: at most `limit` bytes, JSON, validated (finite reward)."""
+    body = await read_body(request, limit)
     try:
         return ObserveRequest.model_validate_json(body)
     except ValidationError as error:
@@ -85,7 +95,3 @@ def openapi_body(model: type[BaseModel]) -> dict[str, Any]:
     """OpenAPI `requestBody` for a JSON body validated from a pydantic model."""
     content = {"application/json": {"schema": model.model_json_schema()}}
     return {"requestBody": {"required": True, "content": content}}
-
-
-PredictQueryDep = Annotated[PredictQuery, Depends(predict_query)]
-ObserveBodyDep = Annotated[ObserveRequest, Depends(observe_body)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from online import predictor
-from online.deps import PredictQueryDep, ServiceDep, openapi_query
+from online.deps import openapi_query, predict_query, service_of
 from online.schemas import PredictQuery, PredictResponse, ScoreResponse, json_response
 
 router = APIRouter(tags=["predict"])
@@ -16,6 +16,6 @@ router = APIRouter(tags=["predict"])
     response_model=PredictResponse | ScoreResponse,
     openapi_extra=openapi_query(PredictQuery),
 )
-async def predict(service: ServiceDep, query: PredictQueryDep) -> Response:
+async def predict(request: Request) -> Response:
     """Top-k items for `user` (with exploration and propensities), or one `item`'s score."""
-    return json_response(await predictor.predict(service, query))
+    return json_response(await predictor.predict(service_of(request), predict_query(request)))
