@@ -135,9 +135,10 @@ def run_wrk(name: str, url: str, seconds: int, connections: int, script: str | N
 
 
 def start_server(command: list[str], env: dict[str, str], probe: str) -> subprocess.Popen[bytes]:
-    """Start a server process and wait until `probe` answers 200."""
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    """Start a server process (output to `$VELOX_HOME/server.log`), wait for `probe` = 200."""
+    log = Path(env["VELOX_HOME"]) / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=out)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -146,8 +147,7 @@ def start_server(command: list[str], env: dict[str, str], probe: str) -> subproc
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    log.seek(0)
-    raise RuntimeError(f"server did not start:\n{log.read().decode(errors='replace')}")
+    raise RuntimeError(f"server did not start:\n{log.read_text(errors='replace')}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
