@@ -36,7 +36,7 @@ def histories(draw: st.DrawFn) -> History:
     return w0, lam, features, rewards, weights
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(histories())
 def test_incremental_mean_equals_batch_closed_form(
     history: History,

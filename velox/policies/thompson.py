@@ -43,8 +43,13 @@ class ThompsonSampling(Policy):
 
     @property
     def params(self) -> dict[str, Any]:
-        """Thompson has no hyper-parameter of its own; the estimate's sizes are internal."""
-        return {}
+        """The sizes of the propensity estimate (selection itself has no hyper-parameter)."""
+        return {"n_draws": self.n_draws, "n_candidates": self.n_candidates}
+
+    @property
+    def spec(self) -> str:
+        """ "thompson": the spec takes no argument."""
+        return self.name
 
     def _select(
         self,
