@@ -1,10 +1,10 @@
 """Micro-benchmarks of the velox core, each next to a plain numpy baseline from the same run.
 
-Run: python -m bench.bench_core [--rounds 40]
-Every time is the best of --rounds rounds (on a shared machine the minimum is the least noisy
-estimate). BLAS runs single-threaded, as a serving process should: at these sizes
-OpenBLAS threads only add synchronisation (d = 128 updates get ~15x slower with threads on a
-busy 2-core machine).
+Run: python -m bench.bench_core [--rounds 200]
+Every time is the best of --rounds short rounds, measurements and baselines taking turns (on a
+shared machine the minimum of short rounds is the least noisy estimate). BLAS runs
+single-threaded, as a serving process should: at these sizes OpenBLAS threads only add
+synchronisation (d = 128 updates get ~15x slower with threads on a busy 2-core machine).
 """
 
 from __future__ import annotations
@@ -150,7 +150,7 @@ def bench_top_k(rounds: int) -> None:
     table(
         f"score_items + top_k (k = {K}, d = 64)",
         ["items", "matvec us", "score+top-K us", "top-K part", "matvec+argpart us", "ours/matvec"],
-        [top_k_row(10_000, 4000, rounds), top_k_row(1_000_000, 40, rounds)],
+        [top_k_row(10_000, 4000, rounds), top_k_row(1_000_000, 200, rounds)],
     )
 
 
@@ -228,7 +228,7 @@ def bench_policies(rounds: int) -> None:
 def main() -> None:
     """Run every table."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
     print(
         f"python {platform.python_version()}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
