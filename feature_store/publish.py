@@ -37,16 +37,18 @@ def next_version(storage: SnapshotStorage, model: str) -> int:
 
 
 def _write_batch(storage: SnapshotStorage, path: str, batch: pa.RecordBatch) -> str:
-    with storage.open_write(path) as writer:
-        with ipc.new_file(pa.PythonFile(writer, mode="w"), batch.schema) as arrow_writer:
-            arrow_writer.write_batch(batch)
-        return writer.hexdigest()
+    with (
+        storage.open_write(path) as writer,
+        ipc.new_file(pa.PythonFile(writer, mode="w"), batch.schema) as arrow_writer,
+    ):
+        arrow_writer.write_batch(batch)
+    return writer.hexdigest()
 
 
 def _write_bytes(storage: SnapshotStorage, path: str, data: bytes) -> str:
     with storage.open_write(path) as writer:
         writer.write(data)
-        return writer.hexdigest()
+    return writer.hexdigest()
 
 
 def publish_snapshot(

@@ -89,7 +89,7 @@ class ArrowFileSystemStorage(SnapshotStorage):
             try:
                 yield writer
             finally:
-                writer.close()
+                writer.finish()
 
     def replace_file(self, path: str, data: bytes) -> None:
         """Write a temp file and move it over `path` (one whole-object write on object stores)."""

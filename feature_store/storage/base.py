@@ -53,7 +53,10 @@ class SnapshotStorage(ABC):
 
     @abstractmethod
     def open_write(self, path: str) -> AbstractContextManager[HashingWriter]:
-        """Create a new file; on a clean exit its bytes are durable (fsynced where possible)."""
+        """Create a new file; on a clean exit its bytes are durable (fsynced where possible).
+
+        The writer's `hexdigest()` is the sha256 of the file once the block has exited.
+        """
 
     @abstractmethod
     def replace_file(self, path: str, data: bytes) -> None:

@@ -47,18 +47,20 @@ class HashingWriter:
         """Nothing to do here: the storage flushes and syncs the sink when the write ends."""
 
     def close(self) -> None:
-        """Wait for the hashing to finish and stop its thread (the storage closes the sink)."""
+        """Mark closed (pyarrow's wrappers call this); the storage closes the real sink."""
+        self.closed = True
+
+    def finish(self) -> str:
+        """Wait for the hashing thread, stop it, and return the digest (idempotent)."""
         self._hasher.shutdown(wait=True)
         for future in self._pending:
             future.result()  # re-raises a failure of the hashing thread here
         self._pending.clear()
-        self.closed = True
+        return self._hash.hexdigest()
 
     def hexdigest(self) -> str:
-        """The sha256 of everything written, as 64 lowercase hex digits (after `close`)."""
-        if not self.closed:
-            self.close()
-        return self._hash.hexdigest()
+        """The sha256 of everything written, as 64 lowercase hex digits."""
+        return self.finish()
 
 
 def sha256_hex(data: Any) -> str:

@@ -76,10 +76,10 @@ class LocalStorage(SnapshotStorage):
             writer = HashingWriter(file)
             try:
                 yield writer
+                file.flush()
+                os.fsync(file.fileno())  # overlaps with the last chunks' hashing
             finally:
-                writer.close()
-            file.flush()
-            os.fsync(file.fileno())
+                writer.finish()
 
     def replace_file(self, path: str, data: bytes) -> None:
         """Write a temp file next to `path`, fsync it, rename it over `path`, fsync the dir."""

@@ -24,4 +24,4 @@ def test_digest_matches_the_bytes_written(sizes: list[int]) -> None:
     written = b"".join(chunk.tobytes() for chunk in chunks)
     assert sink.getvalue() == written
     assert writer.hexdigest() == hashlib.sha256(written).hexdigest() == sha256_hex(written)
-    assert writer.closed
+    assert writer.finish() == writer.hexdigest()  # idempotent
