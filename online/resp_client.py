@@ -171,6 +171,8 @@ class RespClient:
         self._protocol: _RespProtocol | None = None
         self._connecting: asyncio.Lock | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self.round_trips = 0
+        """Pipelines sent and awaited so far (what the round-trip budgets count)."""
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         """Send `commands` in one write and return their replies (one round trip)."""
@@ -179,6 +181,7 @@ class RespClient:
             protocol = await self._connect()
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         protocol.send(_Pending(future, len(commands)), _pack(commands))
+        self.round_trips += 1
         if self._watchdog is None:
             self._arm_watchdog(self.timeout_s)
         return await future

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from online.embedded_redis import EmbeddedRedis
 from online.settings import ServiceSettings
@@ -20,6 +22,15 @@ def redis_url_for(settings: ServiceSettings) -> Iterator[str]:
     embedded = EmbeddedRedis(settings.embedded_redis_dir(), appendfsync=settings.redis_appendfsync)
     with embedded:
         yield embedded.url
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration plus the `velox` loggers (snapshot swaps, errors)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["velox"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 1) -> None:
@@ -44,5 +55,5 @@ def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 
             loop="uvloop",
             http="httptools",
             access_log=False,
-            log_level="info",
+            log_config=log_config(),
         )

@@ -112,3 +112,25 @@ def test_swap_under_load_fails_nothing_and_never_mixes_versions(
             assert entry["score"] == pytest.approx(expected[row], rel=1e-5, abs=1e-6)
     models = httpx.get(server.url + "/models").json()
     assert models["models"][0]["version"] == 2
+    assert "now serving movies v2" in server.log()
+    assert f"not serving movies v{bad}, keeping the old version" in server.log()
+
+
+def test_a_server_started_before_any_snapshot_serves_the_first_one(
+    tmp_path: Path, redis_url: str
+) -> None:
+    server = LiveServer(tmp_path, {"VELOX_REDIS_URL": redis_url, "VELOX_MODEL": "movies"})
+    server.start(ready=False)
+    try:
+        assert httpx.get(server.url + "/readyz").status_code == 503
+        answer = httpx.get(server.url + "/predict", params={"user": "u"})
+        assert answer.status_code == 503
+        assert "no snapshot" in answer.json()["error"]
+        publish(str(tmp_path / "snapshots"), "movies", synthetic_snapshot())
+        deadline = time.monotonic() + 20
+        while httpx.get(server.url + "/readyz").status_code != 200:
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        assert httpx.get(server.url + "/predict", params={"user": "u"}).json()["version"] == 1
+    finally:
+        server.stop()

@@ -132,6 +132,31 @@ def test_concurrent_observes_from_two_processes_apply_each_event_once(
     assert sorted(applied, key=int) == [b"%d" % n for n in range(count)]
 
 
+def test_round_trips_stay_within_budget(redis_url: str) -> None:
+    store = RedisWeightStore(RedisStoreConfig(url=redis_url))
+
+    async def trips(call: Coroutine[Any, Any, object]) -> int:
+        before = store.client.round_trips
+        await call
+        return store.client.round_trips - before
+
+    async def body() -> list[int]:
+        await store.client.execute("SCRIPT", "LOAD", OBSERVE_SCRIPT)
+        counts = [
+            await trips(store.read("m", 1, "alice", with_seen=True)),
+            await trips(store.observe("m", 1, event(1), appending(b"a"))),
+            await trips(store.observe("m", 1, event(2), appending(b"b"))),
+            await trips(store.observe("m", 1, event(2), appending(b"b"))),
+        ]
+        store.log_prediction("m", "alice", "p", ["i1"], [1.0])
+        counts.append(await trips(store.read("m", 1, "alice", with_seen=False)))
+        await store.close()
+        return counts
+
+    # read, first observe, second observe, duplicate, read after a queued prediction log
+    assert run(body()) == [1, 2, 2, 1, 1]
+
+
 def test_log_entries_follow_the_events_schema(make_store: StoreFactory, redis_url: str) -> None:
     async def body(store: WeightStore) -> None:
         await store.read("m", 1, "alice", with_seen=False)  # as /predict does, before logging
