@@ -109,7 +109,8 @@ def build_items(ids: Any, features: Any, attributes: pa.Table | None) -> pa.Reco
         for name, column in zip(attributes.column_names, attributes.columns, strict=True):
             check_attribute_column(name, column)
             names.append(name)
-            arrays.append(column.combine_chunks())
+            # One chunk is used as is; combine_chunks would copy it.
+            arrays.append(column.chunk(0) if column.num_chunks == 1 else column.combine_chunks())
     if len(set(names)) != len(names):
         raise InvalidAttributesError(f"item attribute names repeat: {names[2:]}")
     return pa.RecordBatch.from_arrays(arrays, names=names)

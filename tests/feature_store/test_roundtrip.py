@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,3 +203,11 @@ def test_ids_and_strings_longer_than_one_conversion_slice(local_registry: Regist
     assert snapshot.item_index["i70000"] == 70000 and len(snapshot.item_index) == n
     tag = snapshot.columns.data["tag"]
     assert isinstance(tag, np.ndarray) and tag.tolist() == tags
+
+
+def test_chunked_attribute_columns_are_combined(local_registry: Registry) -> None:
+    data = planted_data(seed=9, attributes=False)
+    chunked = pa.chunked_array([pa.array(range(20)), pa.array(range(20, 40))])
+    local_registry.publish("m", replace(data, item_attributes=pa.table({"rank": chunked})))
+    rank = local_registry.load("m").columns.data["rank"]
+    assert isinstance(rank, np.ndarray) and rank.tolist() == list(range(40))
