@@ -1,7 +1,7 @@
 """Exploration policies behind one interface, and `make_policy` to build one from a spec.
 
 Specs: ``greedy``, ``egreedy`` or ``egreedy:<epsilon>``, ``thompson``, ``linucb`` or
-``linucb:<alpha>``.
+``linucb:<alpha>``, ``slate`` or ``slate:<pool>`` (`velox.policies.slate.SlatePolicy`).
 
 >>> make_policy("egreedy:0.2", seed=7)
 EpsilonGreedy(epsilon=0.2, seed=7)
@@ -16,6 +16,7 @@ from velox.policies.base import Eligibility, Policy, Selection
 from velox.policies.epsilon_greedy import EpsilonGreedy
 from velox.policies.greedy import Greedy
 from velox.policies.linucb import LinUCB
+from velox.policies.slate import SlatePolicy
 from velox.policies.thompson import ThompsonSampling
 
 __all__ = [
@@ -54,6 +55,16 @@ def make_policy(spec: str, seed: int | None = None) -> Policy:
         return EpsilonGreedy(_number(spec, argument) if sep else 0.1, seed=seed)
     if name == "linucb":
         return LinUCB(_number(spec, argument) if sep else 1.0, seed=seed)
+    if name == "slate":
+        return SlatePolicy(_pool(spec, argument) if sep else None, seed=seed)
     raise InvalidInputError(
-        f"unknown policy spec {spec!r}; expected greedy, egreedy[:eps], thompson, linucb[:alpha]"
+        f"unknown policy spec {spec!r}; expected greedy, egreedy[:eps], thompson, "
+        "linucb[:alpha], slate[:pool]"
     )
+
+
+def _pool(spec: str, text: str) -> int:
+    """The pool size of a slate spec: a positive integer."""
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f"policy spec {spec!r}: the pool must be a positive integer")
+    return int(text)

@@ -1,0 +1,113 @@
+"""A hidden world built from ratings: who likes what, and the learner's view of the catalog.
+
+The setting (documented in the package docstring) in code:
+
+1. A random `cohort` of users is held out. Their ratings shape the hidden world and nothing
+   the learner sees.
+2. Hidden reward model: biased ALS fitted on ALL ratings gives r̂(u, i); a held-out user
+   likes item i with probability Φ((r̂(u, i) - like_threshold) / s), s the fit's residual
+   std, i.e. the chance that their rating would exceed the threshold.
+3. Learner: the same model class fitted on the other users' ratings only gives the item
+   features f(x; θ) = [v_i, 1, μ + b_i] (an ItemMatrix, as in a snapshot), and the head prior
+   (w0, λ, noise_std) is fitted on those users' like labels (rating > threshold).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import ndtr  # type: ignore[import-untyped]
+
+from jobs.simulation.factorize import BiasedFactors, IndexArray, fit_biased_als
+from jobs.simulation.head_prior import HeadPrior, fit_head_prior
+from jobs.simulation.ratings import Ratings
+from velox.catalog import ItemMatrix
+from velox.errors import InvalidInputError
+from velox.posterior import UserPosterior
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SimulationSetting:
+    """How ratings become a hidden world; the defaults are the documented benchmark setting."""
+
+    cohort: int = 100
+    rank: int = 8
+    reg: float = 0.1
+    iterations: int = 15
+    like_threshold: float = 4.5
+    repeat: bool = True
+    slate_size: int = 1
+    candidates: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The setting as a JSON-ready mapping."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The learner's catalog and head prior, and the hidden like-probabilities of the cohort."""
+
+    items: ItemMatrix
+    item_ids: list[str]
+    cohort_ids: list[str]
+    head: HeadPrior
+    like_probability: FloatArray
+    setting: SimulationSetting
+    seed: int
+
+    @property
+    def cohort(self) -> int:
+        """Number of held-out users."""
+        return int(self.like_probability.shape[0])
+
+    def new_posterior(self) -> UserPosterior:
+        """A held-out user's head before any feedback: the population prior."""
+        return UserPosterior.prior(self.head.w0, self.head.lam, self.head.noise_std)
+
+
+def build_environment(ratings: Ratings, setting: SimulationSetting, seed: int) -> Environment:
+    """Hold out a cohort, fit the hidden model on everything and the learner on the rest."""
+    if not 0 < setting.cohort < ratings.n_users:
+        raise InvalidInputError(
+            f"cohort must be between 1 and {ratings.n_users - 1} users, got {setting.cohort}"
+        )
+    if not 1 <= setting.slate_size <= (setting.candidates or ratings.n_items) <= ratings.n_items:
+        raise InvalidInputError(
+            f"need 1 <= slate_size <= candidates <= {ratings.n_items} (the catalog size)"
+        )
+    rng = np.random.default_rng([seed, 0])
+    cohort = np.sort(rng.choice(ratings.n_users, setting.cohort, replace=False))
+    in_cohort = np.zeros(ratings.n_users, dtype=np.bool_)
+    in_cohort[cohort] = True
+
+    def fit(users: IndexArray, items: IndexArray, values: FloatArray, seed: int) -> BiasedFactors:
+        return fit_biased_als(
+            users, items, values, ratings.n_users, ratings.n_items,
+            rank=setting.rank, reg=setting.reg, iterations=setting.iterations, seed=seed,
+        )  # fmt: skip
+
+    hidden = fit(ratings.users, ratings.items, ratings.values, seed)
+    residual = ratings.values - hidden.predict(ratings.users, ratings.items)
+    sigma = float(np.sqrt(np.mean(residual * residual)))
+    like = ndtr((hidden.predict_all(cohort) - setting.like_threshold) / sigma)
+    train = ~in_cohort[ratings.users]
+    users, items, values = ratings.users[train], ratings.items[train], ratings.values[train]
+    learner = fit(users, items, values, seed + 1)
+    features = learner.item_features()
+    labels = (values > setting.like_threshold).astype(np.float64)
+    head = fit_head_prior(features.astype(np.float64), users, items, labels, seed=seed)
+    return Environment(
+        items=ItemMatrix.from_features(features),
+        item_ids=ratings.item_ids,
+        cohort_ids=[ratings.user_ids[u] for u in cohort],
+        head=head,
+        like_probability=np.asarray(like, dtype=np.float64),
+        setting=setting,
+        seed=seed,
+    )
