@@ -65,15 +65,23 @@ def error_response(status: int, message: str) -> Response:
     return Response(orjson.dumps({"error": message}), status, media_type="application/json")
 
 
-async def _velox_error(_: Request, error: Exception) -> Response:
+def _counted(request: Request, status: int, message: str) -> Response:
+    service = getattr(request.app.state, "service", None)
+    if service is not None:
+        service.metrics.errors.labels(str(status)).inc()
+    return error_response(status, message)
+
+
+async def _velox_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, VeloxError)
-    return error_response(error.status, error.message)
+    return _counted(request, error.status, error.message)
 
 
-async def _validation_error(_: Request, error: Exception) -> Response:
+async def _validation_error(request: Request, error: Exception) -> Response:
     # FastAPI validates a few framework-level inputs itself; keep the same body shape.
     assert isinstance(error, RequestValidationError)
-    return error_response(422, "; ".join(str(item.get("msg", item)) for item in error.errors()))
+    message = "; ".join(str(item.get("msg", item)) for item in error.errors())
+    return _counted(request, 422, message)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -43,6 +43,9 @@ async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
         prediction_id=request.prediction_id,
     )
     outcome = await service.store.observe(served.name, served.version, event, update)
+    metrics = service.metrics
+    metrics.observations.labels(served.name, outcome.status.value).inc()
+    metrics.cas_attempts.labels(served.name).inc(outcome.attempts)
     return ObserveResponse(
         user=user,
         item=request.item,

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from feature_store.registry import Registry
 from online.errors import install_error_handlers
-from online.routes import health, models, observe, predict
+from online.routes import health, metrics, models, observe, predict
 from online.server import redis_url_for
 from online.service import Service
 from online.settings import ServiceSettings
@@ -56,6 +56,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (predict.router, observe.router, models.router, health.router):
+    for router in (predict.router, observe.router, models.router, health.router, metrics.router):
         app.include_router(router)
     return app

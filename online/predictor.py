@@ -39,6 +39,7 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     names = [ids[row] for row in selection.items.tolist()]
     propensities = selection.propensities.tolist()
     service.store.log_prediction(served.name, query.user, prediction_id, names, propensities)
+    service.metrics.predictions.labels(served.name).inc()
     items = [
         RankedItem(item=name, score=score, propensity=propensity)
         for name, score, propensity in zip(

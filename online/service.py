@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
+from online.metrics import ServiceMetrics
 from online.policy_book import PolicyBook
 from online.served_model import ModelSet, ServedModel
 from online.settings import ServiceSettings
@@ -21,8 +22,13 @@ class Service:
         self.registry = registry
         self.models = ModelSet(settings.model)
         self.policies = PolicyBook(settings.seed)
+        self.metrics = ServiceMetrics()
         self.watcher = SnapshotWatcher(
-            registry, self.install, self.served_version, interval_s=settings.poll_interval_s
+            registry,
+            self.install,
+            self.served_version,
+            interval_s=settings.poll_interval_s,
+            on_failure=lambda model, _: self.metrics.snapshot_failures.labels(model).inc(),
         )
 
     def install(self, snapshot: Snapshot) -> ServedModel:
@@ -30,6 +36,7 @@ class Service:
         policy = make_policy(self.settings.policy_for(snapshot.model), seed=self.settings.seed)
         served = ServedModel.build(snapshot, policy)
         self.models = self.models.with_model(served)
+        self.metrics.snapshot_version.labels(served.name).set(served.version)
         return served
 
     def served_version(self, model: str) -> int | None:

@@ -22,7 +22,10 @@ log = logging.getLogger("velox.online.snapshots")
 
 
 class SnapshotWatcher:
-    """Polls `registry` and calls `install(snapshot)` for every newly current version."""
+    """Polls `registry` and calls `install(snapshot)` for every newly current version.
+
+    `on_failure(model, version)` is told about every version that failed to load.
+    """
 
     def __init__(
         self,
@@ -31,8 +34,10 @@ class SnapshotWatcher:
         served_version: Callable[[str], int | None],
         *,
         interval_s: float = 1.0,
+        on_failure: Callable[[str, int], object] | None = None,
     ) -> None:
         self.registry = registry
+        self.on_failure = on_failure
         self.install = install
         self.served_version = served_version
         self.interval_s = interval_s
@@ -63,6 +68,8 @@ class SnapshotWatcher:
                 self.install(snapshot)
             except (OSError, VeloxError) as error:
                 self._failed.add((model, current))
+                if self.on_failure is not None:
+                    self.on_failure(model, current)
                 log.error("not serving %s v%d, keeping the old version: %s", model, current, error)
                 continue
             log.info("now serving %s v%d", model, current)

@@ -140,3 +140,23 @@ def test_models_health_and_docs(client: httpx.Client) -> None:
     parameters = {p["name"] for p in spec["paths"]["/predict"]["get"]["parameters"]}
     assert {"user", "k", "item", "where", "explore", "exclude_seen", "policy"} <= parameters
     assert "requestBody" in spec["paths"]["/observe"]["post"]
+
+
+def test_metrics_count_requests(client: httpx.Client) -> None:
+    def value(text: str, sample: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(sample + " ")]
+        return float(lines[0].split()[-1]) if lines else 0.0
+
+    predictions = 'velox_predictions_total{model="movies"}'
+    applied = 'velox_observations_total{model="movies",outcome="applied"}'
+    not_found = 'velox_request_errors_total{status="404"}'
+    before = client.get("/metrics").text
+    user = fresh_user()
+    top_k(client, user=user, k=2)
+    observe(client, user=user, item="i1", reward=1.0)
+    client.get("/predict", params={"user": user, "item": "missing"})
+    after = client.get("/metrics").text
+    assert value(after, predictions) == value(before, predictions) + 1
+    assert value(after, applied) == value(before, applied) + 1
+    assert value(after, not_found) == value(before, not_found) + 1
+    assert value(after, 'velox_snapshot_version{model="movies"}') == 1.0

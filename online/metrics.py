@@ -1,0 +1,47 @@
+"""Prometheus metrics of one service process (`GET /metrics`).
+
+Each uvicorn worker counts its own requests; a scrape reaches one worker. Counters are cheap
+(a dict lookup and a locked add), so the hot paths update them inline.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+
+class ServiceMetrics:
+    """The counters and gauges the service exports, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.predictions = Counter(
+            "velox_predictions", "Answered /predict requests.", ["model"], registry=self.registry
+        )
+        self.observations = Counter(
+            "velox_observations",
+            "Answered /observe requests by outcome (applied or duplicate).",
+            ["model", "outcome"],
+            registry=self.registry,
+        )
+        self.cas_attempts = Counter(
+            "velox_observe_cas_attempts",
+            "Compare-and-set attempts of /observe (more than observations: conflicts).",
+            ["model"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "velox_request_errors", "Requests answered with an error.", ["status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.snapshot_version = Gauge(
+            "velox_snapshot_version", "Snapshot version being served.", ["model"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.snapshot_failures = Counter(
+            "velox_snapshot_load_failures", "Snapshot versions that failed to load.", ["model"],
+            registry=self.registry,
+        )  # fmt: skip
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
