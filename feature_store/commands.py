@@ -15,11 +15,11 @@ def _registry(settings: VeloxSettings) -> Registry:
 
 
 def _metrics(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{name}={value:.4g}" for name, value in sorted(metrics.items()))
+    return "\n".join(f"{name}={value:.4g}" for name, value in sorted(metrics.items()))
 
 
 def list_versions(settings: VeloxSettings) -> None:
-    """Print a table of the model's versions, the current one marked."""
+    """Print a table of the model's versions, the current one marked with `*`."""
     registry, model, console = _registry(settings), settings.model, Console()
     versions = registry.versions(model)
     if not versions:
@@ -27,29 +27,21 @@ def list_versions(settings: VeloxSettings) -> None:
         return
     current = registry.current(model)
     table = Table(title=f"model {model} ({registry.storage.description})")
-    for header in ("version", "current", "kind", "dim", "created", "cutoff", "parent"):
-        table.add_column(header)
+    for header in ("version", "kind", "dim", "created (UTC)", "parent"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("cutoff", overflow="fold")
     table.add_column("metrics", overflow="fold")
     for version in versions:
-        marker = "*" if version == current else ""
+        name = f"v{version} *" if version == current else f"v{version}"
         try:
             m = registry.manifest(model, version)
         except SnapshotCorruptError as error:
-            table.add_row(
-                f"v{version}", marker, "[red]unreadable[/red]", "", "", "", "", error.message
-            )
+            table.add_row(name, "[red]unreadable[/red]", "", "", "", "", error.message)
             continue
+        created = m.created_at[:16].replace("T", " ")
         parent = f"v{m.parent}" if m.parent else ""
-        table.add_row(
-            f"v{version}",
-            marker,
-            m.kind,
-            str(m.dim),
-            m.created_at,
-            m.training_cutoff or "",
-            parent,
-            _metrics(m.metrics),
-        )
+        cutoff = m.training_cutoff or ""
+        table.add_row(name, m.kind, str(m.dim), created, parent, cutoff, _metrics(m.metrics))
     console.print(table)
 
 

@@ -71,7 +71,7 @@ def _numpy_column(kind: ColumnKind, array: pa.Array) -> Column:
 
 
 def object_array(array: pa.Array) -> NDArray[np.object_]:
-    """Strings (or any non-number column) as a numpy object array, None for nulls.
+    """A string column as a numpy object array of str, None for nulls.
 
     Converted in slices: creating 10^6 Python strings in one call holds the GIL for a tenth
     of a second or more, stalling a service that loads a snapshot in a background thread.

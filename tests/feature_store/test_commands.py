@@ -37,10 +37,10 @@ def test_list_marks_the_current_version(
     out = capsys.readouterr().out
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()]
     rows = {row[0]: row for row in cells if row and row[0].startswith("v")}
-    assert set(rows) == {"v1", "v2"}
-    assert rows["v1"][1:4] == ["*", "mf", "6"]
-    assert rows["v1"][5] == planted_data(seed=1).training_cutoff
-    assert rows["v2"][1:3] == ["", "unreadable"]
+    assert set(rows) == {"v1 *", "v2"}  # the current version is starred
+    assert rows["v1 *"][1:3] == ["mf", "6"]
+    assert rows["v1 *"][5] == planted_data(seed=1).training_cutoff
+    assert rows["v2"][1] == "unreadable"
     assert "not valid JSON" in rows["v2"][-1]
 
 

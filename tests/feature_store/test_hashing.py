@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from feature_store.storage.hashing import HashingWriter, sha256_hex
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(sizes=st.lists(st.sampled_from([0, 1, 7, 65535, 65536, 4 << 20, (4 << 20) + 3]), max_size=6))
 def test_digest_matches_the_bytes_written(sizes: list[int]) -> None:
     rng = np.random.default_rng(len(sizes))
