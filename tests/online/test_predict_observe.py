@@ -7,7 +7,9 @@ import uuid
 import httpx
 import numpy as np
 import pytest
+import redis
 
+from online.redis_keys import UserKeys
 from online.schemas import ObserveResponse, PredictResponse, ScoreResponse
 from tests.online.closed_form import expected_mean, expected_score, load
 from tests.online.redis_view import user_events
@@ -43,10 +45,14 @@ def observe(client: httpx.Client, **body: object) -> ObserveResponse:
     return result
 
 
-def test_observed_score_equals_the_closed_form(client: httpx.Client, snapshot_root: str) -> None:
+def test_observed_score_equals_the_closed_form(
+    client: httpx.Client, snapshot_root: str, redis_server: RedisServer
+) -> None:
     snapshot = load(snapshot_root)
     user = fresh_user()
     shown = top_k(client, user=user, k=5)
+    state_key = UserKeys.of("movies", user).state(1)
+    assert redis.Redis.from_url(redis_server.url).exists(state_key) == 0  # predict writes none
     item = shown["items"][0]["item"]
     assert shown["items"][0]["score"] == pytest.approx(
         expected_score(snapshot, user, item, []), rel=1e-5
