@@ -121,3 +121,80 @@ def main() -> None:
             error.show()
             sys.exit(error.exit_code)
         raise
+
+
+
+@app.command()
+def simulate(
+    *,
+    dataset: Annotated[str, typer.Option(help="movielens-100k or synthetic")] = "movielens-100k",
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Policy spec (repeat for several; default: greedy, egreedy:0.05, "
+            "thompson, linucb)."
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option(help="Interactions to simulate.")] = 20_000,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the held-out cohort, the draws, the policies.")
+    ] = 0,
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of cumulative reward here.")] = None,
+    cohort: Annotated[int, typer.Option(help="Held-out users the learner never saw.")] = 100,
+    slate_size: Annotated[int, typer.Option(help="Items shown per interaction.")] = 1,
+    candidates: Annotated[
+        int | None, typer.Option(help="Random candidates per visit (default: the catalog).")
+    ] = None,
+    no_repeat: Annotated[
+        bool, typer.Option("--no-repeat", help="Never show a user an item twice.")
+    ] = False,
+) -> None:
+    """Run policies against a hidden reward model built from held-out ratings; print JSON."""
+    from pathlib import Path
+
+    from jobs.simulation.command import run_simulate
+    from jobs.simulation.environment import SimulationSetting
+
+    setting = SimulationSetting(
+        cohort=cohort, slate_size=slate_size, candidates=candidates, repeat=not no_repeat
+    )
+    run_simulate(
+        _settings(),
+        dataset=dataset,
+        policies=policy or [],
+        steps=steps,
+        seed=seed,
+        setting=setting,
+        plot=Path(plot) if plot else None,
+    )
+
+
+@app.command("evaluate-policy")
+def evaluate_policy(
+    *,
+    logs: Annotated[str, typer.Option(help="Parquet decision log joined with rewards.")],
+    policy: Annotated[str, typer.Option(help="Target policy spec, e.g. egreedy:0.1.")],
+    version: Annotated[
+        int | None, typer.Option(help="Snapshot version (default: current).")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 1000,
+    confidence: Annotated[float, typer.Option(help="Confidence level of the intervals.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap and Monte-Carlo draws.")] = 0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")] = False,
+    model: ModelOpt = None,
+) -> None:
+    """Estimate a policy's value from logged decisions: IPS, SNIPS, DR with bootstrap CIs."""
+    from pathlib import Path
+
+    from jobs.evaluate_policy import run_evaluate_policy
+
+    run_evaluate_policy(
+        _settings(model),
+        logs=Path(logs),
+        policy=policy,
+        version=version,
+        n_boot=n_boot,
+        confidence=confidence,
+        seed=seed,
+        as_json=json_output,
+    )
