@@ -26,6 +26,7 @@ def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
         dedupe_window=settings.dedupe_window,
         recent_events=settings.recent_events,
         prediction_ttl_s=settings.prediction_ttl_s,
+        decision_log_maxlen=settings.decision_log_maxlen,
     )
 
 

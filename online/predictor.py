@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
 from online.schemas import PredictQuery, PredictResponse, RankedItem, ScoreResponse
 from online.served_model import ServedModel
 from online.service import Service
+from online.weight_store import Decision
 from velox.policies import Policy
 from velox.posterior import UserPosterior
 from velox.scoring import score_rows
@@ -27,7 +29,8 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     snapshot = served.snapshot
     allowed = snapshot.filters.mask(query.where) if query.where is not None else None
     exclude = served.rows_of(read.seen) if read.seen else None
-    selection = _policy(service, served, query).select(
+    policy = _policy(service, served, query)
+    selection = policy.select(
         snapshot.items,
         served.posterior(query.user, read.state),
         query.k,
@@ -38,7 +41,16 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     ids = served.item_ids
     names = [ids[row] for row in selection.items.tolist()]
     propensities = selection.propensities.tolist()
-    service.store.log_prediction(served.name, query.user, prediction_id, names, propensities)
+    decision = Decision(
+        prediction_id=prediction_id,
+        user=query.user,
+        version=served.version,
+        policy=policy.spec,
+        timestamp_us=time.time_ns() // 1000,
+        items=names,
+        propensities=propensities,
+    )
+    service.store.log_decision(served.name, decision)
     service.metrics.predictions.labels(served.name).inc()
     items = [
         RankedItem(item=name, score=score, propensity=propensity)

@@ -35,6 +35,11 @@ def events_key(model: str, partition: int) -> str:
     return f"velox:{partition_tag(model, partition)}:events"
 
 
+def decisions_key(model: str, partition: int) -> str:
+    """The Redis Stream holding one partition of a model's decision log (/predict answers)."""
+    return f"velox:{partition_tag(model, partition)}:decisions"
+
+
 @dataclass(frozen=True)
 class UserKeys:
     """Every key of one (model, user); `state(version)` is per snapshot version."""
@@ -74,6 +79,11 @@ class UserKeys:
     def events(self) -> str:
         """The feedback-log partition the user's events are appended to."""
         return events_key(self.model, self.partition)
+
+    @property
+    def decisions(self) -> str:
+        """The decision-log partition the user's /predict answers are appended to."""
+        return decisions_key(self.model, self.partition)
 
     def prediction(self, prediction_id: str) -> str:
         """Hash item id -> propensity of one /predict answer, read back by /observe."""

@@ -27,6 +27,7 @@ from importlib.resources import files
 from typing import Any
 
 import hiredis
+import orjson
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff, ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -38,6 +39,7 @@ from online.keyed_lock import KeyedLock
 from online.redis_keys import UserKeys
 from online.resp_client import RedisAddress, RespClient
 from online.weight_store import (
+    Decision,
     FeedbackEvent,
     LoggedEvent,
     ObserveOutcome,
@@ -235,22 +237,30 @@ class RedisWeightStore(WeightStore):
         result: list[Any] = _check(reply)
         return result
 
-    def log_prediction(
-        self,
-        model: str,
-        user: str,
-        prediction_id: str,
-        items: Sequence[str],
-        propensities: Sequence[float],
-    ) -> None:
-        """HSET item -> propensity with a TTL; sent without waiting for the reply."""
-        key = UserKeys.of(model, user).prediction(prediction_id)
+    def log_decision(self, model: str, decision: Decision) -> None:
+        """XADD the decision log partition, HSET item -> propensity with a TTL; no waiting."""
+        keys = UserKeys.of(model, decision.user)
+        key = keys.prediction(decision.prediction_id)
         fields: list[str] = []
-        for item, propensity in zip(items, propensities, strict=True):
+        for item, propensity in zip(decision.items, decision.propensities, strict=True):
             fields += (item, repr(propensity))
-        self.client.send_nowait(
-            [("HSET", key, *fields), ("EXPIRE", key, self.config.prediction_ttl_s)]
-        )
+        commands: list[tuple[str | bytes | int, ...]] = [
+            ("HSET", key, *fields),
+            ("EXPIRE", key, self.config.prediction_ttl_s),
+        ]
+        if self.config.decision_log_maxlen:
+            entry = (
+                "prediction_id", decision.prediction_id,
+                "user_id", decision.user,
+                "version", decision.version,
+                "policy", decision.policy,
+                "timestamp", decision.timestamp_us,
+                "items", orjson.dumps(list(decision.items)),
+                "propensities", orjson.dumps(list(decision.propensities)),
+            )  # fmt: skip
+            maxlen = ("MAXLEN", "~", self.config.decision_log_maxlen)
+            commands.append(("XADD", keys.decisions, *maxlen, "*", *entry))
+        self.client.send_nowait(commands)
 
     async def recent_events(self, model: str, user: str) -> list[LoggedEvent]:
         """LRANGE the user's recent stream ids, then XRANGE each of them (two round trips)."""

@@ -30,6 +30,7 @@ class ServiceSettings(VeloxSettings):
     recent_events: int = Field(default=1000, ge=1, le=1_000_000)
     dedupe_window: int = Field(default=10_000, ge=1, le=1_000_000)
     prediction_ttl_s: int = Field(default=86_400, ge=1)
+    decision_log_maxlen: int = Field(default=100_000, ge=0)
 
     @field_validator("redis_url")
     @classmethod

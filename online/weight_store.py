@@ -52,6 +52,19 @@ class ObserveOutcome:
 
 
 @dataclass(frozen=True)
+class Decision:
+    """One /predict answer as the decision log keeps it: items in slot order, propensities."""
+
+    prediction_id: str
+    user: str
+    version: int
+    policy: str
+    timestamp_us: int
+    items: Sequence[str]
+    propensities: Sequence[float]
+
+
+@dataclass(frozen=True)
 class UserRead:
     """What /predict needs of a user: the encoded state (None: never seen) and seen items."""
 
@@ -77,6 +90,7 @@ class RedisStoreConfig(BaseModel):
     dedupe_window: int = Field(default=10_000, ge=1)
     recent_events: int = Field(default=1000, ge=1)
     prediction_ttl_s: int = Field(default=86_400, ge=1)
+    decision_log_maxlen: int = Field(default=100_000, ge=0)
     retries: int = Field(default=8, ge=0)
 
 
@@ -98,15 +112,9 @@ class WeightStore(ABC):
         """Append `event` to the log and apply `update` to the user's state, atomically."""
 
     @abstractmethod
-    def log_prediction(
-        self,
-        model: str,
-        user: str,
-        prediction_id: str,
-        items: Sequence[str],
-        propensities: Sequence[float],
-    ) -> None:
-        """Remember the propensities of a /predict answer for /observe (best effort, no wait)."""
+    def log_decision(self, model: str, decision: Decision) -> None:
+        """Append a /predict answer to the decision log and remember its propensities for
+        /observe (best effort: sent without waiting)."""
 
     @abstractmethod
     async def recent_events(self, model: str, user: str) -> list[LoggedEvent]:

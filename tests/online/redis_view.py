@@ -16,6 +16,14 @@ def user_events(url: str, model: str, user: str) -> list[dict[str, str]]:
     return [fields for _, fields in entries if fields["user_id"] == user]
 
 
+def user_decisions(url: str, model: str, user: str) -> list[dict[str, str]]:
+    """The decision-log entries of `user` (fields decoded), in log order."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    stream = UserKeys.of(model, user).decisions
+    entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream))
+    return [fields for _, fields in entries if fields["user_id"] == user]
+
+
 def redis_contents(url: str) -> dict[Any, Any]:
     """Every key with a dump of its value (to compare before and after a request)."""
     client = redis.Redis.from_url(url)

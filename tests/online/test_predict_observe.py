@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -12,7 +13,7 @@ import redis
 from online.redis_keys import UserKeys
 from online.schemas import ObserveResponse, PredictResponse, ScoreResponse
 from tests.online.closed_form import expected_mean, expected_score, load
-from tests.online.redis_view import user_events
+from tests.online.redis_view import user_decisions, user_events
 from tests.support.redis_server import RedisServer
 
 
@@ -132,6 +133,12 @@ def test_the_log_carries_the_propensity_of_the_shown_item(
     (fields,) = user_events(redis_server.url, "movies", user)
     assert fields["prediction_id"] == shown["prediction_id"]
     assert float(fields["propensity"]) == item["propensity"]
+    (logged,) = user_decisions(redis_server.url, "movies", user)
+    assert logged["prediction_id"] == shown["prediction_id"]
+    assert logged["version"] == "1"
+    assert logged["policy"].startswith("thompson")
+    assert json.loads(logged["items"]) == [entry["item"] for entry in shown["items"]]
+    assert json.loads(logged["propensities"]) == [e["propensity"] for e in shown["items"]]
 
 
 def test_models_health_and_docs(client: httpx.Client) -> None:

@@ -13,6 +13,7 @@ from batch.events_schema import events_table_from_stream_entries
 from online.redis_keys import LOG_PARTITIONS, UserKeys, partition_of
 from online.redis_store import HEADER, OBSERVE_SCRIPT, RedisWeightStore
 from online.weight_store import (
+    Decision,
     FeedbackEvent,
     ObserveStatus,
     RedisStoreConfig,
@@ -40,6 +41,11 @@ def make_store(request: pytest.FixtureRequest, redis_url: str) -> StoreFactory:
 def event(n: int, user: str = "alice", item: str = "i1", reward: float = 1.0) -> FeedbackEvent:
     """A feedback event numbered n."""
     return FeedbackEvent(f"e{n}", user, item, reward, 1_700_000_000_000_000 + n)
+
+
+def decision(prediction_id: str, items: list[str], propensities: list[float]) -> Decision:
+    """A /predict answer shown to alice."""
+    return Decision(prediction_id, "alice", 1, "thompson", 5, items, propensities)
 
 
 def appending(tag: bytes) -> Callable[[bytes | None], bytes]:
@@ -148,7 +154,7 @@ def test_round_trips_stay_within_budget(redis_url: str) -> None:
             await trips(store.observe("m", 1, event(2), appending(b"b"))),
             await trips(store.observe("m", 1, event(2), appending(b"b"))),
         ]
-        store.log_prediction("m", "alice", "p", ["i1"], [1.0])
+        store.log_decision("m", decision("p", ["i1"], [1.0]))
         counts.append(await trips(store.read("m", 1, "alice", with_seen=False)))
         await store.close()
         return counts
@@ -160,7 +166,7 @@ def test_round_trips_stay_within_budget(redis_url: str) -> None:
 def test_log_entries_follow_the_events_schema(make_store: StoreFactory, redis_url: str) -> None:
     async def body(store: WeightStore) -> None:
         await store.read("m", 1, "alice", with_seen=False)  # as /predict does, before logging
-        store.log_prediction("m", "alice", "p1", ["i1", "i2"], [0.25, 0.75])
+        store.log_decision("m", decision("p1", ["i1", "i2"], [0.25, 0.75]))
         await store.observe("m", 1, event(1, item="i2", reward=-0.5), appending(b"a"))
         logged = FeedbackEvent("e2", "alice", "i1", 2.0, 7, prediction_id="p1")
         outcome = await store.observe("m", 1, logged, appending(b"b"))
