@@ -83,6 +83,7 @@ def run_policy(env: Environment, spec: str, *, steps: int, seed: int) -> PolicyR
     retrieval = np.random.default_rng([seed, 2])
     policy = make_policy(spec, seed=seed)
     features = env.items.features.astype(np.float64)
+    best_overall = np.sort(env.like_probability, axis=1)[:, -k:].sum(axis=1)
     posteriors: dict[int, UserPosterior] = {}
     shown: dict[int, NDArray[np.bool_]] = {}
     rewards = np.zeros(steps)
@@ -96,7 +97,7 @@ def run_policy(env: Environment, spec: str, *, steps: int, seed: int) -> PolicyR
         allowed = candidate_mask(retrieval, env.items.n, env.setting.candidates)
         eligible = allowed if seen is None else (~seen if allowed is None else allowed & ~seen)
         probability = env.like_probability[user]
-        best = _best_available(probability, eligible, k)
+        best = best_overall[user] if eligible is None else _best_available(probability, eligible, k)
         chosen = policy.select(env.items, posterior, k, allowed=eligible).items
         liked = draws[step, : chosen.size] < probability[chosen]
         for item, reward in zip(chosen.tolist(), liked.tolist(), strict=True):

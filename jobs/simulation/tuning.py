@@ -1,0 +1,77 @@
+"""Policies compared over several seeded worlds, and ε-greedy tuned on worlds of its own.
+
+Tuning is honest when the seeds that choose ε are not the seeds that report the comparison:
+`tune_epsilon` runs the grid on tuning seeds, and the caller evaluates the chosen ε next to
+the other policies on separate evaluation seeds with `compare_policies`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from jobs.simulation.environment import SimulationSetting, build_environment
+from jobs.simulation.ratings import Ratings
+from jobs.simulation.runner import PolicyRun, run_policy
+
+EPSILON_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+
+
+@dataclass(frozen=True)
+class PolicyOutcome:
+    """One policy's runs over the seeds, and their means."""
+
+    spec: str
+    runs: tuple[PolicyRun, ...]
+
+    @property
+    def cumulative_reward(self) -> float:
+        """Mean over seeds of the cumulative reward."""
+        return float(np.mean([run.rewards.sum() for run in self.runs]))
+
+    @property
+    def regret(self) -> float:
+        """Mean over seeds of the cumulative expected regret."""
+        return float(np.mean([run.regret.sum() for run in self.runs]))
+
+    def mean_curve(self) -> np.ndarray[tuple[int], np.dtype[np.float64]]:
+        """Per-step reward averaged over seeds (for plots)."""
+        curve: np.ndarray[tuple[int], np.dtype[np.float64]] = np.mean(
+            [run.rewards for run in self.runs], axis=0
+        )
+        return curve
+
+
+def compare_policies(
+    ratings: Ratings,
+    setting: SimulationSetting,
+    specs: Sequence[str],
+    *,
+    seeds: Sequence[int],
+    steps: int,
+) -> dict[str, PolicyOutcome]:
+    """Run every policy in the world of every seed (one world per seed, shared by policies)."""
+    runs: dict[str, list[PolicyRun]] = {spec: [] for spec in specs}
+    for seed in seeds:
+        env = build_environment(ratings, setting, seed)
+        for spec in specs:
+            runs[spec].append(run_policy(env, spec, steps=steps, seed=seed))
+    return {spec: PolicyOutcome(spec, tuple(found)) for spec, found in runs.items()}
+
+
+def tune_epsilon(
+    ratings: Ratings,
+    setting: SimulationSetting,
+    *,
+    seeds: Sequence[int],
+    steps: int,
+    grid: Sequence[float] = EPSILON_GRID,
+) -> tuple[float, dict[float, float]]:
+    """The ε of `grid` with the highest mean cumulative reward on `seeds`, and every mean."""
+    outcomes = compare_policies(
+        ratings, setting, [f"egreedy:{eps}" for eps in grid], seeds=seeds, steps=steps
+    )
+    means = {eps: outcomes[f"egreedy:{eps}"].cumulative_reward for eps in grid}
+    return max(means, key=means.__getitem__), means
