@@ -28,10 +28,13 @@ FloatArray = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class PolicyRun:
-    """Per-step outcomes of one policy in one world: realised reward, expected reward, regret."""
+    """Per-step outcomes of one policy in one world: who visited, what was shown (-1: slot left
+    empty), realised reward, expected reward, expected regret."""
 
     policy: str
     seed: int
+    users: NDArray[np.int64]
+    shown: NDArray[np.int64]
     rewards: FloatArray
     expected: FloatArray
     regret: FloatArray
@@ -86,6 +89,7 @@ def run_policy(env: Environment, spec: str, *, steps: int, seed: int) -> PolicyR
     best_overall = np.sort(env.like_probability, axis=1)[:, -k:].sum(axis=1)
     posteriors: dict[int, UserPosterior] = {}
     shown: dict[int, NDArray[np.bool_]] = {}
+    slates = np.full((steps, k), -1, dtype=np.int64)
     rewards = np.zeros(steps)
     expected = np.zeros(steps)
     regret = np.zeros(steps)
@@ -104,7 +108,11 @@ def run_policy(env: Environment, spec: str, *, steps: int, seed: int) -> PolicyR
             posterior.update(features[item], float(reward))
         if seen is not None:
             seen[chosen] = True
+        slates[step, : chosen.size] = chosen
         rewards[step] = liked.sum()
         expected[step] = probability[chosen].sum()
         regret[step] = best - expected[step]
-    return PolicyRun(policy=spec, seed=seed, rewards=rewards, expected=expected, regret=regret)
+    return PolicyRun(
+        policy=spec, seed=seed, users=visitors.astype(np.int64), shown=slates, rewards=rewards,
+        expected=expected, regret=regret,
+    )  # fmt: skip
