@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from online.errors import ServiceError
+
+DEFER_S = 0.002
+"""Longest delay of a `send_nowait` command while no `pipeline` call carries it out."""
 
 Arg = str | bytes | int | float
 Command = Sequence[Arg]
@@ -107,17 +111,40 @@ class _RespProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.outgoing: list[bytes] = []
+        self.deferred: list[tuple[_Pending, bytes]] = []
+        self.deferred_timer: asyncio.TimerHandle | None = None
 
     def send(self, pending: _Pending, payload: bytes) -> None:
         """Queue `payload`; everything queued in one loop iteration goes out in one write.
 
         Under concurrency this turns the commands of many requests into one system call (and
-        one wake-up of Redis) instead of one each.
+        one wake-up of Redis) instead of one each. Deferred commands go out first.
         """
-        self.pending.append(pending)
         if not self.outgoing:
             asyncio.get_running_loop().call_soon(self.flush)
+        self._take_deferred()
+        self.pending.append(pending)
         self.outgoing.append(payload)
+
+    def defer(self, pending: _Pending, payload: bytes) -> None:
+        """Queue `payload` to go out with the next `send`, or after `DEFER_S` at the latest."""
+        self.deferred.append((pending, payload))
+        if self.deferred_timer is None:
+            loop = asyncio.get_running_loop()
+            self.deferred_timer = loop.call_later(DEFER_S, self.flush_deferred)
+
+    def flush_deferred(self) -> None:
+        """Write the deferred commands now (the timer's callback, and before closing)."""
+        self.deferred_timer = None
+        self._take_deferred()
+        self.flush()
+
+    def _take_deferred(self) -> None:
+        # Moved into `pending` in the order their bytes are written, as replies will come.
+        for pending, payload in self.deferred:
+            self.pending.append(pending)
+            self.outgoing.append(payload)
+        self.deferred.clear()
 
     def flush(self) -> None:
         """Write everything queued (nothing if the connection failed meanwhile)."""
@@ -154,6 +181,10 @@ class _RespProtocol(asyncio.Protocol):
     def fail(self, error: Exception) -> None:
         """Fail every waiting request with `error` and close the connection."""
         self.closed = True
+        self.deferred.clear()
+        if self.deferred_timer is not None:
+            self.deferred_timer.cancel()
+            self.deferred_timer = None
         while self.pending:
             waiting = self.pending.popleft()
             if not waiting.future.done():
@@ -187,16 +218,18 @@ class RespClient:
         return await future
 
     def send_nowait(self, commands: Sequence[Command]) -> None:
-        """Send `commands` without waiting for (or reporting) their replies; best effort.
+        """Send `commands` later, without waiting for (or reporting) their replies.
 
-        Does nothing while disconnected: callers use it for records that may be lost.
+        They go out with the next `pipeline` (saving a write and a wake-up of Redis) or
+        after `DEFER_S`. Best effort: does nothing while disconnected, and the commands are
+        lost if the connection breaks first.
         """
         protocol = self._protocol
         if protocol is None or protocol.closed:
             return
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
-        protocol.send(_Pending(future, len(commands)), _pack(commands))
+        protocol.defer(_Pending(future, len(commands)), _pack(commands))
 
     async def execute(self, *command: Arg) -> Any:
         """Send one command and return its reply (a `hiredis.ReplyError` is raised)."""
@@ -206,12 +239,16 @@ class RespClient:
         return reply
 
     async def close(self) -> None:
-        """Close the connection; pending requests fail with ConnectionError."""
+        """Send what is deferred, wait for every reply, then close the connection."""
+        protocol = self._protocol
+        if protocol is not None and not protocol.closed and protocol.deferred:
+            with contextlib.suppress(RedisConnectionError, RedisTimeoutError):
+                await self.pipeline([("PING",)])  # answered after everything sent before it
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if self._protocol is not None:
-            self._protocol.fail(RedisConnectionError("client closed"))
+        if protocol is not None:
+            protocol.fail(RedisConnectionError("client closed"))
             self._protocol = None
 
     async def _connect(self) -> _RespProtocol:

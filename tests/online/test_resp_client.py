@@ -103,3 +103,22 @@ def test_reconnects_after_the_server_restarts(tmp_path: object) -> None:
         assert asyncio.run(body()) == b"PONG"
     finally:
         server.stop()
+
+
+def test_deferred_commands_keep_their_order_and_are_never_dropped(redis_url: str) -> None:
+    async def body() -> list[object]:
+        client = RespClient(RedisAddress.from_url(redis_url))
+        await client.execute("PING")
+        client.send_nowait([("SET", "a", "1")])
+        (rides_along,) = await client.pipeline([("GET", "a")])  # carries the deferred SET
+        client.send_nowait([("SET", "b", "2")])
+        await asyncio.sleep(0.05)  # the timer sends it without any pipeline
+        other = RespClient(RedisAddress.from_url(redis_url))
+        (by_timer,) = await other.pipeline([("GET", "b")])
+        client.send_nowait([("SET", "c", "3")])
+        await client.close()  # sends what is deferred before closing
+        (at_close,) = await other.pipeline([("GET", "c")])
+        await other.close()
+        return [rides_along, by_timer, at_close, client.round_trips]
+
+    assert asyncio.run(body()) == [b"1", b"2", b"3", 3]
