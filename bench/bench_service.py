@@ -9,9 +9,13 @@ worker (uvloop, httptools):
 
 * a hello-world FastAPI endpoint (the baseline, same uvicorn options),
 * `POST /observe` at concurrency 1 (latency) and at `--connections` (throughput),
-* `GET /predict?user=U&k=10` (Thompson sampling on, users with stored state) at `--connections`.
+* `GET /predict?user=U&k=10` (Thompson sampling on, users with stored state) at `--connections`,
+  and the same with `explore=false` (greedy) to separate the exploration's cost.
 
-Prints one table; throughput ratios are against the hello-world run of the same invocation.
+Prints one table. Ratios are against the mean of two hello-world runs of the same invocation
+(one first, one last); "cpu us/req" is the server process's CPU time per request (utime +
+stime from /proc), which a busy shared machine disturbs less than the request rate; "redis
+us/req" is the embedded Redis's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,6 +167,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench_service needs wrk on the PATH (apt-get install wrk)")
     home = Path(tempfile.mkdtemp(prefix="velox-bench-"))
     snapshot = synthetic_snapshot(n_items=N_ITEMS, dim=DIM, n_users=N_USERS, seed=1)
     snapshot.user_ids = [f"u{u}" for u in range(N_USERS)]
@@ -169,48 +176,44 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VELOX_")}
     env.update(VELOX_HOME=str(home), VELOX_MODEL="movies")
     uvicorn_options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-    results: list[Result] = []
-
     port = free_port()
     hello = start_server(
         [sys.executable, "-m", "uvicorn", "bench.bench_service:hello_app", "--port", str(port),
          "--log-level", "warning", *uvicorn_options],
         env, f"http://127.0.0.1:{port}/hello",
     )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}/hello"
-        results.append(
-            measured("hello world", url, args.seconds, args.connections, None, server=hello.pid)
-        )
-    finally:
-        stop(hello)
-
-    port = free_port()
+    velox_port = free_port()
     velox = start_server(
-        [sys.executable, "-c", "from velox.cli import main; main()", "serve", "--port", str(port)],
-        env, f"http://127.0.0.1:{port}/readyz",
+        [sys.executable, "-c", "from velox.cli import main; main()", "serve",
+         "--port", str(velox_port)],
+        env, f"http://127.0.0.1:{velox_port}/readyz",
     )  # fmt: skip
     try:
-        base = f"http://127.0.0.1:{port}"
-        seconds, connections = args.seconds, args.connections
-        pid = velox.pid
+        hello_url = f"http://127.0.0.1:{port}/hello"
+        base = f"http://127.0.0.1:{velox_port}"
+        seconds, connections, pid = args.seconds, args.connections, velox.pid
         observe_url, predict_url = base + "/observe", base + "/predict"
         greedy = PREDICT_LUA.replace("k=10", "k=10&explore=false")
-        results += [
+        # The hello-world runs bracket the others: their spread shows the machine's drift.
+        results = [
+            measured("hello world", hello_url, seconds, connections, None, server=hello.pid),
             measured("/observe", observe_url, max(3, seconds // 2), 1, OBSERVE_LUA, server=pid),
             measured("/observe", observe_url, seconds, connections, OBSERVE_LUA, server=pid),
             measured("/predict k=10", predict_url, seconds, connections, PREDICT_LUA, server=pid),
             measured("/predict greedy", predict_url, seconds, connections, greedy, server=pid),
+            measured("hello world", hello_url, seconds, connections, None, server=hello.pid),
         ]
     finally:
         stop(velox)
+        stop(hello)
     print_table(results)
 
 
 def print_table(results: list[Result]) -> None:
-    """Print the results with throughput relative to the hello-world baseline."""
-    baseline = results[0].requests_per_s
-    cpu_baseline = results[0].server_cpu_us
+    """Print the results relative to the mean of the hello-world runs."""
+    hellos = [r for r in results if r.name == "hello world"]
+    baseline = sum(r.requests_per_s for r in hellos) / len(hellos)
+    cpu_baseline = sum(r.server_cpu_us for r in hellos) / len(hellos)
     print(f"{'endpoint':<16}{'conns':>6}{'req/s':>8}{'vs hello':>9}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'non-2xx':>8}{'cpu us/req':>11}{'cpu vs hello':>13}{'redis us/req':>13}")  # fmt: skip
     for r in results:
