@@ -61,6 +61,8 @@ def _best_available(probability: FloatArray, eligible: NDArray[np.bool_] | None,
     """Sum of the k highest like-probabilities among the eligible items."""
     pool = probability if eligible is None else probability[eligible]
     k = min(k, pool.shape[0])
+    if k == 0:
+        return 0.0
     return float(np.partition(pool, pool.shape[0] - k)[pool.shape[0] - k :].sum())
 
 

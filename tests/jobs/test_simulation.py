@@ -126,6 +126,10 @@ def test_no_repeat_slates_and_single_candidates() -> None:
         shown = run.shown[run.users == user].ravel()
         assert shown.size == np.unique(shown).size  # never twice to the same user
     assert run.rewards.max() <= 3
+    tiny = planted_ratings(n_users=60, n_items=30, density=0.6)
+    exhausted = build_environment(tiny, replace(SMALL, cohort=2, repeat=False), seed=0)
+    late = run_policy(exhausted, "greedy", steps=100, seed=0)
+    assert np.all(late.shown[-5:] == -1) and np.all(late.regret[-5:] == 0.0)  # nothing left
     single = build_environment(ratings, replace(SMALL, candidates=1), seed=5)
     forced = run_policy(single, "linucb", steps=200, seed=5)
     np.testing.assert_allclose(forced.regret, 0.0, atol=1e-12)  # one candidate: no choice
