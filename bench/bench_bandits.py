@@ -3,11 +3,12 @@
 Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--cohort 100] [--no-repeat]
        [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope] [--plot bench/out/bandits.png]
 
-1. ε-greedy is tuned on its own seeds (1000, 1001, 1002): the ε of the grid with the highest
-   mean cumulative reward there. Greedy, the tuned ε-greedy, Thompson sampling and LinUCB(1)
-   then run on the evaluation seeds 0..seeds-1 (one world per seed, the same for every
-   policy); the table gives mean cumulative reward, its ratio to the tuned ε-greedy (the
-   baseline of the same run) and the mean cumulative expected regret.
+1. ε-greedy's ε and LinUCB's alpha are tuned on their own seeds (1000, 1001, 1002): the grid
+   value with the highest mean cumulative reward there. Greedy, the tuned ε-greedy, Thompson
+   sampling, LinUCB(1) and the tuned LinUCB then run on the evaluation seeds 0..seeds-1 (one
+   world per seed, the same for every policy); the table gives mean cumulative reward, its
+   ratio to the tuned ε-greedy (the baseline of the same run) and the mean cumulative
+   expected regret.
 2. OPE: a frozen ε-greedy(0.1) target over personalised posteriors, logged by ε-greedy(0.5)
    over the population prior, `--ope-repetitions` logs of `--ope-rows` decisions; each
    estimator's worst relative error against the measured on-policy value and the share of
@@ -31,7 +32,7 @@ from jobs.simulation.environment import SimulationSetting, build_environment
 from jobs.simulation.ope_study import ESTIMATORS, OpeSetting, coverage_study, replay_study
 from jobs.simulation.plot import plot_cumulative_reward
 from jobs.simulation.ratings import Ratings, load_ratings
-from jobs.simulation.tuning import EPSILON_GRID, compare_policies, tune_epsilon
+from jobs.simulation.tuning import ALPHA_GRID, EPSILON_GRID, compare_policies, tune
 from velox.settings import VeloxSettings
 
 TUNING_SEEDS = (1000, 1001, 1002)
@@ -49,17 +50,21 @@ def table(title: str, header: list[str], rows: Sequence[Sequence[object]]) -> No
 def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespace) -> None:
     """Tune ε on the tuning seeds, then compare the policies on the evaluation seeds."""
     started = time.perf_counter()
-    best, means = tune_epsilon(ratings, setting, seeds=TUNING_SEEDS, steps=args.steps)
-    table(
-        f"ε grid on tuning seeds {TUNING_SEEDS} ({args.steps} steps, mean cumulative reward)",
-        ["epsilon", "reward"],
-        [[eps, f"{means[eps]:.1f}"] for eps in EPSILON_GRID],
-    )
-    tuned = f"egreedy:{best}"
-    specs = ["greedy", tuned, "thompson", "linucb"]
+    tuned = []
+    for family, grid in (("egreedy", EPSILON_GRID), ("linucb", ALPHA_GRID)):
+        best, means = tune(ratings, setting, family, grid, seeds=TUNING_SEEDS, steps=args.steps)
+        table(
+            f"{family} grid on tuning seeds {TUNING_SEEDS} ({args.steps} steps, mean cum. reward)",
+            ["value", "reward"],
+            [[value, f"{means[value]:.1f}"] for value in grid],
+        )
+        tuned.append(f"{family}:{best}")
+    epsilon_greedy, linucb = tuned
+    specs = ["greedy", epsilon_greedy, "thompson", "linucb", linucb]
+    specs = list(dict.fromkeys(specs))  # the tuned alpha may be the default one
     seeds = list(range(args.seeds))
     outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=args.steps)
-    baseline = outcomes[tuned].cumulative_reward
+    baseline = outcomes[epsilon_greedy].cumulative_reward
     rows = []
     for spec, outcome in outcomes.items():
         per_seed = [run.rewards.sum() for run in outcome.runs]
@@ -69,7 +74,8 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         ])  # fmt: skip
     table(
         f"policies on seeds {seeds}, {args.steps} steps, cohort {setting.cohort}, "
-        f"repeat={setting.repeat} (tuned ε = {best}; {time.perf_counter() - started:.0f} s)",
+        f"repeat={setting.repeat} (tuned: {', '.join(tuned)}; "
+        f"{time.perf_counter() - started:.0f} s)",
         ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
         rows,
     )

@@ -1,7 +1,7 @@
-"""Policies compared over several seeded worlds, and ε-greedy tuned on worlds of its own.
+"""Policies compared over several seeded worlds, and hyper-parameters tuned on worlds of their own.
 
-Tuning is honest when the seeds that choose ε are not the seeds that report the comparison:
-`tune_epsilon` runs the grid on tuning seeds, and the caller evaluates the chosen ε next to
+Tuning is honest when the seeds that choose ε (or LinUCB's alpha) are not the seeds that report the
+comparison: `tune` runs a grid on tuning seeds, and the caller evaluates the chosen value next to
 the other policies on separate evaluation seeds with `compare_policies`.
 """
 
@@ -17,6 +17,7 @@ from jobs.simulation.ratings import Ratings
 from jobs.simulation.runner import PolicyRun, run_policy
 
 EPSILON_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+ALPHA_GRID = (0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,18 @@ def compare_policies(
     return {spec: PolicyOutcome(spec, tuple(found)) for spec, found in runs.items()}
 
 
-def tune_epsilon(
+def tune(
     ratings: Ratings,
     setting: SimulationSetting,
+    family: str,
+    grid: Sequence[float],
     *,
     seeds: Sequence[int],
     steps: int,
-    grid: Sequence[float] = EPSILON_GRID,
 ) -> tuple[float, dict[float, float]]:
-    """The ε of `grid` with the highest mean cumulative reward on `seeds`, and every mean."""
-    outcomes = compare_policies(
-        ratings, setting, [f"egreedy:{eps}" for eps in grid], seeds=seeds, steps=steps
-    )
-    means = {eps: outcomes[f"egreedy:{eps}"].cumulative_reward for eps in grid}
+    """The value of `grid` for spec `family:value` (e.g. egreedy, linucb) with the highest mean
+    cumulative reward on `seeds`, and the mean of every value."""
+    specs = [f"{family}:{value}" for value in grid]
+    outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=steps)
+    means = {value: outcomes[f"{family}:{value}"].cumulative_reward for value in grid}
     return max(means, key=means.__getitem__), means
