@@ -1,0 +1,25 @@
+"""The movielens-100k simulator behind `velox simulate`, and off-policy evaluation inside it.
+
+The setting (documented because results depend on it):
+
+* **Hidden world.** A random cohort of users (default 100 of ml-100k's 943) is held out.
+  Biased ALS (rank 8, weighted-λ 0.1) fitted on ALL ratings gives r̂(u, i); a cohort user likes
+  item i with probability Φ((r̂(u, i) - 4.5) / s), s the residual std: the chance that their
+  rating would be a 5. Each like is drawn afresh every time the item is shown.
+* **Learner.** Only what a snapshot would hold: the same ALS fitted on the other users'
+  ratings gives item features f(x; θ) = [v_i, 1, b_i] (d = 10); the head prior for a new user
+  (w0, λ, noise_std) is fitted on those users' like labels (`head_prior.py`). Cohort users are
+  new users (cold start): their heads start at the population prior.
+* **Loop.** Each step a uniformly random cohort user visits and the policy shows one item
+  (`slate_size`) from the whole catalog (`candidates`: a random retrieval stage instead) through
+  `velox.policies`, `UserPosterior.update` and `velox.scoring`, as the service does. By
+  default an item may be shown to a user again (`repeat`; a stationary bandit per user, like
+  a recommendation slot on every visit); `repeat=False` never re-shows an item.
+* **Fits in numpy, not Spark.** A benchmark needs a fresh world per seed; a Spark session's
+  start-up alone outlasts the whole numpy ALS (< 1 s on ml-100k; see factorize.py).
+"""
+
+from jobs.simulation.environment import Environment, SimulationSetting, build_environment
+from jobs.simulation.runner import PolicyRun, run_policy
+
+__all__ = ["Environment", "PolicyRun", "SimulationSetting", "build_environment", "run_policy"]
