@@ -92,3 +92,12 @@ def test_make_policy_builds_it_and_round_trips_the_spec() -> None:
             make_policy(junk)
     with pytest.raises(InvalidInputError):
         SlatePolicy(pool=0)
+
+
+def test_docstring_example_runs() -> None:
+    import doctest
+
+    import velox.policies.slate
+
+    result = doctest.testmod(velox.policies.slate)
+    assert result.attempted > 0 and result.failed == 0
