@@ -35,9 +35,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import WatchError
 
 from online.embedded_redis import EmbeddedRedis
-from online.redis_keys import UserKeys
+from online.redis_keys import UserKeys, online_error_key
 from online.redis_store import HEADER, OBSERVE_SHA, RedisWeightStore
-from online.weight_store import FeedbackEvent, RedisStoreConfig
+from online.weight_store import FeedbackEvent, RedisStoreConfig, StateChange
 from velox.posterior import UserPosterior
 from velox.state_codec import decode_state, encode_state
 
@@ -93,7 +93,11 @@ def lua_cas(client: aioredis.Redis) -> Update:
     async def update(user: str, n: int) -> int:
         keys = UserKeys.of("lua", user)
         script_keys = [keys.state(1), keys.seen, keys.event_ids, keys.events, keys.recent]
-        current = cast(bytes | None, await client.get(keys.state(1)))
+        script_keys += [keys.applied(1), online_error_key("lua", keys.partition, 1)]
+        pipe = client.pipeline(transaction=False)
+        pipe.get(keys.state(1))
+        pipe.lindex(keys.recent, -1)
+        current, last = cast(tuple[bytes | None, bytes | None], await pipe.execute())
         attempts = 0
         while True:
             attempts += 1
@@ -103,12 +107,12 @@ def lua_cas(client: aioredis.Redis) -> Update:
             fields = event_fields(user, n)
             args: list[bytes | str | int] = [
                 expected, value, fields["event_id"], user, fields["item_id"], "1.0",
-                fields["timestamp"], "", "", 10_000, 100,
+                fields["timestamp"], "", "", 10_000, 100, last or b"", "",
             ]  # fmt: skip
-            reply = await client.evalsha(OBSERVE_SHA, 5, *script_keys, *args)
+            reply = await client.evalsha(OBSERVE_SHA, 7, *script_keys, *args)
             if reply[0] == b"ok":
                 return attempts
-            current = reply[1]
+            current, last = reply[1], reply[3]
 
     return update
 
@@ -119,7 +123,7 @@ def service_store(stores: list[RedisWeightStore]) -> Update:
     async def update(user: str, n: int) -> int:
         event = FeedbackEvent(f"e{n}", user, f"i{n % 64}", 1.0, time.time_ns() // 1000)
         outcome = await stores[n % len(stores)].observe(
-            "store", 1, event, lambda state: apply(state, n)
+            "store", 1, event, lambda state, _missed: StateChange(apply(state, n))
         )
         return outcome.attempts
 

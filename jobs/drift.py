@@ -1,11 +1,12 @@
 """Drift trigger: the served model's rolling online error against its validation error.
 
 Velox's paper retrains when the online error of the served model grows past what validation
-promised. The service keeps, per model and snapshot version, the count `n` and the sum `se`
-of squared errors `(reward - predicted score)²` of every applied /observe, the prediction
-being the user's posterior mean score just before the update (hash `online_error_key`). The
-monitor samples those two counters and takes differences over a trailing window, so the
-rolling RMSE needs no per-event state anywhere: sqrt(Δse / Δn) over the last `window_s`.
+promised. The service keeps, per model, snapshot version and log partition, the count `n`
+and the sum `se` of squared errors `(reward - predicted score)²` of every applied /observe,
+the prediction being the user's posterior mean score just before the update (a hash per
+partition, `online_error_key`, updated by the observe script itself: no extra round trip,
+no hot key). The monitor sums the partitions' counters and takes differences over a trailing
+window, so the rolling RMSE needs no per-event state: sqrt(Δse / Δn) over the last `window_s`.
 """
 
 from __future__ import annotations
@@ -18,10 +19,22 @@ from dataclasses import dataclass
 
 import redis
 
+from batch.drain import EVENTS
 
-def online_error_key(model: str, version: int) -> str:
-    """The hash {n, se} of online squared errors of one snapshot version (written online)."""
-    return f"velox:{{{model}}}:online_error:v{version}"
+
+def online_error_key(model: str, partition: int, version: int) -> str:
+    """The hash {n, se} of one version's online squared errors in one log partition (written
+    by the service, `online.redis_keys.online_error_key`)."""
+    return f"velox:{{{model}|p{partition}}}:online_error:v{version}"
+
+
+def online_error(client: redis.Redis, model: str, version: int) -> tuple[int, float]:
+    """The version's count and sum of squared errors so far, over every log partition."""
+    pipe = client.pipeline(transaction=False)
+    for partition in range(EVENTS.partitions):
+        pipe.hmget(online_error_key(model, partition, version), ["n", "se"])
+    pairs = pipe.execute()
+    return sum(int(n or 0) for n, _ in pairs), sum(float(se or 0.0) for _, se in pairs)
 
 
 @dataclass(frozen=True)
@@ -73,9 +86,9 @@ class DriftMonitor:
         if version != self._version:
             self._version = version
             self._samples.clear()
-        n, se = self.client.hmget(online_error_key(self.model, version), ["n", "se"])
+        n, se = online_error(self.client, self.model, version)
         now = self.clock()
-        self._samples.append(_Sample(now, int(n or 0), float(se or 0.0)))
+        self._samples.append(_Sample(now, n, se))
         while len(self._samples) > 2 and self._samples[1].at <= now - self.window_s:
             self._samples.popleft()
         first, last = self._samples[0], self._samples[-1]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from online import rebase
 from online.schemas import ObserveRequest, ObserveResponse
 from online.service import Service
-from online.weight_store import FeedbackEvent, ObserveStatus
+from online.weight_store import FeedbackEvent, LoggedEvent, ObserveStatus, StateChange
 from velox.state_codec import decode_state, encode_state
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -24,15 +26,24 @@ def epoch_micros(timestamp: datetime | None) -> int:
 
 
 async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
-    """Validate against the snapshot, then log + update atomically in the weight store."""
+    """Validate against the snapshot, then log + update atomically in the weight store.
+
+    The squared error of the score predicted just before the update feeds the drift monitor
+    of the scheduler (`jobs.drift`).
+    """
     served = service.models.get(request.model)
     x = served.snapshot.items.features[served.row_of(request.item)]
     user, reward = request.user, request.reward
 
-    def update(state: bytes | None) -> bytes:
+    def update(state: bytes | None, missed: Sequence[LoggedEvent]) -> StateChange:
         posterior = decode_state(state) if state is not None else served.prior(user).copy()
+        if missed:
+            replayed = rebase.replay(served, posterior, missed)
+            service.metrics.rebases.labels(served.name, "observe").inc()
+            service.metrics.replayed_events.labels(served.name).inc(replayed)
+        squared_error = (reward - float(x @ posterior.mean())) ** 2
         posterior.update(x, reward)
-        return encode_state(posterior)
+        return StateChange(encode_state(posterior), squared_error)
 
     event = FeedbackEvent(
         event_id=request.event_id or uuid.uuid4().hex,
@@ -42,7 +53,9 @@ async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
         timestamp_us=epoch_micros(request.timestamp),
         prediction_id=request.prediction_id,
     )
-    outcome = await service.store.observe(served.name, served.version, event, update)
+    outcome = await service.store.observe(
+        served.name, served.version, event, update, cutoff=served.cutoff_for(user)
+    )
     metrics = service.metrics
     metrics.observations.labels(served.name, outcome.status.value).inc()
     metrics.cas_attempts.labels(served.name).inc(outcome.attempts)

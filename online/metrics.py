@@ -29,6 +29,18 @@ class ServiceMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.rebases = Counter(
+            "velox_rebases",
+            "User states rebased onto the served version (by the request that touched them).",
+            ["model", "path"],
+            registry=self.registry,
+        )
+        self.replayed_events = Counter(
+            "velox_replayed_events",
+            "Logged events replayed onto rebased user states.",
+            ["model"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "velox_request_errors", "Requests answered with an error.", ["status"],
             registry=self.registry,

@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from online.rebase import posterior_for
 from online.schemas import PredictQuery, PredictResponse, RankedItem, ScoreResponse
 from online.served_model import ServedModel
 from online.service import Service
@@ -22,7 +23,7 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     if query.item is not None:
         row = served.row_of(query.item)
         read = await service.store.read(served.name, served.version, query.user, with_seen=False)
-        return _score(served, served.posterior(query.user, read.state), query, row)
+        return _score(served, await posterior_for(service, served, query.user, read), query, row)
     read = await service.store.read(
         served.name, served.version, query.user, with_seen=query.exclude_seen
     )
@@ -32,7 +33,7 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     policy = _policy(service, served, query)
     selection = policy.select(
         snapshot.items,
-        served.posterior(query.user, read.state),
+        await posterior_for(service, served, query.user, read),
         query.k,
         allowed=allowed,
         exclude=exclude,

@@ -40,6 +40,12 @@ def decisions_key(model: str, partition: int) -> str:
     return f"velox:{partition_tag(model, partition)}:decisions"
 
 
+def online_error_key(model: str, partition: int, version: int) -> str:
+    """Hash {n, se}: count and sum of squared /observe prediction errors of one version, for
+    the users of one log partition (the drift monitor of `jobs.drift` sums the partitions)."""
+    return f"velox:{partition_tag(model, partition)}:online_error:v{version}"
+
+
 @dataclass(frozen=True)
 class UserKeys:
     """Every key of one (model, user); `state(version)` is per snapshot version."""
@@ -59,6 +65,10 @@ class UserKeys:
     def state(self, version: int) -> str:
         """The posterior state under snapshot `version` (CAS header + encoded state)."""
         return f"{self.prefix}:v{version}:state"
+
+    def applied(self, version: int) -> str:
+        """The log id of the last event that the state under snapshot `version` includes."""
+        return f"{self.prefix}:v{version}:applied"
 
     @property
     def seen(self) -> str:

@@ -1,10 +1,14 @@
 """The Redis weight store (layout: docs/redis_layout.md, keys: `online.redis_keys`).
 
-Round trips. /predict: one pipeline (GET state [+ SMEMBERS seen]). /observe: one pipeline
-(GET state, ZSCORE event id [, HGET propensity]) and one Lua script that re-checks the event id,
-compares the state's 8-byte sequence header with the one that was read, and only then writes
-the new state, appends the event to the log partition, and records the event id, the seen item
-and the stream id. A conflict returns the current value, so a retry needs no new read.
+Round trips. /predict: one pipeline (MGET state applied, LINDEX recent -1 [+ SMEMBERS seen]).
+/observe: one pipeline (the same MGET and LINDEX, ZSCORE event id [, HGET propensity]) and one
+Lua script that re-checks the event id, compares the state's 8-byte sequence header and the
+user's last stream id with the ones that were read, and only then writes the new state and
+its `applied` id, appends the event to the log partition, and records the event id, the seen
+item and the stream id. A conflict returns the current value, so a retry needs no new read.
+A user whose state lacks some of its logged events (first touch after a retrain, events
+applied under another version) costs one more round trip: `catch_up.lua` reads the state
+and the missing events together (online/rebase.py).
 
 Why a Lua compare-and-set and not WATCH/MULTI: WATCH pins a connection per user update (no
 multiplexing), costs a round trip more (WATCH, GET, MULTI..EXEC) and under contention fails
@@ -20,13 +24,10 @@ event id is checked inside it.
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Sequence
-from importlib.resources import files
 from typing import Any
 
-import hiredis
 import orjson
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff, ExponentialWithJitterBackoff
@@ -34,11 +35,24 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
-from online.errors import ServiceError, StoreUnavailableError
+from feature_store.log_cutoff import LOG_START, LogId
+from online.errors import StoreUnavailableError
 from online.keyed_lock import KeyedLock
-from online.redis_keys import UserKeys
+from online.redis_keys import UserKeys, online_error_key
+from online.redis_scripts import (
+    CATCH_UP,
+    OBSERVE,
+    REBASE,
+    CaughtUp,
+    Send,
+    check,
+    logged_event,
+    optional_text,
+    text,
+)
 from online.resp_client import RedisAddress, RespClient
 from online.weight_store import (
+    CatchUp,
     Decision,
     FeedbackEvent,
     LoggedEvent,
@@ -50,8 +64,7 @@ from online.weight_store import (
     WeightStore,
 )
 
-OBSERVE_SCRIPT = files("online").joinpath("observe.lua").read_bytes()
-OBSERVE_SHA = hashlib.sha1(OBSERVE_SCRIPT, usedforsecurity=False).hexdigest()
+OBSERVE_SCRIPT, OBSERVE_SHA = OBSERVE.source, OBSERVE.sha
 HEADER = struct.Struct(">Q")
 """The 8-byte big-endian sequence number in front of every stored state."""
 
@@ -67,24 +80,29 @@ def default_conflict_retry() -> Retry:
     return Retry(EqualJitterBackoff(base=0.0001, cap=0.002), 1000, supported_errors=(WatchError,))
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _check(reply: Any) -> Any:
-    if isinstance(reply, hiredis.ReplyError):
-        raise ServiceError(f"Redis refused a command: {reply}")
-    return reply
-
-
 class _Attempt:
     """The mutable state of one observe across CAS retries."""
 
-    __slots__ = ("current", "maybe_applied", "propensity", "read_done", "script_sent", "tries")
+    __slots__ = (
+        "applied",
+        "current",
+        "cutoff",
+        "last",
+        "maybe_applied",
+        "missed",
+        "propensity",
+        "read_done",
+        "script_sent",
+        "tries",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, cutoff: LogId) -> None:
+        self.cutoff = cutoff
         self.read_done = False
         self.current: bytes | None = None
+        self.applied: str | None = None
+        self.last: str | None = None
+        self.missed: list[LoggedEvent] | None = None
         self.propensity: float | None = None
         self.script_sent = False
         self.maybe_applied = False
@@ -127,22 +145,35 @@ class RedisWeightStore(WeightStore):
             raise StoreUnavailableError(f"Redis is unavailable: {error}") from error
 
     async def read(self, model: str, version: int, user: str, *, with_seen: bool) -> UserRead:
-        """One round trip: GET the state and, if asked, SMEMBERS the seen set."""
+        """One round trip: MGET state and applied id, the user's last log id, [seen set]."""
         keys = UserKeys.of(model, user)
+        commands: list[tuple[str | int, ...]] = [
+            ("MGET", keys.state(version), keys.applied(version)),
+            ("LINDEX", keys.recent, -1),
+        ]
         if with_seen:
-            value, seen = await self._pipeline(
-                [("GET", keys.state(version)), ("SMEMBERS", keys.seen)]
-            )
-            return UserRead(state=_body(_check(value)), seen=_check(seen))
-        (value,) = await self._pipeline([("GET", keys.state(version))])
-        return UserRead(state=_body(_check(value)))
+            commands.append(("SMEMBERS", keys.seen))
+        replies = await self._pipeline(commands)
+        value, applied = check(replies[0])
+        return UserRead(
+            state=_body(value),
+            seen=check(replies[2]) if with_seen else (),
+            applied=optional_text(applied),
+            last=optional_text(check(replies[1])),
+        )
 
     async def observe(
-        self, model: str, version: int, event: FeedbackEvent, update: StateUpdate
+        self,
+        model: str,
+        version: int,
+        event: FeedbackEvent,
+        update: StateUpdate,
+        *,
+        cutoff: LogId = LOG_START,
     ) -> ObserveOutcome:
         """Read, update, compare-and-set (see the module docstring), serialized per user."""
         keys = UserKeys.of(model, event.user)
-        attempt = _Attempt()
+        attempt = _Attempt(cutoff)
 
         async def once() -> ObserveOutcome:
             return await self._try_observe(keys, version, event, update, attempt)
@@ -178,27 +209,40 @@ class RedisWeightStore(WeightStore):
         attempt: _Attempt,
     ) -> ObserveOutcome:
         attempt.tries += 1
-        state_key = keys.state(version)
+        state_key, applied_key = keys.state(version), keys.applied(version)
         if not attempt.read_done:
-            commands: list[tuple[str, ...]] = [
-                ("GET", state_key),
+            commands: list[tuple[str | int, ...]] = [
+                ("MGET", state_key, applied_key),
+                ("LINDEX", keys.recent, -1),
                 ("ZSCORE", keys.event_ids, event.event_id),
             ]
             if event.prediction_id:
                 commands.append(("HGET", keys.prediction(event.prediction_id), event.item))
-            replies = [_check(reply) for reply in await self.client.pipeline(commands)]
-            if replies[1] is not None:
+            replies = [check(reply) for reply in await self.client.pipeline(commands)]
+            if replies[2] is not None:
                 return attempt.seen_before()
-            attempt.current = replies[0]
-            attempt.propensity = float(replies[2]) if len(replies) > 2 and replies[2] else None
+            attempt.current, applied = replies[0]
+            attempt.applied, attempt.last = optional_text(applied), optional_text(replies[1])
+            attempt.missed = None
+            attempt.propensity = float(replies[3]) if len(replies) > 3 and replies[3] else None
             attempt.read_done = True
+        if attempt.missed is None:
+            read = UserRead(attempt.current, applied=attempt.applied, last=attempt.last)
+            if read.is_current(attempt.cutoff):
+                attempt.missed = []
+            else:
+                caught = await self._catch_up(keys, version, attempt.cutoff, self.client.pipeline)
+                attempt.current, attempt.applied = caught.value, caught.applied
+                attempt.last, attempt.missed = caught.last, caught.events
         current = attempt.current
         expected = current[:8] if current is not None else b""
         sequence = HEADER.unpack(expected)[0] if current is not None else 0
-        state = update(current[8:] if current is not None else None)
+        base = current[8:] if current is not None and attempt.applied is not None else None
+        change = update(base, attempt.missed)
+        error = change.squared_error
         args = (
             expected,
-            HEADER.pack(sequence + 1) + state,
+            HEADER.pack(sequence + 1) + change.state,
             event.event_id,
             event.user,
             event.item,
@@ -208,34 +252,56 @@ class RedisWeightStore(WeightStore):
             repr(attempt.propensity) if attempt.propensity is not None else "",
             self.config.dedupe_window,
             self.config.recent_events,
+            attempt.last or "",
+            repr(error) if error is not None else "",
         )
-        script_keys = (state_key, keys.seen, keys.event_ids, keys.events, keys.recent)
+        script_keys = (
+            *(state_key, keys.seen, keys.event_ids, keys.events, keys.recent, applied_key),
+            online_error_key(keys.model, keys.partition, version),
+        )
         attempt.script_sent = True
-        reply = await self._run_observe_script(script_keys, args)
+        reply = await OBSERVE.run(self.client.pipeline, script_keys, args)
         outcome = reply[0]
         if outcome == b"ok":
             return ObserveOutcome(
                 ObserveStatus.APPLIED,
-                log_id=_text(reply[1]),
-                state=state,
+                log_id=text(reply[1]),
+                state=change.state,
                 propensity=attempt.propensity,
                 attempts=attempt.tries,
             )
         if outcome == b"dup":
             return attempt.seen_before()
-        attempt.current = reply[1] if len(reply) > 1 else None
+        attempt.current = reply[1]
+        attempt.applied, attempt.last = optional_text(reply[2]), optional_text(reply[3])
+        attempt.missed = None
         raise WatchError(f"state of {keys.user!r} changed since it was read")
 
-    async def _run_observe_script(
-        self, keys: Sequence[str], args: Sequence[str | bytes | int]
-    ) -> list[Any]:
-        (reply,) = await self.client.pipeline([("EVALSHA", OBSERVE_SHA, len(keys), *keys, *args)])
-        if isinstance(reply, hiredis.ReplyError) and str(reply).startswith("NOSCRIPT"):
-            (reply,) = await self.client.pipeline(
-                [("EVAL", OBSERVE_SCRIPT, len(keys), *keys, *args)]
-            )
-        result: list[Any] = _check(reply)
-        return result
+    async def _catch_up(self, keys: UserKeys, version: int, cutoff: LogId, send: Send) -> CaughtUp:
+        script_keys = (keys.state(version), keys.applied(version), keys.recent, keys.events)
+        return CaughtUp.parse(await CATCH_UP.run(send, script_keys, (str(cutoff),)))
+
+    async def catch_up(self, model: str, version: int, user: str, cutoff: LogId) -> CatchUp:
+        """The state and the user's logged events it lacks, read by one script."""
+        keys = UserKeys.of(model, user)
+        caught = await self._catch_up(keys, version, cutoff, self._pipeline)
+        value = caught.value
+        state = value[8:] if value is not None and caught.applied is not None else None
+        token = (value[:8] if value is not None else b"", caught.last or "")
+        return CatchUp(state=state, events=caught.events, token=token, missing=caught.missing)
+
+    def save_rebased(
+        self, model: str, version: int, user: str, read: CatchUp, state: bytes
+    ) -> None:
+        """Compare-and-set the rebased state and its applied id (rebase.lua), no waiting."""
+        keys = UserKeys.of(model, user)
+        header, last = read.token
+        sequence = HEADER.unpack(header)[0] if header else 0
+        value = HEADER.pack(sequence + 1) + state
+        script_keys = (keys.state(version), keys.applied(version), keys.recent)
+        self.client.send_nowait(
+            [("EVAL", REBASE.source, len(script_keys), *script_keys, header, last, value, last)]
+        )
 
     def log_decision(self, model: str, decision: Decision) -> None:
         """XADD the decision log partition, HSET item -> propensity with a TTL; no waiting."""
@@ -268,12 +334,11 @@ class RedisWeightStore(WeightStore):
         (ids,) = await self._pipeline([("LRANGE", keys.recent, 0, -1)])
         if not ids:
             return []
-        replies = await self._pipeline([("XRANGE", keys.events, i, i) for i in _check(ids)])
+        replies = await self._pipeline([("XRANGE", keys.events, i, i) for i in check(ids)])
         events: list[LoggedEvent] = []
         for reply in replies:
-            for log_id, flat in _check(reply):
-                fields = {_text(k): _text(v) for k, v in zip(flat[::2], flat[1::2], strict=True)}
-                events.append(_logged_event(_text(log_id), fields))
+            for log_id, flat in check(reply):
+                events.append(logged_event(text(log_id), flat))
         return events
 
     async def ping(self) -> bool:
@@ -291,16 +356,3 @@ class RedisWeightStore(WeightStore):
 
 def _body(value: bytes | None) -> bytes | None:
     return value[8:] if value is not None else None
-
-
-def _logged_event(log_id: str, fields: dict[str, str]) -> LoggedEvent:
-    event = FeedbackEvent(
-        event_id=fields["event_id"],
-        user=fields["user_id"],
-        item=fields["item_id"],
-        reward=float(fields["reward"]),
-        timestamp_us=int(fields["timestamp"]),
-        prediction_id=fields["prediction_id"] or None,
-    )
-    propensity = float(fields["propensity"]) if fields["propensity"] else None
-    return LoggedEvent(log_id=log_id, event=event, propensity=propensity)

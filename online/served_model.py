@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from feature_store.log_cutoff import LogCutoff, LogId
 from feature_store.snapshot import Snapshot
 from online.errors import NoSnapshotError, UnprocessableError
+from online.redis_keys import LOG_PARTITIONS, partition_of
 from online.schemas import ModelInfo
 from velox.errors import NotFoundError
 from velox.policies import Policy
@@ -25,13 +27,15 @@ class ServedModel:
     policy: Policy
     item_ids: list[str]
     population_prior: UserPosterior
+    log_cutoff: LogCutoff
 
     @classmethod
     def build(cls, snapshot: Snapshot, policy: Policy) -> ServedModel:
         """Precompute what requests need: id lists, the shared prior, filter columns."""
         snapshot.filters  # noqa: B018  (built here, on the loading thread, not by a request)
         prior = UserPosterior.prior(snapshot.prior_mean, snapshot.lam, snapshot.noise_std)
-        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior)
+        cutoff = LogCutoff.from_manifest(snapshot.manifest.training_cutoff, LOG_PARTITIONS)
+        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff)
 
     @property
     def name(self) -> str:
@@ -52,6 +56,10 @@ class ServedModel:
             return self.population_prior
         snapshot = self.snapshot
         return UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
+
+    def cutoff_for(self, user: str) -> LogId:
+        """The last entry of the user's log partition that this snapshot's training saw."""
+        return self.log_cutoff.positions[partition_of(user)]
 
     def posterior(self, user: str, state: bytes | None) -> UserPosterior:
         """The user's posterior from its stored state, or its prior when it has none."""

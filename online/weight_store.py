@@ -5,6 +5,12 @@ typed config whose `type` field picks it (`open_store`). The store moves bytes: 
 hands `observe` a pure function from the old encoded state (None for a user never seen) to
 the new one, and the store applies it atomically per user, retrying on conflicts with its
 injected retry policy, so that concurrent observations give exactly the sequential result.
+
+A state under snapshot version V always equals V's prior plus the user's logged events after
+V's training cutoff up to the state's `applied` log id. When the user's log has moved past
+that (events applied under another version, or a first touch after a retrain), `observe`
+hands the update the missed events too, and `catch_up` reads them for /predict
+(online/rebase.py).
 """
 
 from __future__ import annotations
@@ -17,8 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-StateUpdate = Callable[[bytes | None], bytes]
-"""Old encoded state (None: the user has none under this version) -> new encoded state."""
+from feature_store.log_cutoff import LOG_START, LogId
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,28 @@ class Decision:
 
 @dataclass(frozen=True)
 class UserRead:
-    """What /predict needs of a user: the encoded state (None: never seen) and seen items."""
+    """What /predict needs of a user: the encoded state (None: never seen) and seen items.
+
+    `applied` is the log id of the last event the state includes, `last` the log id of the
+    user's last event under any version (None: no state, or no event).
+    """
 
     state: bytes | None
     seen: Sequence[bytes] = ()
+    applied: str | None = None
+    last: str | None = None
+
+    def is_current(self, cutoff: LogId) -> bool:
+        """True if the state (or the prior, without one) includes every event it must.
+
+        `cutoff` is the version's training cutoff in the user's log partition: the prior
+        includes the events up to it, a state the events up to `applied`.
+        """
+        if self.last is None:
+            return True
+        if self.state is not None:
+            return self.applied == self.last
+        return LogId.parse(self.last) <= cutoff
 
 
 @dataclass(frozen=True)
@@ -98,6 +121,35 @@ StoreConfig = RedisStoreConfig
 """Union of every backend's config; the `type` field tells them apart."""
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """What an update returns: the new encoded state and the squared error of the reward
+    against the score the old state predicted (None: not measured), for drift monitoring."""
+
+    state: bytes
+    squared_error: float | None = None
+
+
+StateUpdate = Callable[[bytes | None, Sequence[LoggedEvent]], StateChange]
+"""(Old encoded state or None for none under this version, the user's logged events that state
+does not include yet, in log order) -> the change to store."""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """A state and the user's logged events it lacks, read together (the read of a rebase).
+
+    `state` is None when the user has none under the version (the prior is the base then);
+    `token` identifies what was read, for `save_rebased`'s compare-and-set; `missing` counts
+    events listed for the user but already trimmed from the log.
+    """
+
+    state: bytes | None
+    events: list[LoggedEvent]
+    token: tuple[bytes, str]
+    missing: int = 0
+
+
 class WeightStore(ABC):
     """Per-user posterior states and the durable feedback log, behind one interface."""
 
@@ -107,9 +159,29 @@ class WeightStore(ABC):
 
     @abstractmethod
     async def observe(
-        self, model: str, version: int, event: FeedbackEvent, update: StateUpdate
+        self,
+        model: str,
+        version: int,
+        event: FeedbackEvent,
+        update: StateUpdate,
+        *,
+        cutoff: LogId = LOG_START,
     ) -> ObserveOutcome:
-        """Append `event` to the log and apply `update` to the user's state, atomically."""
+        """Append `event` to the log and apply `update` to the user's state, atomically.
+
+        `cutoff` is the version's training cutoff in the user's log partition: without a
+        state, the update is handed the user's logged events after it.
+        """
+
+    @abstractmethod
+    async def catch_up(self, model: str, version: int, user: str, cutoff: LogId) -> CatchUp:
+        """The user's state under `version` and the logged events it lacks (one round trip)."""
+
+    @abstractmethod
+    def save_rebased(
+        self, model: str, version: int, user: str, read: CatchUp, state: bytes
+    ) -> None:
+        """Store `state` (read's base plus its events) unless the user moved on; no waiting."""
 
     @abstractmethod
     def log_decision(self, model: str, decision: Decision) -> None:

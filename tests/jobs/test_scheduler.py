@@ -75,11 +75,12 @@ def test_drift_monitor_rolls_over_its_window(redis_url: str) -> None:
     monitor = DriftMonitor(
         client, "m", threshold=0.5, window_s=100, min_events=10, clock=clock.seconds
     )
-    key = online_error_key("m", 3)
 
     def at(seconds: float, n: int, se: float) -> tuple[float, bool]:
         clock.now = T0 + timedelta(seconds=seconds)
-        client.hset(key, mapping={"n": n, "se": se})
+        # as the service counts them: per log partition; the monitor sums them
+        client.hset(online_error_key("m", 5, 3), mapping={"n": n - 60, "se": se - 60.0})
+        client.hset(online_error_key("m", 63, 3), mapping={"n": 60, "se": 60.0})
         reading = monitor.read(3, validation_rmse=1.0)
         return (-1.0 if reading.online_rmse is None else reading.online_rmse), reading.drifted
 
@@ -207,7 +208,7 @@ def test_ticks_follow_the_timetable_and_the_drift(redis_url: str, registry: Regi
         drift_metric="rmse",
     )
     scheduler = Scheduler(client, registry, "m", options, cycle, clock=clock)
-    key = online_error_key("m", 1)
+    key = online_error_key("m", 0, 1)
     client.hset(key, mapping={"n": 0, "se": 0.0})
 
     first = scheduler.tick()  # due at start
@@ -227,3 +228,10 @@ def test_ticks_follow_the_timetable_and_the_drift(redis_url: str, registry: Regi
     timed = scheduler.tick()
     assert timed is not None and timed.trigger == "interval"
     assert ran == ["cycle"] * 3
+
+
+def test_drift_counters_are_the_ones_the_service_writes() -> None:
+    from online.redis_keys import online_error_key as service_key
+
+    for partition in (0, 17, 63):
+        assert online_error_key("movies", partition, 4) == service_key("movies", partition, 4)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import pytest
 import redis
 
 from batch.events_schema import events_table_from_stream_entries
-from online.redis_keys import LOG_PARTITIONS, UserKeys, partition_of
+from online.redis_keys import LOG_PARTITIONS, UserKeys, online_error_key, partition_of
 from online.redis_store import HEADER, OBSERVE_SCRIPT, RedisWeightStore
 from online.weight_store import (
     Decision,
     FeedbackEvent,
+    LoggedEvent,
     ObserveStatus,
     RedisStoreConfig,
+    StateChange,
+    StateUpdate,
     WeightStore,
     open_store,
 )
@@ -48,9 +51,9 @@ def decision(prediction_id: str, items: list[str], propensities: list[float]) ->
     return Decision(prediction_id, "alice", 1, "thompson", 5, items, propensities)
 
 
-def appending(tag: bytes) -> Callable[[bytes | None], bytes]:
+def appending(tag: bytes) -> StateUpdate:
     """An update that appends `tag` to the state: the final state shows the order applied."""
-    return lambda old: (old or b"") + tag + b";"
+    return lambda old, _missed: StateChange((old or b"") + tag + b";")
 
 
 async def using(make: StoreFactory, body: Callable[[WeightStore], Awaitable[T]]) -> T:
@@ -86,7 +89,7 @@ def test_observe_applies_updates_in_sequence(make_store: StoreFactory) -> None:
 
 
 def test_repeated_event_id_changes_nothing(make_store: StoreFactory) -> None:
-    def never(_: bytes | None) -> bytes:
+    def never(_: bytes | None, __: Sequence[LoggedEvent]) -> StateChange:
         raise AssertionError("a duplicate must not be applied")
 
     async def body(store: WeightStore) -> None:
@@ -100,7 +103,7 @@ def test_repeated_event_id_changes_nothing(make_store: StoreFactory) -> None:
 
 
 def test_failed_update_writes_nothing(make_store: StoreFactory) -> None:
-    def broken(_: bytes | None) -> bytes:
+    def broken(_: bytes | None, __: Sequence[LoggedEvent]) -> StateChange:
         raise ValueError("bad state")
 
     async def body(store: WeightStore) -> None:
@@ -203,17 +206,22 @@ def test_stale_compare_and_set_never_overwrites_newer_state(redis_url: str) -> N
     client = redis.Redis.from_url(redis_url)
     keys = UserKeys.of("m", "alice")
     script_keys = [keys.state(1), keys.seen, keys.event_ids, keys.events, keys.recent]
+    script_keys += [keys.applied(1), online_error_key("m", keys.partition, 1)]
 
-    def cas(expected: bytes, value: bytes, event_id: str) -> Any:
+    def cas(expected: bytes, value: bytes, event_id: str, last: bytes = b"") -> Any:
         args: list[bytes | str | int] = [expected, value, event_id, "alice", "i1", "1.0", "1"]
-        args += ["", "", 10, 10]
-        return client.eval(OBSERVE_SCRIPT.decode(), 5, *script_keys, *args)
+        args += ["", "", 10, 10, last, ""]
+        return client.eval(OBSERVE_SCRIPT.decode(), 7, *script_keys, *args)
 
     newer = HEADER.pack(2) + b"newer"
-    assert cas(b"", HEADER.pack(1) + b"first", "e1")[0] == b"ok"
-    assert cas(HEADER.pack(1), newer, "e2")[0] == b"ok"
-    reply = cas(HEADER.pack(1), HEADER.pack(2) + b"stale", "e3")
-    assert reply == [b"conflict", newer]
+    first = cas(b"", HEADER.pack(1) + b"first", "e1")
+    assert first[0] == b"ok"
+    second = cas(HEADER.pack(1), newer, "e2", last=first[1])
+    assert second[0] == b"ok"
+    reply = cas(HEADER.pack(1), HEADER.pack(2) + b"stale", "e3", last=first[1])
+    assert reply == [b"conflict", newer, second[1], second[1]]
+    stale_log = cas(HEADER.pack(2), HEADER.pack(3) + b"behind", "e4", last=first[1])
+    assert stale_log == [b"conflict", newer, second[1], second[1]]
     assert client.get(keys.state(1)) == newer
     assert client.xlen(keys.events) == 2
 
