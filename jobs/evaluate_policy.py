@@ -143,17 +143,17 @@ def target_columns(
     n = len(log.item_ids)
     out = np.zeros((3, n))
     cache: dict[tuple[str, tuple[int, ...], int, int], FloatArray] = {}
-    predicted: dict[str, FloatArray] = {}
+    heads: dict[str, tuple[UserPosterior, FloatArray]] = {}
     earlier: list[int] = []
     sizes = _slate_sizes(log.prediction_ids, log.slots)
     for row in range(n):
         if row == 0 or log.prediction_ids[row] != log.prediction_ids[row - 1]:
             earlier = []
         user, item = log.user_ids[row], snapshot.item_index[log.item_ids[row]]
-        posterior = UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
-        if user not in predicted:
-            scores = score_items(snapshot.items, posterior.mean())
-            predicted[user] = np.clip(scores, low, high)
+        if user not in heads:
+            prior = UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
+            heads[user] = (prior, np.clip(score_items(snapshot.items, prior.mean()), low, high))
+        posterior, predicted = heads[user]
         key = (user, tuple(earlier), int(log.slots[row]), sizes[row])
         if key not in cache:
             cache[key] = action_distribution(
@@ -161,7 +161,7 @@ def target_columns(
                 exclude=np.asarray(earlier, dtype=np.intp), draws=THOMPSON_DRAWS, rng=rng,
             )  # fmt: skip
         pi = cache[key]
-        out[:, row] = (pi[item], predicted[user][item], float(pi @ predicted[user]))
+        out[:, row] = (pi[item], predicted[item], float(pi @ predicted))
         earlier.append(item)
     return TargetColumns(out[0], out[1], out[2])
 
