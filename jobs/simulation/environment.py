@@ -8,7 +8,7 @@ The setting (documented in the package docstring) in code:
    likes item i with probability Φ((r̂(u, i) - like_threshold) / s), s the fit's residual
    std, i.e. the chance that their rating would exceed the threshold.
 3. Learner: the same model class fitted on the other users' ratings only gives the item
-   features f(x; θ) = [v_i, 1, μ + b_i] (an ItemMatrix, as in a snapshot), and the head prior
+   features f(x; θ) = [v_i, 1, b_i] (an ItemMatrix, as in a snapshot), and the head prior
    (w0, λ, noise_std) is fitted on those users' like labels (rating > threshold).
 """
 
