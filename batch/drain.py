@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import redis
 
+from batch.decision_log import decisions_table_from_stream_entries
 from batch.errors import BatchError
 from batch.events_schema import (
     PARTITION_COLUMN,
@@ -94,6 +95,14 @@ EVENTS = StreamFamily(
     to_table=events_table_from_stream_entries,
 )
 """The feedback log of docs/redis_layout.md (`online.redis_keys.events_key`, 64 partitions)."""
+
+DECISIONS = StreamFamily(
+    name="decisions",
+    partitions=64,
+    key_template="velox:{{{model}|p{partition}}}:{name}",
+    to_table=decisions_table_from_stream_entries,
+)
+"""The decision log of docs/redis_layout.md (`online.redis_keys.decisions_key`)."""
 
 
 @dataclass(frozen=True)

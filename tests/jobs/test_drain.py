@@ -135,3 +135,27 @@ def test_killed_drains_lose_and_duplicate_nothing(
     assert Counter(drained_event_ids(str(tmp_path))) == Counter(f"e{n}" for n in range(210))
     assert stream_lengths(client) == 0
     assert not any((tmp_path / STAGING_DIR).iterdir())
+
+
+def test_decision_log_drains_in_its_schema(redis_url: str, tmp_path: Path) -> None:
+    from batch.decision_log import DECISIONS_SCHEMA
+    from batch.drain import DECISIONS
+    from online.redis_keys import decisions_key
+
+    client = redis.Redis.from_url(redis_url)
+    assert DECISIONS.key("m", 9) == decisions_key("m", 9)
+    for n in range(20):
+        fields = {
+            "prediction_id": f"p{n}", "user_id": f"u{n % 3}", "version": "2",
+            "policy": "thompson", "timestamp": str(1_732_320_000_000_000 + n),
+            "items": '["i1", "i2"]', "propensities": f"[0.5, {n / 100}]",
+        }  # fmt: skip
+        client.xadd(DECISIONS.key("m", partition_of(f"u{n % 3}")), fields)  # type: ignore[arg-type]
+    report = Drain(client, "m", tmp_path, DECISIONS).run()
+
+    table = ds.dataset(str(tmp_path), format="parquet", partitioning="hive").to_table()
+    assert report.entries == 20
+    assert table.drop_columns(["date"]).schema.equals(DECISIONS_SCHEMA)
+    rows = sorted(table.to_pylist(), key=lambda row: int(row["prediction_id"][1:]))
+    assert [row["propensities"][1] for row in rows] == [n / 100 for n in range(20)]
+    assert rows[3]["items"] == ["i1", "i2"] and rows[3]["version"] == 2
