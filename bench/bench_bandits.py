@@ -33,6 +33,7 @@ from jobs.simulation.ope_study import ESTIMATORS, OpeSetting, coverage_study, re
 from jobs.simulation.plot import plot_cumulative_reward
 from jobs.simulation.ratings import Ratings, load_ratings
 from jobs.simulation.tuning import ALPHA_GRID, EPSILON_GRID, compare_policies, tune
+from velox.policies import make_policy
 from velox.settings import VeloxSettings
 
 TUNING_SEEDS = (1000, 1001, 1002)
@@ -60,8 +61,9 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         )
         tuned.append(f"{family}:{best}")
     epsilon_greedy, linucb = tuned
-    specs = ["greedy", epsilon_greedy, "thompson", "linucb", linucb]
-    specs = list(dict.fromkeys(specs))  # the tuned alpha may be the default one
+    # Canonical specs, so that a tuned alpha equal to the default one runs once.
+    candidates = ("greedy", epsilon_greedy, "thompson", "linucb", linucb)
+    specs = list(dict.fromkeys(make_policy(spec).spec for spec in candidates))
     seeds = list(range(args.seeds))
     outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=args.steps)
     baseline = outcomes[epsilon_greedy].cumulative_reward
