@@ -6,9 +6,20 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from velox.errors import InvalidInputError
+from velox.policies import make_policy
 from velox.settings import VeloxSettings
 
 AppendFsync = Literal["everysec", "always"]
+
+
+def _checked_spec(spec: str) -> str:
+    """`spec` if `make_policy` accepts it (a typo fails at start-up, not on every request)."""
+    try:
+        make_policy(spec)
+    except InvalidInputError as error:
+        raise ValueError(error.message) from None
+    return spec
 
 
 class ServiceSettings(VeloxSettings):
@@ -16,14 +27,13 @@ class ServiceSettings(VeloxSettings):
 
     Unsafe values are refused when the settings are built, not discovered under load: no AOF
     mode that can lose acknowledged feedback on a crash (`no`), no unbounded request bodies,
-    no polling faster than the registry can be read cheaply.
+    no polling faster than the registry can be read cheaply, no policy spec that names none.
     """
 
     policy: str = "thompson"
     model_policies: dict[str, str] = Field(default_factory=dict)
     seed: int | None = None
     max_body_bytes: int = Field(default=64 * 1024, ge=256, le=1024 * 1024)
-    max_k: int = Field(default=1000, ge=1, le=10_000)
     poll_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)
     redis_appendfsync: AppendFsync = "everysec"
     redis_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
@@ -31,6 +41,16 @@ class ServiceSettings(VeloxSettings):
     dedupe_window: int = Field(default=10_000, ge=1, le=1_000_000)
     prediction_ttl_s: int = Field(default=86_400, ge=1)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
+
+    @field_validator("policy")
+    @classmethod
+    def _known_policy(cls, value: str) -> str:
+        return _checked_spec(value)
+
+    @field_validator("model_policies")
+    @classmethod
+    def _known_policies(cls, value: dict[str, str]) -> dict[str, str]:
+        return {model: _checked_spec(spec) for model, spec in value.items()}
 
     @field_validator("redis_url")
     @classmethod

@@ -16,6 +16,8 @@ from online.settings import ServiceSettings
         ("poll_interval_s", 0.0),
         ("redis_url", "http://localhost:6379"),
         ("redis_timeout_s", 0.0),
+        ("policy", "thompsen"),
+        ("model_policies", {"movies": "egreedy:2.0"}),
     ],
 )
 def test_unsafe_values_are_refused(field: str, value: object) -> None:
