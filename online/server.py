@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,11 +34,18 @@ def log_config() -> dict[str, Any]:
     return config
 
 
+def _exit_on_sigterm(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 1) -> None:
     """Serve until interrupted; with several workers only this process owns the embedded Redis."""
     import uvicorn
 
     service_settings = ServiceSettings(**settings.model_dump(exclude_unset=False))
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
+    # it found: the default one would kill this process before the embedded Redis is stopped.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with redis_url_for(service_settings) as url:
         # Workers are fresh processes that build their settings from the environment.
         os.environ.update(

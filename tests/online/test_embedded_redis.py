@@ -60,3 +60,15 @@ def test_serve_without_redis_url_owns_one_embedded_redis(tmp_path: Path) -> None
         server.stop()
     assert after == before
     assert fresh != before
+
+
+def test_a_single_worker_stops_its_embedded_redis_on_sigterm(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    publish(str(home / "snapshots"), "movies", synthetic_snapshot())
+    server = LiveServer(home, {"VELOX_MODEL": "movies"}, workers=1)
+    server.start()
+    try:
+        assert _answers_ping(home / "redis" / "redis.sock")
+    finally:
+        server.stop()  # SIGTERM
+    assert not _answers_ping(home / "redis" / "redis.sock")
