@@ -31,20 +31,26 @@ class AlsSettings:
 
 @dataclass(frozen=True)
 class Factors:
-    """User and item factors of one ALS run (rows of ids unseen in training are zero)."""
+    """User and item factors of one ALS run (rows of ids unseen in training are zero).
+
+    `users_seen` marks the users with training events; `train_mse` is NaN unless asked for.
+    """
 
     user: NDArray[np.float64]
     item: NDArray[np.float64]
+    users_seen: NDArray[np.bool_]
     train_mse: float
 
 
-def _dense(frame: DataFrame, size: int, rank: int) -> NDArray[np.float64]:
+def _dense(frame: DataFrame, size: int, rank: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     table = frame.toArrow()
     dense = np.zeros((size, rank))
+    seen = np.zeros(size, dtype=bool)
     ids = table.column("id").to_numpy()
     values = table.column("features").combine_chunks().flatten().to_numpy()
     dense[ids] = values.reshape(len(ids), rank)
-    return dense
+    seen[ids] = True
+    return dense, seen
 
 
 def _fit(train: DataFrame, rating: str, settings: AlsSettings, implicit: bool) -> ALSModel:
@@ -73,19 +79,19 @@ def fit_factors(
     *,
     implicit: bool,
     shape: tuple[int, int],
+    score_training: bool = False,
 ) -> Factors:
     """Run ALS on `train[rating]`; `shape` is (users, items) of the dense id space.
 
-    `train_mse` is the mean squared error on the training rows: of the rating itself for
-    explicit ALS, and of the preference (1 for every observed pair) for implicit ALS.
+    With `score_training`, `train_mse` is the mean squared error on the training rows: of the
+    rating itself for explicit ALS, of the preference (1 for every observed pair) for implicit.
     """
-
     model = _fit(train, rating, settings, implicit)
-    target = sf.lit(1.0) if implicit else sf.col(rating)
-    scored = model.transform(train)
-    mse = scored.agg(sf.avg((sf.col("prediction") - target) ** 2)).first()[0]  # type: ignore[index]
-    return Factors(
-        user=_dense(model.userFactors, shape[0], settings.rank),
-        item=_dense(model.itemFactors, shape[1], settings.rank),
-        train_mse=float(mse),
-    )
+    mse = float("nan")
+    if score_training:
+        target = sf.lit(1.0) if implicit else sf.col(rating)
+        scored = model.transform(train).agg(sf.avg((sf.col("prediction") - target) ** 2))
+        mse = float(scored.first()[0])  # type: ignore[index]
+    user, seen = _dense(model.userFactors, shape[0], settings.rank)
+    item, _ = _dense(model.itemFactors, shape[1], settings.rank)
+    return Factors(user=user, item=item, users_seen=seen, train_mse=mse)

@@ -19,8 +19,8 @@ class TrainOptions:
     events_path: str | None = None
     model: str = "default"
     rank: int = 16
-    reg_param: float = 0.1
-    iterations: int = 15
+    reg_param: float = 0.15
+    iterations: int = 10
     implicit: bool = False
     seed: int = 42
     master: str | None = None

@@ -36,6 +36,7 @@ class SyntheticSpec:
     n_items: int | None = None
     mean: float = 3.5
     bias_std: float = 0.3
+    chunk_events: int = CHUNK_EVENTS
 
     def users(self) -> int:
         """Number of users (default: one per 50 events, at least 20)."""
@@ -90,7 +91,7 @@ def _ids(prefix: str, n: int) -> pa.Array:
 
 def generate_synthetic(root: Path, spec: SyntheticSpec) -> SyntheticTruth:
     """Generate `spec.n_events` events under `root` (replacing what is there); the truth."""
-    if spec.n_events < 1 or spec.rank < 1 or spec.noise < 0:
+    if spec.n_events < 1 or spec.rank < 1 or spec.noise < 0 or spec.chunk_events < 1:
         raise DatasetError(f"a synthetic dataset needs events >= 1, rank >= 1, noise >= 0: {spec}")
     rng = np.random.default_rng(spec.seed)
     n_users, n_items = spec.users(), spec.items()
@@ -102,8 +103,8 @@ def generate_synthetic(root: Path, spec: SyntheticSpec) -> SyntheticTruth:
     user_ids, item_ids = _ids("u", n_users), _ids("i", n_items)
     user_p, item_p = _popularity(n_users, 0.5, rng), _popularity(n_items, 0.8, rng)
     with DatasetWriter(root) as writer:
-        for start in range(0, spec.n_events, CHUNK_EVENTS):
-            size = min(CHUNK_EVENTS, spec.n_events - start)
+        for start in range(0, spec.n_events, spec.chunk_events):
+            size = min(spec.chunk_events, spec.n_events - start)
             chunk = np.random.default_rng([spec.seed, start])
             users = chunk.choice(n_users, size, p=user_p)
             items = chunk.choice(n_items, size, p=item_p)
@@ -114,7 +115,7 @@ def generate_synthetic(root: Path, spec: SyntheticSpec) -> SyntheticTruth:
             writer.add_events(
                 pa.table(
                     {
-                        "event_id": _ids(f"e{start // CHUNK_EVENTS}-", size),
+                        "event_id": _ids(f"e{start}-", size),
                         "user_id": user_ids.take(pa.array(users)),
                         "item_id": item_ids.take(pa.array(items)),
                         "reward": pa.array(reward),

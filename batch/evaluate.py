@@ -1,0 +1,138 @@
+"""Offline evaluation: a per-user time-ordered holdout and a random split.
+
+Time-ordered holdout: the last `holdout_fraction` of each user's events (users with at least
+`min_user_events`) are held out; the model is fitted on the rest. Reported: RMSE on the held-out
+ratings (explicit models), and for ranking, over at most `max_eval_users` users with a relevant
+held-out event (reward above the training mean; any positive reward for implicit models):
+recall@K (hits / relevant), NDCG@K (binary gains) and catalog coverage (share of the items that
+appear in some top-K list). A user's training items are never recommended back.
+Random split (explicit models): RMSE on a seeded 80/20 split of the events.
+The head's lambda is chosen on the time-ordered holdout (lowest RMSE; for implicit models the
+empirical-Bayes value), so the holdout RMSE is that of the selected lambda.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as sf
+
+from batch.options import TrainOptions
+from batch.prepare import ITEM, REWARD, USER, PreparedEvents
+from batch.splits import TEST, random_holdout, time_holdout
+from batch.train_als import TrainedModel, train_model
+
+_SCORE_USERS = 512  # users scored per matrix product
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one evaluation, the chosen lambda, and what led to it (for the manifest)."""
+
+    metrics: dict[str, float]
+    lam: float
+    details: dict[str, Any]
+
+
+def ranking_metrics(
+    features: NDArray[np.float64],
+    weights: NDArray[np.float64],
+    rows: pa.Table,
+    *,
+    k: int,
+    relevant_above: float,
+) -> dict[str, float]:
+    """recall@k, NDCG@k and coverage@k of the users in `rows` (u, i, r, test).
+
+    `weights` rows are indexed by u, `features` rows by i. Users without a relevant held-out
+    event are skipped; the result has `users`, the number of users evaluated.
+    """
+    order = np.argsort(rows.column(USER).to_numpy(), kind="stable")
+    users = rows.column(USER).to_numpy()[order]
+    items = rows.column(ITEM).to_numpy()[order]
+    relevant = rows.column(TEST).to_numpy(zero_copy_only=False)[order]
+    relevant = relevant & (rows.column(REWARD).to_numpy()[order] > relevant_above)
+    held = rows.column(TEST).to_numpy(zero_copy_only=False)[order]
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    bounds = list(zip(starts, np.r_[starts[1:], len(users)], strict=True))
+    bounds = [(a, b) for a, b in bounds if relevant[a:b].any()]
+    k = min(k, features.shape[0])
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    recall, ndcg, shown = [], [], np.zeros(features.shape[0], dtype=bool)
+    for first in range(0, len(bounds), _SCORE_USERS):
+        block = bounds[first : first + _SCORE_USERS]
+        scores = weights[[users[a] for a, _ in block]] @ features.T
+        for row, (a, b) in enumerate(block):
+            seen = items[a:b][~held[a:b]]
+            scores[row, seen] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), 1), 1)
+        for row, (a, b) in enumerate(block):
+            wanted = items[a:b][relevant[a:b]]
+            hits = np.isin(top[row], wanted)
+            recall.append(hits.sum() / len(wanted))
+            ideal = discounts[: min(len(wanted), k)].sum()
+            ndcg.append(float(discounts[hits].sum() / ideal))
+            shown[top[row]] = True
+    return {
+        f"recall@{k}": float(np.mean(recall)) if recall else 0.0,
+        f"ndcg@{k}": float(np.mean(ndcg)) if ndcg else 0.0,
+        f"coverage@{k}": float(shown.mean()),
+        "users": float(len(bounds)),
+    }
+
+
+def _sample_rows(frame: DataFrame, max_users: int, seed: int) -> pa.Table:
+    """The rows of at most `max_users` users who have held-out events (seeded choice)."""
+    with_test = frame.filter(sf.col(TEST)).select(USER).distinct().toArrow()
+    candidates = np.sort(with_test.column(USER).to_numpy())
+    if len(candidates) > max_users:
+        candidates = np.sort(np.random.default_rng(seed).choice(candidates, max_users, False))
+    chosen = frame.filter(sf.col(USER).isin([int(u) for u in candidates]))
+    return chosen.select(USER, ITEM, REWARD, TEST).toArrow()
+
+
+def _chosen(model: TrainedModel, implicit: bool) -> int:
+    return 0 if implicit else int(np.nanargmin(model.test_rmse))
+
+
+def evaluate_holdout(prepared: PreparedEvents, options: TrainOptions) -> Evaluation:
+    """Fit on the time-ordered training part, choose lambda, and score the held-out part."""
+    frame = time_holdout(prepared.frame, options.holdout_fraction, options.min_user_events)
+    frame = frame.cache()
+    model = train_model(frame, (prepared.n_users, prepared.n_items), options)
+    best = _chosen(model, options.implicit)
+    rows = _sample_rows(frame, options.max_eval_users, options.seed)
+    frame.unpersist()
+    ranking = ranking_metrics(
+        model.item_features,
+        model.user_weights[best],
+        rows,
+        k=options.top_k,
+        relevant_above=model.relevance_threshold,
+    )
+    users = ranking.pop("users")
+    metrics = {f"holdout_{name}": value for name, value in ranking.items()}
+    if not options.implicit:
+        metrics["holdout_rmse"] = float(model.test_rmse[best])
+    details = {
+        "lambda_empirical_bayes": model.lam_eb,
+        "lambda_grid": list(model.lams),
+        "holdout_rmse_by_lambda": [float(x) for x in np.nan_to_num(model.test_rmse)],
+        "ranking_users": int(users),
+        "relevant_above": model.relevance_threshold,
+    }
+    return Evaluation(metrics=metrics, lam=model.lams[best], details=details)
+
+
+def random_split_rmse(prepared: PreparedEvents, options: TrainOptions, lam: float) -> float:
+    """RMSE on a random 80/20 split of the events (seed `options.seed`), at `lam`."""
+    frame = random_holdout(prepared.frame, 0.2, options.seed).cache()
+    model = train_model(frame, (prepared.n_users, prepared.n_items), options, lams=[lam])
+    frame.unpersist()
+    return float(model.test_rmse[0])

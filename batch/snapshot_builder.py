@@ -1,0 +1,83 @@
+"""Turn a trained model into the `SnapshotData` that `feature_store` publishes.
+
+The catalog is every item with events plus every item of the attribute table (items without
+events get the model's cold-item features); attribute rows are aligned with the item ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from batch.datasets.reader import known_item_types
+from batch.errors import TrainingError
+from batch.prepare import PreparedEvents
+from batch.train_als import TrainedModel
+from feature_store.item_columns import RESERVED_COLUMNS
+from feature_store.snapshot_data import SnapshotData
+
+
+def catalog_ids(item_ids: list[str], attributes: pa.Table | None) -> list[str]:
+    """Items with events, then attribute-table items that have none, in table order."""
+    if attributes is None:
+        return list(item_ids)
+    known = set(item_ids)
+    extra = [item for item in attributes.column("item_id").to_pylist() if item not in known]
+    return [*item_ids, *dict.fromkeys(extra)]
+
+
+def _filled(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    # feature_store refuses null lists and null bools: an item without attributes gets
+    # an empty list and false, which filters treat as "has none".
+    if pa.types.is_list(column.type) and column.null_count:
+        return pc.if_else(pc.is_null(column), pa.scalar([], column.type), column)
+    if pa.types.is_boolean(column.type) and column.null_count:
+        return pc.fill_null(column, False)
+    return column
+
+
+def aligned_attributes(items: list[str], attributes: pa.Table | None) -> pa.Table | None:
+    """Attribute rows in the order of `items` (nulls for items the table lacks), no id column."""
+    if attributes is None:
+        return None
+    table = known_item_types(attributes)
+    rows = {item: row for row, item in enumerate(table.column("item_id").to_pylist())}
+    take = pa.array([rows.get(item) for item in items], pa.int64())
+    names = [name for name in table.column_names if name not in RESERVED_COLUMNS]
+    return pa.table({name: _filled(table.column(name).take(take)) for name in names})
+
+
+def build_snapshot_data(
+    prepared: PreparedEvents,
+    model: TrainedModel,
+    attributes: pa.Table | None,
+    *,
+    kind: str,
+    metrics: dict[str, float],
+    extra: dict[str, Any],
+    training_cutoff: str | None,
+) -> SnapshotData:
+    """The snapshot of `model` (its only lambda) with the catalog's attributes."""
+    if len(model.lams) != 1:
+        raise TrainingError(f"a published model has one lambda, got {len(model.lams)}")
+    items = catalog_ids(prepared.item_ids, attributes)
+    cold = np.broadcast_to(model.cold_item, (len(items) - prepared.n_items, len(model.cold_item)))
+    features = np.vstack([model.item_features, cold]).astype(np.float32)
+    return SnapshotData(
+        kind=kind,
+        item_ids=items,
+        item_features=features,
+        item_attributes=aligned_attributes(items, attributes),
+        user_ids=prepared.user_ids,
+        user_weights=model.user_weights[0].astype(np.float32),
+        user_counts=model.user_counts,
+        prior_mean=model.prior_mean,
+        lam=model.lams[0],
+        noise_std=float(model.train_rmse[0]),
+        metrics=metrics,
+        training_cutoff=training_cutoff,
+        extra=extra,
+    )

@@ -1,0 +1,179 @@
+"""`velox train`: dataset → Spark ALS → evaluation → validation gate → published snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import SparkSession
+from rich.console import Console
+from rich.table import Table
+
+from batch.datasets.reader import read_attributes, read_events, resolve_dataset
+from batch.evaluate import evaluate_holdout, random_split_rmse
+from batch.gate import Comparison, check_gate, comparable, compare_metrics
+from batch.options import TrainOptions
+from batch.prepare import PreparedEvents, prepare_events
+from batch.snapshot_builder import build_snapshot_data
+from batch.spark import get_spark, is_local, ui_address
+from batch.splits import no_holdout
+from batch.stages import StageTimer
+from batch.train_als import train_model
+from feature_store.manifest import Manifest
+from feature_store.registry import Registry
+from velox.settings import VeloxSettings
+
+KIND = "mf"
+
+
+def _evaluation_protocol(options: TrainOptions) -> dict[str, Any]:
+    return {
+        "holdout": "per-user time-ordered",
+        "holdout_fraction": options.holdout_fraction,
+        "min_user_events": options.min_user_events,
+        "top_k": options.top_k,
+        "max_eval_users": options.max_eval_users,
+        "random_split": None if options.implicit else {"test_fraction": 0.2, "seed": options.seed},
+    }
+
+
+def _print_metrics(console: Console, metrics: dict[str, float], gate: list[Comparison]) -> None:
+    current = {c.name: c for c in gate}
+    table = Table("metric", "value", "current", "change", title="evaluation")
+    for name, value in sorted(metrics.items()):
+        found = current.get(name)
+        if found is None:
+            table.add_row(name, f"{value:.4f}", "", "")
+            continue
+        mark = "[red]worse[/red]" if found.worse else f"{found.change:+.1%}"
+        table.add_row(name, f"{value:.4f}", f"{found.current:.4f}", mark)
+    console.print(table)
+
+
+def train_and_publish(
+    prepared: PreparedEvents,
+    attributes: pa.Table | None,
+    options: TrainOptions,
+    registry: Registry,
+    *,
+    dataset: str,
+    training_cutoff: str | None = None,
+    timer: StageTimer | None = None,
+) -> Manifest:
+    """Evaluate, train on every event, gate against the current version, publish (and promote).
+
+    `training_cutoff` defaults to the latest event time; a drain job passes its stream id.
+    Raises `GateRejectedError` (after publishing unpromoted) when the gate refuses.
+    """
+    timer = timer or StageTimer()
+    with timer.stage("evaluate: per-user time-ordered holdout"):
+        evaluation = evaluate_holdout(prepared, options)
+    metrics = dict(evaluation.metrics)
+    if not options.implicit:
+        with timer.stage("evaluate: random 80/20 split"):
+            metrics["random_split_rmse"] = random_split_rmse(prepared, options, evaluation.lam)
+    with timer.stage("train on all events"):
+        shape = (prepared.n_users, prepared.n_items)
+        model = train_model(no_holdout(prepared.frame), shape, options, lams=[evaluation.lam])
+    extra: dict[str, Any] = {
+        "dataset": dataset,
+        "evaluation": _evaluation_protocol(options),
+        "options": {k: v for k, v in asdict(options).items() if k not in ("master", "promote")},
+        "feature_layout": model.layout,
+        "lambda_selection": evaluation.details,
+        "events": prepared.n_events,
+        "users": prepared.n_users,
+        "items_with_events": prepared.n_items,
+    }
+    current = registry.current(options.model)
+    gate: list[Comparison] = []
+    if current is not None:
+        previous = registry.manifest(options.model, current)
+        if comparable(extra, previous.extra):
+            gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
+    _print_metrics(timer.console, metrics, gate)
+    passed = not any(c.worse for c in gate)
+    with timer.stage("publish snapshot"):
+        data = build_snapshot_data(
+            prepared,
+            model,
+            attributes,
+            kind=KIND,
+            metrics=metrics,
+            extra={**extra, "stage_seconds": dict(timer.seconds)},
+            training_cutoff=training_cutoff or prepared.cutoff,
+        )
+        manifest = registry.publish(
+            options.model, data, promote=options.promote and passed, parent=current
+        )
+    if current is not None:
+        check_gate(gate, options.gate_tolerance, current, manifest.version)
+    state = "promoted" if options.promote else "not promoted (--no-promote)"
+    timer.console.print(f"published {options.model} v{manifest.version}, {state}")
+    return manifest
+
+
+def _checkpoint_dir(spark: SparkSession, settings: VeloxSettings) -> None:
+    # ALS checkpoints every 10 iterations to cut its lineage; without a directory it skips
+    # that and long runs can overflow the stack. On a cluster the user sets a shared one.
+    context = spark.sparkContext
+    if context.getCheckpointDir() is None and is_local(context.master or ""):
+        path = Path(settings.home) / "spark-checkpoints"
+        path.mkdir(parents=True, exist_ok=True)
+        context.setCheckpointDir(str(path))
+
+
+def run_train(
+    options: TrainOptions,
+    settings: VeloxSettings,
+    *,
+    log_events: str | None = None,
+    training_cutoff: str | None = None,
+) -> Manifest:
+    """Train on `options`' dataset with Spark, evaluate, gate and publish; the new manifest.
+
+    Uses the active Spark session if there is one; otherwise starts one on `options.master`
+    (default local[*]) and stops it at the end. `velox retrain` (jobs/retrain.py) adds the
+    drained feedback log (`log_events`: Parquet in the events schema; the dataset is then
+    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`).
+    """
+    timer = StageTimer()
+    had_session = SparkSession.getActiveSession() is not None
+    with timer.stage("start Spark"):
+        spark = get_spark(options.master, app_name=f"velox-train-{options.model}")
+        _checkpoint_dir(spark, settings)
+    timer.console.print(
+        f"Spark {spark.version} on {spark.sparkContext.master}, UI at "
+        f"{ui_address(spark) or 'disabled'}"
+    )
+    try:
+        with timer.stage("dataset"):
+            dataset, files = resolve_dataset(options, settings)
+        with timer.stage("read and index events"):
+            events = read_events(spark, files.events)
+            if log_events is not None:
+                events = events.unionByName(read_events(spark, log_events))
+                dataset = f"{dataset}+log"
+            prepared = prepare_events(events)
+            attributes = read_attributes(files.items, "item_id")
+        timer.console.print(
+            f"{dataset}: {prepared.n_events} events, {prepared.n_users} users, "
+            f"{prepared.n_items} items, latest event {prepared.cutoff}"
+        )
+        registry = Registry(settings.resolved_snapshot_root())
+        manifest = train_and_publish(
+            prepared,
+            attributes,
+            options,
+            registry,
+            dataset=dataset,
+            training_cutoff=training_cutoff,
+            timer=timer,
+        )
+        prepared.frame.unpersist()
+        return manifest
+    finally:
+        if not had_session:
+            spark.stop()
