@@ -44,7 +44,7 @@ ITEM_ATTRIBUTE_TYPES: dict[str, pa.DataType] = {
 }
 
 StreamValue = bytes | str
-StreamEntry = tuple[StreamValue, Mapping[StreamValue, StreamValue]]
+StreamEntry = tuple[StreamValue, Mapping[str, str] | Mapping[bytes, bytes]]
 
 
 def spark_events_schema() -> StructType:

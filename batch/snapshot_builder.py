@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from batch.datasets.reader import known_item_types
 from batch.errors import TrainingError
-from batch.prepare import PreparedEvents
 from batch.train_als import TrainedModel
 from feature_store.item_columns import RESERVED_COLUMNS
 from feature_store.snapshot_data import SnapshotData
@@ -51,7 +50,8 @@ def aligned_attributes(items: list[str], attributes: pa.Table | None) -> pa.Tabl
 
 
 def build_snapshot_data(
-    prepared: PreparedEvents,
+    user_ids: list[str],
+    item_ids: list[str],
     model: TrainedModel,
     attributes: pa.Table | None,
     *,
@@ -60,18 +60,21 @@ def build_snapshot_data(
     extra: dict[str, Any],
     training_cutoff: str | None,
 ) -> SnapshotData:
-    """The snapshot of `model` (its only lambda) with the catalog's attributes."""
+    """The snapshot of `model` (its only lambda) with the catalog's attributes.
+
+    `user_ids` and `item_ids` name the rows of the model's weights and features.
+    """
     if len(model.lams) != 1:
         raise TrainingError(f"a published model has one lambda, got {len(model.lams)}")
-    items = catalog_ids(prepared.item_ids, attributes)
-    cold = np.broadcast_to(model.cold_item, (len(items) - prepared.n_items, len(model.cold_item)))
+    items = catalog_ids(item_ids, attributes)
+    cold = np.broadcast_to(model.cold_item, (len(items) - len(item_ids), len(model.cold_item)))
     features = np.vstack([model.item_features, cold]).astype(np.float32)
     return SnapshotData(
         kind=kind,
         item_ids=items,
         item_features=features,
         item_attributes=aligned_attributes(items, attributes),
-        user_ids=prepared.user_ids,
+        user_ids=user_ids,
         user_weights=model.user_weights[0].astype(np.float32),
         user_counts=model.user_counts,
         prior_mean=model.prior_mean,

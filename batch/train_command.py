@@ -97,7 +97,8 @@ def train_and_publish(
     passed = not any(c.worse for c in gate)
     with timer.stage("publish snapshot"):
         data = build_snapshot_data(
-            prepared,
+            prepared.user_ids,
+            prepared.item_ids,
             model,
             attributes,
             kind=KIND,

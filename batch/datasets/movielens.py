@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 
 from batch.datasets.files import DatasetFiles, DatasetWriter, dataset_layout, is_complete
 from batch.errors import DatasetUnavailableError
+from batch.events_schema import conform_events
 
 NAME = "movielens-100k"
 GROUPLENS_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
@@ -53,7 +54,7 @@ def _events(user: pa.Array, item: pa.Array, rating: pa.Array, seconds: pa.Array)
     user_id = pc.cast(user, pa.string())
     item_id = pc.cast(item, pa.string())
     micros = pc.multiply(pc.cast(seconds, pa.int64()), 1_000_000)
-    return pa.table(
+    table = pa.table(
         {
             "event_id": pc.binary_join_element_wise("u", user_id, "-i", item_id, ""),
             "user_id": user_id,
@@ -62,6 +63,7 @@ def _events(user: pa.Array, item: pa.Array, rating: pa.Array, seconds: pa.Array)
             "timestamp": micros.cast(pa.timestamp("us", tz="UTC")),
         }
     )
+    return conform_events(table)
 
 
 def _users(table: pa.Table) -> pa.Table:
