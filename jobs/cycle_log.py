@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     """How a cycle ended."""
 
     PROMOTED = "promoted"  # a new version was published and made current
+    PUBLISHED = "published"  # a new version was published, not promoted (as asked)
     REJECTED = "rejected"  # trained and evaluated, the gate kept the current version
     FAILED = "failed"  # an error stopped it (nothing was promoted)
     BUSY = "busy"  # another process held the cycle lock: skipped

@@ -13,38 +13,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
-from redis.exceptions import RedisError
 
-from batch.errors import GateRejectedError
 from feature_store.registry import Registry
-from jobs.cycle_lock import CycleLock, Lease
-from jobs.cycle_log import CycleLog, CycleRecord, Outcome
+from jobs.cycle_log import CycleRecord
+from jobs.cycle_runner import Cycle, CycleRunner
 from jobs.drift import DriftMonitor, DriftReading
-from jobs.errors import CycleBusyError, ScheduleError
-from velox.errors import VeloxError
+from jobs.errors import ScheduleError
 
 log = logging.getLogger("velox.jobs.scheduler")
 
 DEFAULT_DRIFT_METRIC = "holdout_rmse"
-
-
-@dataclass(frozen=True)
-class CycleResult:
-    """What a cycle reports back: the version it promoted (None: none) and entries drained."""
-
-    version: int | None
-    drained: int = 0
-    detail: str = ""
-
-
-Cycle = Callable[[Lease], CycleResult]
-"""One retrain cycle; it runs while the lease is held and must `lease.check()` before promoting."""
 
 
 @dataclass(frozen=True)
@@ -122,10 +105,8 @@ class Scheduler:
         self.registry = registry
         self.model = model
         self.options = options
-        self.cycle = cycle
         self.clock = clock
-        self.lock = CycleLock(client, model, ttl_s=options.lock_ttl_s)
-        self.log = CycleLog(client, model)
+        self.runner = CycleRunner(client, model, cycle, lock_ttl_s=options.lock_ttl_s, clock=clock)
         self.timetable = Timetable(options, clock())
         self.monitor = (
             DriftMonitor(
@@ -176,32 +157,7 @@ class Scheduler:
 
     def run_cycle(self, trigger: str) -> CycleRecord:
         """Run one cycle under the lock now, and record its outcome."""
-        started_at = self.clock().isoformat()
-        started = time.monotonic()
-        result = CycleResult(version=None)
-        try:
-            with self.lock.held() as lease:
-                result = self.cycle(lease)
-            outcome = Outcome.PROMOTED if result.version is not None else Outcome.REJECTED
-            detail = result.detail
-        except CycleBusyError as error:
-            outcome, detail = Outcome.BUSY, error.message
-        except GateRejectedError as error:
-            outcome, detail = Outcome.REJECTED, error.message
-        except (VeloxError, OSError, RedisError) as error:
-            log.exception("retrain cycle of %s failed", self.model)
-            outcome, detail = Outcome.FAILED, f"{type(error).__name__}: {error}"
-        record = CycleRecord(
-            trigger=trigger,
-            outcome=outcome,
-            started_at=started_at,
-            seconds=round(time.monotonic() - started, 3),
-            version=result.version,
-            drained=result.drained,
-            detail=detail,
-        )
-        self.log.record(record)
-        return record
+        return self.runner.run(trigger)
 
     def run(self, stop: threading.Event, *, max_cycles: int | None = None) -> list[CycleRecord]:
         """Tick every `check_every_s` until `stop` is set (or `max_cycles` cycles ran)."""

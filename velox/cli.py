@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from velox.errors import VeloxError
 from velox.settings import VeloxSettings
+
+if TYPE_CHECKING:
+    from jobs.retrain import RetrainOptions
 
 app = typer.Typer(help="Velox: online personalization, f(x; theta)^T w_u.", no_args_is_help=True)
 models_app = typer.Typer(help="List, promote and roll back snapshot versions.")
@@ -198,3 +203,156 @@ def evaluate_policy(
         seed=seed,
         as_json=json_output,
     )
+
+
+
+BaseDatasetOpt = Annotated[
+    str | None, typer.Option(help="Base dataset (default: the current version's).")
+]
+BaseEventsOpt = Annotated[
+    str | None, typer.Option("--events", help="Base events Parquet/CSV instead of a dataset.")
+]
+RankOpt = Annotated[int | None, typer.Option(help="Factorization rank (default: as before).")]
+RegOpt = Annotated[float | None, typer.Option(help="ALS regularization (default: as before).")]
+IterationsOpt = Annotated[int | None, typer.Option(help="ALS iterations (default: as before).")]
+MasterOpt = Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")]
+ToleranceOpt = Annotated[float, typer.Option(help="Allowed relative regression.")]
+NoPromoteOpt = Annotated[bool, typer.Option("--no-promote", help="Publish only.")]
+LogRootOpt = Annotated[
+    str | None, typer.Option(help="Drained feedback log (default <home>/events/<model>).")
+]
+KeepOpt = Annotated[
+    int, typer.Option(min=1, help="Versions (current + rollback targets) kept replayable.")
+]
+
+
+@contextmanager
+def _redis_for_jobs(settings: VeloxSettings) -> Iterator[str]:
+    """VELOX_REDIS_URL; else the embedded Redis of a running `velox serve`, or one started now."""
+    if settings.redis_url is not None:
+        yield settings.redis_url
+        return
+    import redis
+
+    from online.embedded_redis import EmbeddedRedis
+
+    embedded = EmbeddedRedis(settings.embedded_redis_dir())
+    try:
+        redis.Redis.from_url(embedded.url, socket_timeout=1.0).ping()
+    except (redis.ConnectionError, redis.TimeoutError):
+        with embedded:
+            yield embedded.url
+        return
+    yield embedded.url
+
+
+def _retrain_options(
+    settings: VeloxSettings,
+    *,
+    dataset: str | None,
+    events: str | None,
+    events_root: str | None,
+    keep_versions: int,
+    **overrides: object,
+) -> RetrainOptions:
+    from pathlib import Path
+
+    from jobs.commands import train_options
+    from jobs.retrain import RetrainOptions
+
+    train = train_options(settings, dataset=dataset, events=events, overrides=overrides)
+    root = Path(events_root) if events_root else None
+    return RetrainOptions(train=train, events_root=root, keep_versions=keep_versions)
+
+
+@app.command()
+def retrain(
+    *,
+    dataset: BaseDatasetOpt = None,
+    events: BaseEventsOpt = None,
+    model: ModelOpt = None,
+    rank: RankOpt = None,
+    reg_param: RegOpt = None,
+    iterations: IterationsOpt = None,
+    master: MasterOpt = None,
+    gate_tolerance: ToleranceOpt = 0.02,
+    no_promote: NoPromoteOpt = False,
+    events_root: LogRootOpt = None,
+    keep_versions: KeepOpt = 2,
+) -> None:
+    """Drain the feedback log, retrain on everything, gate, publish and promote (one cycle)."""
+    from jobs.commands import retrain_command
+
+    settings = _settings(model)
+    options = _retrain_options(
+        settings,
+        dataset=dataset,
+        events=events,
+        events_root=events_root,
+        keep_versions=keep_versions,
+        rank=rank,
+        reg_param=reg_param,
+        iterations=iterations,
+        master=master,
+        gate_tolerance=gate_tolerance,
+        promote=not no_promote,
+    )
+    with _redis_for_jobs(settings) as url:
+        retrain_command(settings, options, url)
+
+
+@app.command()
+def scheduler(
+    *,
+    interval: Annotated[float | None, typer.Option(help="Seconds between cycles.")] = None,
+    cron: Annotated[str | None, typer.Option(help="Cron expression of the cycles (UTC).")] = None,
+    drift_threshold: Annotated[
+        float | None, typer.Option(help="Retrain when online RMSE > validation x (1 + this).")
+    ] = None,
+    drift_window: Annotated[float, typer.Option(help="Seconds of the rolling window.")] = 900.0,
+    drift_min_events: Annotated[int, typer.Option(help="Fewest events to judge drift.")] = 200,
+    drift_metric: Annotated[str, typer.Option(help="Validation metric.")] = "holdout_rmse",
+    check_every: Annotated[float, typer.Option(help="Seconds between checks.")] = 30.0,
+    lock_ttl: Annotated[float, typer.Option(help="Seconds a dead holder keeps the lock.")] = 60.0,
+    max_cycles: Annotated[int | None, typer.Option(help="Stop after this many cycles.")] = None,
+    dataset: BaseDatasetOpt = None,
+    events: BaseEventsOpt = None,
+    model: ModelOpt = None,
+    rank: RankOpt = None,
+    reg_param: RegOpt = None,
+    iterations: IterationsOpt = None,
+    master: MasterOpt = None,
+    gate_tolerance: ToleranceOpt = 0.02,
+    events_root: LogRootOpt = None,
+    keep_versions: KeepOpt = 2,
+) -> None:
+    """Run the retrain cycle on an interval or cron schedule and when the served model drifts."""
+    from jobs.commands import scheduler_command
+    from jobs.scheduler import ScheduleOptions
+
+    settings = _settings(model)
+    schedule = ScheduleOptions(
+        interval_s=interval,
+        cron=cron,
+        drift_threshold=drift_threshold,
+        drift_window_s=drift_window,
+        drift_min_events=drift_min_events,
+        drift_metric=drift_metric,
+        check_every_s=check_every,
+        lock_ttl_s=lock_ttl,
+    )
+    schedule.validate()
+    options = _retrain_options(
+        settings,
+        dataset=dataset,
+        events=events,
+        events_root=events_root,
+        keep_versions=keep_versions,
+        rank=rank,
+        reg_param=reg_param,
+        iterations=iterations,
+        master=master,
+        gate_tolerance=gate_tolerance,
+    )
+    with _redis_for_jobs(settings) as url:
+        scheduler_command(settings, options, schedule, url, max_cycles=max_cycles)

@@ -17,9 +17,10 @@ from batch.errors import GateRejectedError, TrainingError
 from feature_store.registry import Registry
 from jobs.cycle_lock import CycleLock, Lease
 from jobs.cycle_log import CycleLog, Outcome
+from jobs.cycle_runner import CycleResult
 from jobs.drift import DriftMonitor, online_error_key
 from jobs.errors import CycleBusyError, LockLostError, ScheduleError
-from jobs.scheduler import CycleResult, ScheduleOptions, Scheduler, Timetable
+from jobs.scheduler import ScheduleOptions, Scheduler, Timetable
 from tests.online.synthetic import publish, synthetic_snapshot
 
 T0 = datetime(2026, 1, 5, 10, 2, 30, tzinfo=UTC)
@@ -152,12 +153,14 @@ def test_one_cycle_at_a_time_across_schedulers(redis_url: str, registry: Registr
         inside.set()
         finish.wait(30)
         lease.check()
-        return CycleResult(version=2, drained=7)
+        return CycleResult(version=2, promoted=True, drained=7)
 
     options = ScheduleOptions(interval_s=60)
     client = redis.Redis.from_url(redis_url)
     first = Scheduler(client, registry, "m", options, slow_cycle)
-    second = Scheduler(client, registry, "m", options, lambda _: CycleResult(version=3))
+    second = Scheduler(
+        client, registry, "m", options, lambda _: CycleResult(version=3, promoted=True)
+    )
     records = []
     runner = threading.Thread(target=lambda: records.append(first.run_cycle("interval")))
     runner.start()
@@ -197,7 +200,7 @@ def test_ticks_follow_the_timetable_and_the_drift(redis_url: str, registry: Regi
 
     def cycle(_: Lease) -> CycleResult:
         ran.append("cycle")
-        return CycleResult(version=None, detail="gate kept v1")
+        raise GateRejectedError("gate kept v1")
 
     clock = Clock(T0)
     options = ScheduleOptions(

@@ -23,13 +23,15 @@ class Logged:
     item: str
     reward: float
     log_id: LogId
+    event_id: str
 
 
 def observe(client: httpx.Client, user: str, item: str, reward: float) -> Logged:
     """POST /observe and return the logged event."""
     response = client.post("/observe", json={"user": user, "item": item, "reward": reward})
     assert response.status_code == 200, response.text
-    return Logged(user, item, reward, LogId.parse(response.json()["log_id"]))
+    body = response.json()
+    return Logged(user, item, reward, LogId.parse(body["log_id"]), body["event_id"])
 
 
 def observe_many(
