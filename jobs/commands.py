@@ -32,19 +32,23 @@ def train_options(
     events: str | None,
     overrides: Mapping[str, Any],
 ) -> TrainOptions:
-    """The base dataset and ALS options: from the flags, else those the current version of
-    the model was trained with (its manifest keeps them); `overrides` (non-None) win."""
+    """The options the current version of the model was trained with (its manifest keeps
+    them), with the base dataset (`dataset` or `events`) and the non-None `overrides` given."""
     model = settings.model
-    if dataset is not None or events is not None:
-        base = TrainOptions(dataset=dataset, events_path=events, model=model)
-    else:
-        registry = Registry(settings.resolved_snapshot_root())
-        current = registry.current(model)
-        if current is None:
-            raise JobError(f"model {model!r} has no current version: give --dataset or --events")
-        stored = registry.manifest(model, current).extra.get("options", {})
+    registry = Registry(settings.resolved_snapshot_root())
+    current = registry.current(model)
+    stored = registry.manifest(model, current).extra.get("options") if current else None
+    if isinstance(stored, dict):
         names = {field.name for field in fields(TrainOptions)}
         base = TrainOptions(**{k: v for k, v in stored.items() if k in names})
+    elif dataset is None and events is None:
+        raise JobError(
+            f"model {model!r} has no current version trained by velox: give --dataset or --events"
+        )
+    else:
+        base = TrainOptions()
+    if dataset is not None or events is not None:
+        base = replace(base, dataset=dataset, events_path=events)
     chosen = {key: value for key, value in overrides.items() if value is not None}
     return replace(base, **chosen, model=model)
 

@@ -215,6 +215,9 @@ BaseEventsOpt = Annotated[
 RankOpt = Annotated[int | None, typer.Option(help="Factorization rank (default: as before).")]
 RegOpt = Annotated[float | None, typer.Option(help="ALS regularization (default: as before).")]
 IterationsOpt = Annotated[int | None, typer.Option(help="ALS iterations (default: as before).")]
+SyntheticOpt = Annotated[
+    int | None, typer.Option(help="Events of a synthetic base dataset (default: as before).")
+]
 MasterOpt = Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")]
 ToleranceOpt = Annotated[float, typer.Option(help="Allowed relative regression.")]
 NoPromoteOpt = Annotated[bool, typer.Option("--no-promote", help="Publish only.")]
@@ -274,6 +277,7 @@ def retrain(
     rank: RankOpt = None,
     reg_param: RegOpt = None,
     iterations: IterationsOpt = None,
+    synthetic_events: SyntheticOpt = None,
     master: MasterOpt = None,
     gate_tolerance: ToleranceOpt = 0.02,
     no_promote: NoPromoteOpt = False,
@@ -293,6 +297,7 @@ def retrain(
         rank=rank,
         reg_param=reg_param,
         iterations=iterations,
+        synthetic_events=synthetic_events,
         master=master,
         gate_tolerance=gate_tolerance,
         promote=not no_promote,
@@ -321,6 +326,7 @@ def scheduler(
     rank: RankOpt = None,
     reg_param: RegOpt = None,
     iterations: IterationsOpt = None,
+    synthetic_events: SyntheticOpt = None,
     master: MasterOpt = None,
     gate_tolerance: ToleranceOpt = 0.02,
     events_root: LogRootOpt = None,
@@ -351,6 +357,7 @@ def scheduler(
         rank=rank,
         reg_param=reg_param,
         iterations=iterations,
+        synthetic_events=synthetic_events,
         master=master,
         gate_tolerance=gate_tolerance,
     )
