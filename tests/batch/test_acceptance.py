@@ -1,0 +1,49 @@
+"""Issue 3 acceptance: MovieLens-100k end to end; the same job under spark-submit local[2]."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyspark
+import pytest
+from pyspark.sql import SparkSession
+
+from batch.options import TrainOptions
+from batch.train_command import run_train
+from feature_store.registry import Registry
+from velox.settings import VeloxSettings
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_movielens_100k_beats_the_rmse_target(spark: SparkSession, tmp_path: Path) -> None:
+    settings = VeloxSettings(home=tmp_path)
+    manifest = run_train(TrainOptions(dataset="movielens-100k", model="ml"), settings)
+    assert manifest.metrics["random_split_rmse"] <= 0.91
+    for name in ("holdout_rmse", "holdout_recall@10", "holdout_ndcg@10", "holdout_coverage@10"):
+        assert 0 < manifest.metrics[name] < 2
+    snapshot = Registry(settings.resolved_snapshot_root()).load("ml")
+    assert (len(snapshot.item_ids), len(snapshot.user_ids)) == (1682, 943)
+    assert {"title", "year", "genres"} <= set(snapshot.columns.kinds)
+    titles = snapshot.columns.data["title"]
+    assert isinstance(titles, np.ndarray) and titles[snapshot.item_index["1"]] == "Toy Story"
+    assert manifest.training_cutoff == "1998-04-22T23:10:38+00:00"
+
+
+def test_the_same_job_runs_under_spark_submit(tmp_path: Path) -> None:
+    submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+    command = [str(submit), "--master", "local[2]", "batch/submit_train.py", "--home",
+               str(tmp_path), "--dataset", "synthetic", "--synthetic-events", "2000",
+               "--rank", "4", "--iterations", "5", "--model", "submitted"]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "on local[2]" in done.stdout and "published submitted v1" in done.stdout
+    registry = Registry(str(tmp_path / "snapshots"))
+    assert registry.current("submitted") == 1
+    assert registry.manifest("submitted", 1).extra["dataset"] == "synthetic-2000"

@@ -1,0 +1,142 @@
+"""Train, evaluate and publish on planted data with real Spark; assert on the snapshot."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pyarrow.dataset as ds
+import pytest
+from pyspark.sql import SparkSession
+
+from batch.datasets.reader import read_attributes, read_events
+from batch.datasets.synthetic import SyntheticSpec, SyntheticTruth, generate_synthetic
+from batch.errors import GateRejectedError
+from batch.evaluate import evaluate_holdout
+from batch.options import TrainOptions
+from batch.prepare import PreparedEvents, prepare_events
+from batch.subspace import subspace_r2
+from batch.train_command import train_and_publish
+from feature_store.manifest import Manifest
+from feature_store.registry import Registry
+from feature_store.snapshot_data import SnapshotData
+
+pytestmark = pytest.mark.spark
+
+SPEC = SyntheticSpec(n_events=12_000, rank=4, noise=0.5, n_users=240, n_items=150, seed=5)
+OPTIONS = TrainOptions(dataset=None, model="planted", rank=4, iterations=8, max_eval_users=100)
+
+
+@pytest.fixture(scope="module")
+def truth(tmp_path_factory: pytest.TempPathFactory) -> SyntheticTruth:
+    """12k events from a rank-4 planted model with noise 0.5."""
+    return generate_synthetic(tmp_path_factory.mktemp("planted") / "data", SPEC)
+
+
+@pytest.fixture(scope="module")
+def prepared(spark: SparkSession, truth: SyntheticTruth) -> PreparedEvents:
+    """The planted events, read and indexed by Spark."""
+    return prepare_events(read_events(spark, truth.files.events))
+
+
+@pytest.fixture(scope="module")
+def published(
+    prepared: PreparedEvents, truth: SyntheticTruth, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Registry, Manifest]:
+    """The registry after one train-evaluate-publish run, and the published manifest."""
+    registry = Registry(str(tmp_path_factory.mktemp("snapshots")))
+    items = read_attributes(truth.files.items, "item_id")
+    manifest = train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
+    return registry, manifest
+
+
+def test_item_features_recover_the_planted_subspace(
+    published: tuple[Registry, Manifest], truth: SyntheticTruth
+) -> None:
+    snapshot = published[0].load("planted")
+    rows = [snapshot.item_index[item] for item in truth.item_ids]
+    planted = np.hstack([truth.item_factors, truth.item_bias[:, None]])
+    assert subspace_r2(planted, snapshot.items.features[rows]) >= 0.9
+
+
+def test_batch_weights_are_the_online_ridge_posterior(
+    published: tuple[Registry, Manifest], truth: SyntheticTruth
+) -> None:
+    snapshot = published[0].load("planted")
+    events = ds.dataset(truth.files.events, partitioning="hive").to_table()
+    users = np.asarray(events.column("user_id").to_pylist())
+    items = events.column("item_id").to_pylist()
+    rewards = events.column("reward").to_numpy()
+    features = snapshot.items.features.astype(np.float64)
+    lam, prior, dim = snapshot.lam, snapshot.prior_mean, snapshot.dim
+    for user in ["u0", "u17", "u203"]:
+        mine = np.flatnonzero(users == user)
+        x = features[[snapshot.item_index[items[k]] for k in mine]]
+        w = np.linalg.solve(lam * np.eye(dim) + x.T @ x, lam * prior + x.T @ rewards[mine])
+        stored = snapshot.user_weights[snapshot.user_index[user]]
+        np.testing.assert_allclose(stored, w, rtol=1e-4, atol=1e-5)
+        assert snapshot.user_counts[snapshot.user_index[user]] == len(mine)
+        score = float(snapshot.items.features[0] @ stored)  # the score contract: one dot product
+        assert score == pytest.approx(float(features[0] @ w), rel=1e-4)
+
+
+def test_manifest_reports_metrics_cutoff_and_prior(
+    published: tuple[Registry, Manifest], prepared: PreparedEvents
+) -> None:
+    manifest = published[1]
+    assert manifest.dim == 2 * OPTIONS.rank + 2 and manifest.kind == "mf"
+    assert set(manifest.metrics) == {
+        "holdout_rmse", "random_split_rmse", "holdout_recall@10", "holdout_ndcg@10",
+        "holdout_coverage@10",
+    }  # fmt: skip
+    # noise 0.5 is the floor; a sound fit lands near it
+    assert 0.5 < manifest.metrics["random_split_rmse"] < 0.65
+    assert 0.5 < manifest.metrics["holdout_rmse"] < 0.7
+    assert 0.4 < manifest.noise_std < 0.6
+    assert manifest.training_cutoff == prepared.cutoff
+    assert manifest.extra["dataset"] == "planted"
+    assert manifest.lam in manifest.extra["lambda_selection"]["lambda_grid"]
+    snapshot = published[0].load("planted")
+    assert {"title", "year", "genres", "price"} <= set(snapshot.columns.kinds)
+    np.testing.assert_allclose(snapshot.prior_mean[-2], 1.0)  # weight on mu + b_i
+
+
+def test_gate_refuses_a_model_worse_than_the_current_one(
+    published: tuple[Registry, Manifest], prepared: PreparedEvents, truth: SyntheticTruth
+) -> None:
+    registry, first = published
+    snapshot = registry.load("planted", first.version)
+    better = {
+        name: value * (0.5 if "rmse" in name else 2.0) for name, value in first.metrics.items()
+    }
+    registry.publish(
+        "planted",
+        SnapshotData(
+            kind="mf",
+            item_ids=list(snapshot.item_ids),
+            item_features=np.array(snapshot.items.features),
+            user_ids=list(snapshot.user_ids),
+            user_weights=np.array(snapshot.user_weights),
+            user_counts=np.array(snapshot.user_counts),
+            prior_mean=snapshot.prior_mean,
+            lam=snapshot.lam,
+            noise_std=snapshot.noise_std,
+            metrics=better,
+            extra=first.extra,
+        ),
+    )
+    current = registry.current("planted")
+    items = read_attributes(truth.files.items, "item_id")
+    with pytest.raises(GateRejectedError, match=f"worse than the current version {current}"):
+        train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
+    assert registry.current("planted") == current
+    assert registry.versions("planted") == [1, 2, 3]  # published for inspection, not promoted
+
+
+def test_implicit_feedback_ranks_far_better_than_chance(prepared: PreparedEvents) -> None:
+    options = replace(OPTIONS, implicit=True)
+    evaluation = evaluate_holdout(prepared, options)
+    assert "holdout_rmse" not in evaluation.metrics
+    chance = 10 / prepared.n_items
+    assert evaluation.metrics["holdout_recall@10"] > 2 * chance
+    assert evaluation.lam > 0
