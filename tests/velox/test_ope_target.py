@@ -93,10 +93,11 @@ def test_slate_exploit_slots_are_certain_and_the_last_slot_is_uniform_over_the_p
         assert np.abs(empirical - last).max() < 0.05
 
 
-def test_thompson_distribution_matches_its_selection_frequencies() -> None:
+@pytest.mark.parametrize("scale", [1.0, 0.3])
+def test_thompson_distribution_matches_its_selection_frequencies(scale: float) -> None:
     items = _catalog(20, 3)
     posterior = _posterior(items, n_obs=5)
-    policy = ThompsonSampling(seed=8)
+    policy = ThompsonSampling(scale, seed=8)
     pi = action_distribution(policy, items, posterior, draws=20_000, rng=np.random.default_rng(1))
     empirical = _frequencies(policy, items, posterior, 5_000)
     assert pi.sum() == pytest.approx(1.0)

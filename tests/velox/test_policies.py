@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import ndtr  # type: ignore[import-untyped]
 
 from velox.catalog import ItemMatrix
 from velox.errors import DimensionError, InvalidInputError
@@ -27,6 +28,7 @@ POLICIES: dict[str, Callable[[int], Policy]] = {
     "greedy": lambda seed: Greedy(seed=seed),
     "egreedy": lambda seed: EpsilonGreedy(0.3, seed=seed),
     "thompson": lambda seed: ThompsonSampling(seed=seed),
+    "thompson-scaled": lambda seed: ThompsonSampling(0.3, seed=seed),
     "linucb": lambda seed: LinUCB(1.5, seed=seed),
 }
 
@@ -180,6 +182,50 @@ def test_thompson_propensity_of_a_certain_choice_is_one() -> None:
     np.testing.assert_array_equal(selection.propensities, np.ones(3))
 
 
+def test_thompson_draws_come_from_the_scaled_posterior() -> None:
+    """Draws have mean m and covariance (scale · noise_std)² A⁻¹; scale 0 draws the mean."""
+    items = _catalog(50, 3, seed=2)
+    posterior = _posterior(items, n_obs=10, seed=2)
+    covariance = posterior.noise_std**2 * np.linalg.inv(posterior.precision())
+    draws = ThompsonSampling(0.4).draw_weights(posterior, 40_000, np.random.default_rng(3))
+    np.testing.assert_allclose(draws.mean(axis=1), posterior.mean(), atol=0.02)
+    np.testing.assert_allclose(np.cov(draws), 0.4**2 * covariance, rtol=0.05, atol=1e-4)
+    frozen = ThompsonSampling(0.0).draw_weights(posterior, 3, np.random.default_rng(3))
+    np.testing.assert_array_equal(frozen, np.repeat(posterior.mean()[:, None], 3, axis=1))
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_thompson_scaled_choice_probability_matches_the_closed_form(scale: float) -> None:
+    """Two items: item 0 comes first with probability Φ(Δᵀm / (scale · noise_std · ‖SᵀΔ‖)).
+
+    Both the claimed propensities and the observed frequency must match it, and the two
+    scales give answers far enough apart (0.76 vs 0.64) that this tells them apart.
+    """
+    items = ItemMatrix.from_features(np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+    posterior = UserPosterior.prior([0.5, 0.0], lam=1.0, noise_std=1.0)  # A⁻¹ = I, Δ = [1, -1]
+    expected = float(ndtr(0.5 / (scale * np.sqrt(2.0))))
+    policy = ThompsonSampling(scale, seed=11, n_draws=2_000)
+    selections = [policy.select(items, posterior, 1) for _ in range(3_000)]
+    first = np.array([int(s.items[0]) for s in selections])
+    claimed = np.array([float(s.propensities[0]) for s in selections])
+    sigma = np.sqrt(expected * (1 - expected) / first.size)
+    assert abs(np.mean(first == 0) - expected) < 4 * sigma
+    # Each claim is a 2 000-draw estimate of the probability of the item actually shown.
+    np.testing.assert_allclose(claimed[first == 0].mean(), expected, atol=0.01)
+    np.testing.assert_allclose(claimed[first == 1].mean(), 1 - expected, atol=0.01)
+
+
+def test_thompson_scale_zero_is_greedy() -> None:
+    items = _catalog()
+    posterior = _posterior(items)
+    selection = ThompsonSampling(0.0, seed=4).select(items, posterior, 10)
+    np.testing.assert_array_equal(selection.items, Greedy().select(items, posterior, 10).items)
+    np.testing.assert_array_equal(selection.propensities, np.ones(10))
+    for scale in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(InvalidInputError):
+            ThompsonSampling(scale)
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(
     st.integers(0, 2**32 - 1),
@@ -217,6 +263,8 @@ def test_linucb_alpha_zero_is_greedy() -> None:
         ("egreedy:0.1", EpsilonGreedy(0.1, seed=5)),
         ("egreedy", EpsilonGreedy(0.1, seed=5)),
         (" thompson ", ThompsonSampling(seed=5)),
+        ("thompson:0.5", ThompsonSampling(0.5, seed=5)),
+        ("thompson:1", ThompsonSampling(1.0, seed=5)),
         ("linucb:1.5", LinUCB(1.5, seed=5)),
         ("linucb", LinUCB(1.0, seed=5)),
     ],
@@ -235,7 +283,9 @@ def test_make_policy_parses_specs(spec: str, expected: Policy) -> None:
         "",
         "random",
         "greedy:1",
-        "thompson:3",
+        "thompson:-1",
+        "thompson:abc",
+        "thompson:inf",
         "egreedy:",
         "egreedy:abc",
         "egreedy:1.5",

@@ -4,10 +4,10 @@ Off-policy estimators need π(a | x) for the logged action and, for doubly robus
 distribution (to take the reward model's expectation under π). For a slot j of a slate, the
 context includes the items already placed in slots 0..j-1 (pass them as `exclude`), matching
 the per-slot propensities the policies log. Exact for greedy, ε-greedy, LinUCB and the slate
-policy; for Thompson sampling a Monte-Carlo estimate from `draws` posterior draws (the share
-of draws in which each item ranks first among the eligible ones), which for slots after the
-first ignores what the earlier draws were (the approximation the policy's own propensities
-make).
+policy; for Thompson sampling a Monte-Carlo estimate from `draws` draws of the policy's own
+(scaled) posterior (the share of draws in which each item ranks first among the eligible
+ones), which for slots after the first ignores what the earlier draws were (the
+approximation the policy's own propensities make).
 """
 
 from __future__ import annotations
@@ -39,14 +39,15 @@ def _uniform(n: int, mask: NDArray[np.bool_] | None) -> FloatArray:
 
 
 def _thompson(
+    policy: ThompsonSampling,
     items: ItemMatrix,
     posterior: UserPosterior,
     mask: NDArray[np.bool_] | None,
+    *,
     draws: int,
     rng: np.random.Generator,
 ) -> FloatArray:
-    weights = posterior.cov_factor() @ rng.standard_normal((posterior.dim, draws))
-    weights = posterior.mean()[:, None] + posterior.noise_std * weights
+    weights = policy.draw_weights(posterior, draws, rng)
     scores = items.features.astype(np.float64) @ weights
     if mask is not None:
         scores[~mask] = -np.inf
@@ -76,7 +77,9 @@ def action_distribution(
     if not 0 <= slot < slate_size:
         raise InvalidInputError(f"slot must be in [0, {slate_size}), got {slot}")
     if isinstance(policy, ThompsonSampling):
-        return _thompson(items, posterior, mask, draws, rng or np.random.default_rng(0))
+        return _thompson(
+            policy, items, posterior, mask, draws=draws, rng=rng or np.random.default_rng(0)
+        )
     means = score_items(items, posterior.mean())
     best = int(top_k(means, 1, exclude=exclude, allowed=allowed)[0])
     if isinstance(policy, EpsilonGreedy):

@@ -1,7 +1,8 @@
 """Exploration policies behind one interface, and `make_policy` to build one from a spec.
 
-Specs: ``greedy``, ``egreedy`` or ``egreedy:<epsilon>``, ``thompson``, ``linucb`` or
-``linucb:<alpha>``, ``slate`` or ``slate:<pool>`` (`velox.policies.slate.SlatePolicy`).
+Specs: ``greedy``, ``egreedy`` or ``egreedy:<epsilon>``, ``thompson`` or ``thompson:<scale>``
+(the posterior-std scale, default 1), ``linucb`` or ``linucb:<alpha>``, ``slate`` or
+``slate:<pool>`` (`velox.policies.slate.SlatePolicy`).
 
 >>> make_policy("egreedy:0.2", seed=7)
 EpsilonGreedy(epsilon=0.2, seed=7)
@@ -43,14 +44,14 @@ def _number(spec: str, text: str) -> float:
 
 
 def make_policy(spec: str, seed: int | None = None) -> Policy:
-    """Build the policy a spec names, e.g. "greedy", "egreedy:0.1", "thompson", "linucb:1.5"."""
+    """Build the policy a spec names, e.g. "greedy", "egreedy:0.1", "thompson:0.5", "linucb:1"."""
     name, sep, argument = spec.strip().partition(":")
     if sep and not argument:
         raise InvalidInputError(f"policy spec {spec!r} has an empty argument")
     if name == "greedy" and not sep:
         return Greedy(seed=seed)
-    if name == "thompson" and not sep:
-        return ThompsonSampling(seed=seed)
+    if name == "thompson":
+        return ThompsonSampling(_number(spec, argument) if sep else 1.0, seed=seed)
     if name == "egreedy":
         return EpsilonGreedy(_number(spec, argument) if sep else 0.1, seed=seed)
     if name == "linucb":
@@ -58,7 +59,7 @@ def make_policy(spec: str, seed: int | None = None) -> Policy:
     if name == "slate":
         return SlatePolicy(_pool(spec, argument) if sep else None, seed=seed)
     raise InvalidInputError(
-        f"unknown policy spec {spec!r}; expected greedy, egreedy[:eps], thompson, "
+        f"unknown policy spec {spec!r}; expected greedy, egreedy[:eps], thompson[:scale], "
         "linucb[:alpha], slate[:pool]"
     )
 
