@@ -28,8 +28,9 @@ def trained(
     """A snapshot trained by the Spark job on a small planted synthetic dataset."""
     home = Path(tmp_path_factory.mktemp("velox-home"))
     settings = VeloxSettings(home=home, model="e2e")
-    options = TrainOptions(dataset="synthetic", model="e2e", synthetic_events=3000, rank=4,
-                           iterations=5)
+    options = TrainOptions(
+        dataset="synthetic", model="e2e", synthetic_events=3000, rank=4, iterations=5
+    )
     manifest = run_train(options, settings)
     registry = Registry(settings.resolved_snapshot_root())
     assert registry.current("e2e") == manifest.version
@@ -42,8 +43,10 @@ def server(
 ) -> Iterator[LiveServer]:
     """`velox serve` over the trained snapshot and the test run's redis-server."""
     settings, _ = trained
-    live = LiveServer(settings.home, {"VELOX_REDIS_URL": redis_server.url, "VELOX_MODEL": "e2e",
-                                      "VELOX_SEED": "7"})
+    live = LiveServer(
+        settings.home,
+        {"VELOX_REDIS_URL": redis_server.url, "VELOX_MODEL": "e2e", "VELOX_SEED": "7"},
+    )
     live.start()
     yield live
     live.stop()
@@ -69,15 +72,21 @@ def test_observed_reward_moves_the_score_to_the_closed_form(
 
         rewards = [5.0, 1.0]
         for n, reward in enumerate(rewards):
-            answer = client.post("/observe", json={
-                "user": user, "item": item, "reward": reward,
-                "prediction_id": body["prediction_id"], "event_id": f"e2e-{n}",
-            })
+            answer = client.post(
+                "/observe",
+                json={
+                    "user": user,
+                    "item": item,
+                    "reward": reward,
+                    "prediction_id": body["prediction_id"],
+                    "event_id": f"e2e-{n}",
+                },
+            )
             assert answer.status_code == 200, answer.text
         after = client.get("/predict", params={"user": user, "item": item}).json()
 
-    X = np.vstack([x, x])
-    w = closed_form_mean(w0, snapshot.lam, X, np.array(rewards))
+    observed = np.vstack([x, x])
+    w = closed_form_mean(w0, snapshot.lam, observed, np.array(rewards))
     expected = float(x @ w)
     assert after["score"] == pytest.approx(expected, rel=1e-5)
     assert after["score"] != pytest.approx(before["score"], rel=1e-3)
