@@ -238,3 +238,16 @@ def test_drift_counters_are_the_ones_the_service_writes() -> None:
 
     for partition in (0, 17, 63):
         assert online_error_key("movies", partition, 4) == service_key("movies", partition, 4)
+
+
+def test_run_ticks_until_enough_cycles(redis_url: str, registry: Registry) -> None:
+    client = redis.Redis.from_url(redis_url)
+    options = ScheduleOptions(interval_s=0.01, check_every_s=0.01)
+    versions = iter(range(2, 10))
+
+    def cycle(_: Lease) -> CycleResult:
+        return CycleResult(version=next(versions), promoted=True)
+
+    records = Scheduler(client, registry, "m", options, cycle).run(threading.Event(), max_cycles=3)
+    assert [(r.outcome, r.version) for r in records] == [(Outcome.PROMOTED, v) for v in (2, 3, 4)]
+    assert CycleLog(client, "m").counts() == {"promoted": 3}
