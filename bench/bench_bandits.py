@@ -3,12 +3,14 @@
 Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--cohort 100] [--no-repeat]
        [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope] [--plot bench/out/bandits.png]
 
-1. ε-greedy's ε and LinUCB's alpha are tuned on their own seeds (1000, 1001, 1002): the grid
-   value with the highest mean cumulative reward there. Greedy, the tuned ε-greedy, Thompson
-   sampling, LinUCB(1) and the tuned LinUCB then run on the evaluation seeds 0..seeds-1 (one
-   world per seed, the same for every policy); the table gives mean cumulative reward, its
-   ratio to the tuned ε-greedy (the baseline of the same run) and the mean cumulative
-   expected regret.
+1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on
+   their own seeds (1000, 1001, 1002): the grid value (`jobs.simulation.tuning`) with the
+   highest mean cumulative reward there. Greedy, the tuned ε-greedy, plain Thompson sampling
+   (scale 1), the tuned Thompson sampling, LinUCB(1) and the tuned LinUCB then run on the
+   evaluation seeds 0..seeds-1 (one world per seed, the same for every policy); the table
+   gives mean cumulative reward, its ratio to the tuned ε-greedy (the baseline of the same
+   run) and the mean cumulative expected regret, and the acceptance line checks the tuned
+   Thompson sampling and the tuned LinUCB against 1.10 x the tuned ε-greedy.
 2. OPE: a frozen ε-greedy(0.1) target over personalised posteriors, logged by ε-greedy(0.5)
    over the population prior, `--ope-repetitions` logs of `--ope-rows` decisions; each
    estimator's worst relative error against the measured on-policy value and the share of
@@ -32,11 +34,13 @@ from jobs.simulation.environment import SimulationSetting, build_environment
 from jobs.simulation.ope_study import ESTIMATORS, OpeSetting, coverage_study, replay_study
 from jobs.simulation.plot import plot_cumulative_reward
 from jobs.simulation.ratings import Ratings, load_ratings
-from jobs.simulation.tuning import ALPHA_GRID, EPSILON_GRID, compare_policies, tune
+from jobs.simulation.tuning import ALPHA_GRID, EPSILON_GRID, SCALE_GRID, compare_policies, tune
 from velox.policies import make_policy
 from velox.settings import VeloxSettings
 
 TUNING_SEEDS = (1000, 1001, 1002)
+GRIDS = (("egreedy", EPSILON_GRID), ("thompson", SCALE_GRID), ("linucb", ALPHA_GRID))
+ACCEPTANCE = 1.10
 
 
 def table(title: str, header: list[str], rows: Sequence[Sequence[object]]) -> None:
@@ -49,20 +53,20 @@ def table(title: str, header: list[str], rows: Sequence[Sequence[object]]) -> No
 
 
 def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespace) -> None:
-    """Tune ε on the tuning seeds, then compare the policies on the evaluation seeds."""
+    """Tune each family on the tuning seeds, then compare the policies on the evaluation seeds."""
     started = time.perf_counter()
     tuned = []
-    for family, grid in (("egreedy", EPSILON_GRID), ("linucb", ALPHA_GRID)):
+    for family, grid in GRIDS:
         best, means = tune(ratings, setting, family, grid, seeds=TUNING_SEEDS, steps=args.steps)
         table(
             f"{family} grid on tuning seeds {TUNING_SEEDS} ({args.steps} steps, mean cum. reward)",
             ["value", "reward"],
             [[value, f"{means[value]:.1f}"] for value in grid],
         )
-        tuned.append(f"{family}:{best}")
-    epsilon_greedy, linucb = tuned
-    # Canonical specs, so that a tuned alpha equal to the default one runs once.
-    candidates = ("greedy", epsilon_greedy, "thompson", "linucb", linucb)
+        tuned.append(make_policy(f"{family}:{best}").spec)
+    epsilon_greedy, thompson, linucb = tuned
+    # Canonical specs, so that a tuned value equal to the default one runs once.
+    candidates = ("greedy", epsilon_greedy, "thompson", thompson, "linucb", linucb)
     specs = list(dict.fromkeys(make_policy(spec).spec for spec in candidates))
     seeds = list(range(args.seeds))
     outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=args.steps)
@@ -81,6 +85,12 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
         rows,
     )
+    verdicts = [
+        f"{spec} {outcomes[spec].cumulative_reward / baseline:.3f} "
+        f"({'meets' if outcomes[spec].cumulative_reward >= ACCEPTANCE * baseline else 'misses'})"
+        for spec in (thompson, linucb)
+    ]
+    print(f"\nacceptance (tuned, >= {ACCEPTANCE:.2f} x {epsilon_greedy}): {'; '.join(verdicts)}")
     if args.plot:
         curves = {spec: outcome.mean_curve() for spec, outcome in outcomes.items()}
         title = f"ml-100k simulator, mean of {len(seeds)} seeds"

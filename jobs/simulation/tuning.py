@@ -1,8 +1,11 @@
 """Policies compared over several seeded worlds, and hyper-parameters tuned on worlds of their own.
 
-Tuning is honest when the seeds that choose ε (or LinUCB's alpha) are not the seeds that report the
-comparison: `tune` runs a grid on tuning seeds, and the caller evaluates the chosen value next to
-the other policies on separate evaluation seeds with `compare_policies`.
+Tuning is honest when the seeds that choose ε (or LinUCB's alpha, or Thompson sampling's posterior
+scale) are not the seeds that report the comparison: `tune` runs a grid on tuning seeds, and the
+caller evaluates the chosen value next to the other policies on separate evaluation seeds with
+`compare_policies`. Every family gets a grid of the same resolution around its optimum, ε
+included: on the ml-100k simulator its best value sits at the small end, so the grid reaches
+down to 0.001 (ε = 0 is greedy, which is always reported beside it).
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from jobs.simulation.environment import SimulationSetting, build_environment
 from jobs.simulation.ratings import Ratings
 from jobs.simulation.runner import PolicyRun, run_policy
 
-EPSILON_GRID = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-ALPHA_GRID = (0.25, 0.5, 1.0, 2.0)
+EPSILON_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+ALPHA_GRID = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+SCALE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,8 @@ def tune(
     seeds: Sequence[int],
     steps: int,
 ) -> tuple[float, dict[float, float]]:
-    """The value of `grid` for spec `family:value` (e.g. egreedy, linucb) with the highest mean
-    cumulative reward on `seeds`, and the mean of every value."""
+    """The value of `grid` for spec `family:value` (egreedy, linucb, thompson) with the highest
+    mean cumulative reward on `seeds`, and the mean of every value."""
     specs = [f"{family}:{value}" for value in grid]
     outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=steps)
     means = {value: outcomes[f"{family}:{value}"].cumulative_reward for value in grid}
