@@ -29,7 +29,6 @@ in Redis, because the service replays them when it rebases a user onto that snap
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +43,14 @@ import pyarrow.parquet as pq
 import redis
 
 from batch.decision_log import decisions_table_from_stream_entries
-from batch.errors import BatchError
+from batch.drain_ledger import (
+    BatchLedger,
+    DrainBusyError,
+    DrainError,
+    Ranges,
+    fsync_dir,
+    write_json,
+)
 from batch.events_schema import (
     PARTITION_COLUMN,
     StreamEntry,
@@ -53,21 +59,20 @@ from batch.events_schema import (
 )
 from feature_store.log_cutoff import LOG_START, LogCutoff, LogId
 
+__all__ = [
+    "DECISIONS",
+    "EVENTS",
+    "Drain",
+    "DrainBusyError",
+    "DrainError",
+    "DrainReport",
+    "StreamFamily",
+]
+
 LEDGER_DIR = "_ledger"
 STAGING_DIR = "_staging"
 LOCK_FILE = "_drain.lock"
 LEDGER_NAME = "ledger.json"
-LEDGER_FORMAT = "velox-drain-ledger/1"
-
-
-class DrainError(BatchError):
-    """The drain cannot run or found its ledger inconsistent."""
-
-
-class DrainBusyError(DrainError):
-    """Another drain of the same root is running."""
-
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -113,75 +118,6 @@ class DrainReport:
     entries: int
     batches: list[int] = field(default_factory=list)
     trimmed_to: LogCutoff | None = None
-
-
-Ranges = dict[int, tuple[LogId, LogId, int]]
-"""Per stream partition: the first and last stream id of a batch and how many entries."""
-
-
-@dataclass(frozen=True)
-class BatchLedger:
-    """The record of one drained batch: its files and the stream-id ranges they hold."""
-
-    family: str
-    model: str
-    number: int
-    rows: int
-    files: list[str]
-    ranges: Ranges
-
-    def to_json(self) -> dict[str, object]:
-        """The JSON object written to `_ledger/<batch>.json`."""
-        partitions = {
-            str(p): {"first": str(first), "last": str(last), "count": count}
-            for p, (first, last, count) in sorted(self.ranges.items())
-        }
-        return {
-            "format": LEDGER_FORMAT,
-            "family": self.family,
-            "model": self.model,
-            "batch": self.number,
-            "rows": self.rows,
-            "files": self.files,
-            "partitions": partitions,
-        }
-
-    @classmethod
-    def read(cls, path: Path) -> BatchLedger:
-        """Read a ledger file (DrainError if it is not one)."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data["format"] != LEDGER_FORMAT:
-                raise ValueError(f"unknown format {data['format']!r}")
-            ranges = {
-                int(p): (LogId.parse(r["first"]), LogId.parse(r["last"]), int(r["count"]))
-                for p, r in data["partitions"].items()
-            }
-            files = [str(name) for name in data["files"]]
-            return cls(
-                data["family"], data["model"], int(data["batch"]), int(data["rows"]), files, ranges
-            )
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise DrainError(f"unreadable drain ledger {path}: {error}") from error
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json(path: Path, data: object) -> None:
-    """Write `data` to `path` atomically and durably (temp file, fsync, rename, fsync dir)."""
-    temp = path.with_name(f".{path.name}.tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    _fsync_dir(path.parent)
 
 
 class Drain:
@@ -311,11 +247,11 @@ class Drain:
                 pq.write_table(rows.drop_columns([PARTITION_COLUMN]), handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            _fsync_dir((staging / name).parent)
+            fsync_dir((staging / name).parent)
             files.append(name)
-        _fsync_dir(staging)
+        fsync_dir(staging)
         ledger = BatchLedger(self.family.name, self.model, number, len(entries), files, ranges)
-        _write_json(staging / LEDGER_NAME, ledger.to_json())  # the batch is recorded from here on
+        write_json(staging / LEDGER_NAME, ledger.to_json())  # the batch is recorded from here on
         self._commit(staging)
         return number
 
@@ -329,13 +265,13 @@ class Drain:
                 continue
             if not target.parent.exists():
                 target.parent.mkdir()
-                _fsync_dir(self.root)
+                fsync_dir(self.root)
             os.replace(source, target)
-            _fsync_dir(target.parent)
+            fsync_dir(target.parent)
         ledgers = self.root / LEDGER_DIR
         ledgers.mkdir(exist_ok=True)
         os.replace(staging / LEDGER_NAME, ledgers / f"{staging.name}.json")
-        _fsync_dir(ledgers)
+        fsync_dir(ledgers)
         shutil.rmtree(staging)
 
     def _trim(self, positions: Sequence[LogId], keep_after: LogCutoff | None) -> LogCutoff:
