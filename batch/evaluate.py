@@ -2,13 +2,13 @@
 
 Time-ordered holdout: the last `holdout_fraction` of each user's events (users with at least
 `min_user_events`) are held out; the model is fitted on the rest. Reported: RMSE on the held-out
-ratings (explicit models), and for ranking, over at most `max_eval_users` users with a relevant
+ratings (explicit models), and for ranking, over about `max_eval_users` users with a relevant
 held-out event (reward above the training mean; any positive reward for implicit models):
 recall@K (hits / relevant), NDCG@K (binary gains) and catalog coverage (share of the items that
 appear in some top-K list). A user's training items are never recommended back.
 Random split (explicit models): RMSE on a seeded 80/20 split of the events.
-The head's lambda is chosen on the time-ordered holdout (lowest RMSE; for implicit models the
-empirical-Bayes value), so the holdout RMSE is that of the selected lambda.
+The head's lambda multiplier is chosen on the time-ordered holdout (lowest RMSE; implicit
+models keep the empirical-Bayes value), so the holdout RMSE is that of the chosen multiplier.
 """
 
 from __future__ import annotations
@@ -23,19 +23,19 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
 from batch.options import TrainOptions
-from batch.prepare import ITEM, REWARD, USER, PreparedEvents
-from batch.splits import TEST, random_holdout, time_holdout
-from batch.train_als import TrainedModel, train_model
+from batch.prepare import ITEM, REWARD, USER
+from batch.splits import TEST
+from batch.train_als import FeatureModel, TrainedModel, fit_users
 
 _SCORE_USERS = 512  # users scored per matrix product
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics of one evaluation, the chosen lambda, and what led to it (for the manifest)."""
+    """Metrics of one evaluation, the chosen lambda multiplier, and what led to it."""
 
     metrics: dict[str, float]
-    lam: float
+    multiplier: float
     details: dict[str, Any]
 
 
@@ -87,52 +87,55 @@ def ranking_metrics(
     }
 
 
-def _sample_rows(frame: DataFrame, max_users: int, seed: int) -> pa.Table:
-    """The rows of at most `max_users` users who have held-out events (seeded choice)."""
-    with_test = frame.filter(sf.col(TEST)).select(USER).distinct().toArrow()
-    candidates = np.sort(with_test.column(USER).to_numpy())
-    if len(candidates) > max_users:
-        candidates = np.sort(np.random.default_rng(seed).choice(candidates, max_users, False))
-    chosen = frame.filter(sf.col(USER).isin([int(u) for u in candidates]))
-    return chosen.select(USER, ITEM, REWARD, TEST).toArrow()
+def _sample_rows(frame: DataFrame, n_users: int, max_users: int, seed: int) -> pa.Table:
+    """The rows of about `max_users` users, chosen by a seeded hash (every user if fewer)."""
+    if n_users > max_users:
+        bucket = sf.pmod(sf.xxhash64(sf.col(USER), sf.lit(seed)), sf.lit(n_users))
+        frame = frame.filter(bucket < sf.lit(max_users))
+    return frame.select(USER, ITEM, REWARD, TEST).toArrow()
 
 
-def _chosen(model: TrainedModel, implicit: bool) -> int:
-    return 0 if implicit else int(np.nanargmin(model.test_rmse))
+def _chosen(model: TrainedModel) -> int:
+    if np.isnan(model.test_rmse).all():
+        return model.multipliers.index(1.0)
+    return int(np.nanargmin(model.test_rmse))
 
 
-def evaluate_holdout(prepared: PreparedEvents, options: TrainOptions) -> Evaluation:
-    """Fit on the time-ordered training part, choose lambda, and score the held-out part."""
-    frame = time_holdout(prepared.frame, options.holdout_fraction, options.min_user_events)
-    frame = frame.cache()
-    model = train_model(frame, (prepared.n_users, prepared.n_items), options)
-    best = _chosen(model, options.implicit)
-    rows = _sample_rows(frame, options.max_eval_users, options.seed)
-    frame.unpersist()
+def evaluate_holdout(
+    frame: DataFrame, features: FeatureModel, n_users: int, options: TrainOptions
+) -> Evaluation:
+    """Fit the user heads on `frame`'s time-ordered training part, choose lambda, score the rest.
+
+    `frame` is the time-ordered holdout (batch.splits) and `features` were fitted on it.
+    """
+    model = fit_users(frame, n_users, features)
+    best = _chosen(model)
+    rows = _sample_rows(frame, n_users, options.max_eval_users, options.seed)
     ranking = ranking_metrics(
-        model.item_features,
+        features.item_features,
         model.user_weights[best],
         rows,
         k=options.top_k,
-        relevant_above=model.relevance_threshold,
+        relevant_above=features.relevance_threshold,
     )
     users = ranking.pop("users")
     metrics = {f"holdout_{name}": value for name, value in ranking.items()}
-    if not options.implicit:
+    if not np.isnan(model.test_rmse[best]):
         metrics["holdout_rmse"] = float(model.test_rmse[best])
     details = {
-        "lambda_empirical_bayes": model.lam_eb,
-        "lambda_grid": list(model.lams),
-        "holdout_rmse_by_lambda": [float(x) for x in np.nan_to_num(model.test_rmse)],
+        "lambda_empirical_bayes": features.lam_eb,
+        "multipliers": list(model.multipliers),
+        "holdout_rmse_by_multiplier": [float(x) for x in np.nan_to_num(model.test_rmse)],
+        "chosen_multiplier": model.multipliers[best],
         "ranking_users": int(users),
-        "relevant_above": model.relevance_threshold,
+        "relevant_above": features.relevance_threshold,
     }
-    return Evaluation(metrics=metrics, lam=model.lams[best], details=details)
+    return Evaluation(metrics=metrics, multiplier=model.multipliers[best], details=details)
 
 
-def random_split_rmse(prepared: PreparedEvents, options: TrainOptions, lam: float) -> float:
-    """RMSE on a random 80/20 split of the events (seed `options.seed`), at `lam`."""
-    frame = random_holdout(prepared.frame, 0.2, options.seed).cache()
-    model = train_model(frame, (prepared.n_users, prepared.n_items), options, lams=[lam])
-    frame.unpersist()
+def random_split_rmse(
+    frame: DataFrame, features: FeatureModel, n_users: int, multiplier: float
+) -> float:
+    """RMSE on the held-out rows of a random split `frame`, whose `features` were fitted on it."""
+    model = fit_users(frame, n_users, features, [multiplier])
     return float(model.test_rmse[0])

@@ -12,7 +12,7 @@ class TrainOptions:
     `rank`, `reg_param`, `iterations` and `seed` go to Spark's ALS (both factorizations);
     `implicit_alpha` is the confidence scale of implicit ALS. Evaluation holds out the last
     `holdout_fraction` of each user's events (users with at least `min_user_events`) and
-    ranks the top `top_k` items for at most `max_eval_users` users.
+    ranks the top `top_k` items for about `max_eval_users` users (a seeded hash sample).
     """
 
     dataset: str | None = "synthetic"

@@ -67,7 +67,9 @@ def _check(events: DataFrame) -> tuple[int, datetime]:
 
 def prepare_events(events: DataFrame) -> PreparedEvents:
     """Check `events` (events schema), index users and items by frequency, cache the result."""
-
+    # The source (often many small date-partition files) is scanned once; the checks, the
+    # indexer and the indexed copy then read it from memory.
+    events = events.select("user_id", "item_id", "reward", "timestamp", "event_id").cache()
     n_events, cutoff = _check(events)
     indexer = StringIndexer(
         inputCols=["user_id", "item_id"],
@@ -86,6 +88,8 @@ def prepare_events(events: DataFrame) -> PreparedEvents:
         )
         .cache()
     )
+    frame.count()
+    events.unpersist()
     return PreparedEvents(
         frame=frame,
         user_ids=user_ids,

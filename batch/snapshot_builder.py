@@ -66,9 +66,10 @@ def build_snapshot_data(
     """
     if len(model.lams) != 1:
         raise TrainingError(f"a published model has one lambda, got {len(model.lams)}")
+    found = model.features
     items = catalog_ids(item_ids, attributes)
-    cold = np.broadcast_to(model.cold_item, (len(items) - len(item_ids), len(model.cold_item)))
-    features = np.vstack([model.item_features, cold]).astype(np.float32)
+    cold = np.broadcast_to(found.cold_item, (len(items) - len(item_ids), len(found.cold_item)))
+    features = np.vstack([found.item_features, cold]).astype(np.float32)
     return SnapshotData(
         kind=kind,
         item_ids=items,
@@ -77,7 +78,7 @@ def build_snapshot_data(
         user_ids=user_ids,
         user_weights=model.user_weights[0].astype(np.float32),
         user_counts=model.user_counts,
-        prior_mean=model.prior_mean,
+        prior_mean=found.prior_mean,
         lam=model.lams[0],
         noise_std=float(model.train_rmse[0]),
         metrics=metrics,

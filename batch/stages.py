@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
+
+
+def concurrently(tasks: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run `tasks` in threads and return their results by name (the first error is raised).
+
+    Spark runs jobs from several threads side by side, which fills the cores that one job's
+    small stages and driver-side work leave idle.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, len(tasks))) as pool:
+        futures = {name: pool.submit(task) for name, task in tasks.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 class StageTimer:

@@ -2,24 +2,27 @@
 
 Explicit ratings (the default). Item features and batch user weights are
 
-    x_i = [v_i, s * y_i, mu + b_i, 1]        w_u = the ridge head of u over x (see batch.head)
+    x_i = [v_i, s * y_i, mu + b_i, 1]        w_u = the ridge head of u over x (batch.head)
 
-with v_i from a rating ALS on the residuals of the regularized baseline mu + b_u + b_i, y_i from
-an exposure ALS (implicit) on which items each user rated, scaled by s so both factor blocks
-have the same mean item norm (the online prior is isotropic, so a block's scale is its prior
-weight). The user head's coordinate on `mu + b_i` and on the constant absorb the baseline, so
-`score = dot(x_i, w_u)` exactly, with no separate bias term. On MovieLens-100k the exposure
-block carries most of the gain over plain ALS (which items a user chose to rate says much
-about how they rate).
+with v_i from a rating ALS on the residuals of the regularized baseline mu + b_u + b_i
+(batch.biases), y_i from an exposure ALS (implicit) on which items each user rated, scaled by s
+so both factor blocks have the same mean item norm (the online prior is isotropic, so a
+block's scale is its prior weight). The head's coordinates on `mu + b_i` and on the constant
+absorb the baseline, so `score = dot(x_i, w_u)` exactly, with no separate bias term. On
+MovieLens-100k the exposure block brings most of the gain over plain ALS: which items a user
+chose to rate says much about how they rate them.
 
-Implicit feedback (`implicit=True`): x_i = y_i and w_u = the ALS user factors of an implicit
-ALS with confidence 1 + alpha * reward.
+Implicit feedback (`implicit=True`): x_i = y_i and w_u = the user factors of an implicit ALS
+with confidence 1 + alpha * reward.
 
-The prior precision lambda of the online head is the empirical-Bayes ratio sigma^2 / tau^2:
-sigma^2 the ALS training residual variance, tau^2 the per-coordinate variance of the ALS user
-weights around their mean (the population prior). The evaluation then picks, from a grid around
-that value, the lambda that best predicts each user's later events from their earlier ones
-(batch.evaluate): exactly the online head's job.
+Lambda, the prior precision of the online head (and of the batch head, which is the same
+posterior). Its scale is set by empirical Bayes: lambda_EB = sigma^2 / tau^2, sigma^2 the
+training residual variance of the baseline predictor (of the preference, for implicit ALS),
+tau^2 the per-coordinate variance of the ALS user weights around their mean, the population
+prior. Because that estimate only sees the rating factors, the evaluation then picks the
+multiple m of lambda_EB (from `LAMBDA_MULTIPLIERS`) whose heads best predict each user's later
+events from their earlier ones (the online head's exact job), and every model uses
+lambda = m * its own lambda_EB.
 """
 
 from __future__ import annotations
@@ -37,36 +40,50 @@ from batch.errors import TrainingError
 from batch.factorize import AlsSettings, Factors, fit_factors
 from batch.head import fit_heads
 from batch.options import TrainOptions
-from batch.prepare import REWARD
+from batch.prepare import REWARD, USER
 from batch.splits import TEST
 
-# Multiples of the empirical-Bayes lambda that the evaluation tries. The estimate only sees the
-# rating factors; with the exposure block the best head lambda was found 7x below it (strong
-# ALS regularization) to 5x above it (weak), so the grid spans both ways.
-LAMBDA_GRID = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
+# With the exposure block the best head lambda was found 7x below lambda_EB (strong ALS
+# regularization) to 5x above it (weak), so the multiples span both ways.
+LAMBDA_MULTIPLIERS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
 EXPOSURE = "exposure"
 
 
 @dataclass(frozen=True)
-class TrainedModel:
-    """Item features `(n_items, d)` and user weights `(len(lams), n_users, d)`, one per lambda.
+class FeatureModel:
+    """Item features `(n_items, d)` of one training set and what the user heads need.
 
-    `train_rmse` / `test_rmse` are per lambda (test: NaN when nothing was held out or the
-    model is implicit, whose rewards are not ratings). `cold_item` is the feature vector of an
-    item without training events; rewards above `relevance_threshold` count as relevant.
+    `cold_item` is the feature vector of an item without training events; rewards above
+    `relevance_threshold` count as relevant for ranking. Implicit models also carry their
+    ALS user weights, with `train_rmse` of the preference.
     """
 
     item_features: NDArray[np.float64]
-    user_weights: NDArray[np.float64]
-    user_counts: NDArray[np.int64]
     prior_mean: NDArray[np.float64]
-    lams: tuple[float, ...]
-    train_rmse: NDArray[np.float64]
-    test_rmse: NDArray[np.float64]
     lam_eb: float
     cold_item: NDArray[np.float64]
     relevance_threshold: float
     layout: dict[str, list[int]] = field(default_factory=dict)
+    implicit_weights: NDArray[np.float64] | None = None
+    implicit_counts: NDArray[np.int64] | None = None
+    implicit_rmse: float = float("nan")
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Features plus user weights `(len(lams), n_users, d)`, one set per lambda.
+
+    `train_rmse` / `test_rmse` are per lambda (test: NaN when nothing was held out or the model
+    is implicit, whose rewards are not ratings).
+    """
+
+    features: FeatureModel
+    multipliers: tuple[float, ...]
+    lams: tuple[float, ...]
+    user_weights: NDArray[np.float64]
+    user_counts: NDArray[np.int64]
+    train_rmse: NDArray[np.float64]
+    test_rmse: NDArray[np.float64]
 
 
 def als_settings(options: TrainOptions) -> AlsSettings:
@@ -92,34 +109,28 @@ def _empirical_bayes_lambda(noise_var: float, weights: NDArray[np.float64]) -> f
 
 
 def _user_counts(train: DataFrame, n_users: int) -> NDArray[np.int64]:
-    table = train.groupBy("u").count().toArrow()
+    table = train.groupBy(USER).count().toArrow()
     counts = np.zeros(n_users, dtype=np.int64)
-    counts[table.column("u").to_numpy()] = table.column("count").to_numpy()
+    counts[table.column(USER).to_numpy()] = table.column("count").to_numpy()
     return counts
 
 
-def _train_implicit(
-    frame: DataFrame, shape: tuple[int, int], options: TrainOptions
-) -> TrainedModel:
-    train = frame.filter(~sf.col(TEST))
+def _implicit_features(
+    train: DataFrame, shape: tuple[int, int], options: TrainOptions
+) -> FeatureModel:
     settings = als_settings(options)
     factors = fit_factors(train, REWARD, settings, implicit=True, shape=shape, score_training=True)
-    counts = _user_counts(train, shape[0])
-    trained = factors.users_seen
-    lam = _empirical_bayes_lambda(factors.train_mse, factors.user[trained])
-    rmse = np.array([np.sqrt(factors.train_mse)])
-    return TrainedModel(
+    trained = factors.user[factors.users_seen]
+    return FeatureModel(
         item_features=factors.item,
-        user_weights=factors.user[None],
-        user_counts=counts,
-        prior_mean=factors.user[trained].mean(axis=0),
-        lams=(lam,),
-        train_rmse=rmse,
-        test_rmse=np.array([np.nan]),
-        lam_eb=lam,
+        prior_mean=trained.mean(axis=0),
+        lam_eb=_empirical_bayes_lambda(factors.train_mse, trained),
         cold_item=np.zeros(options.rank),
         relevance_threshold=0.0,
         layout={EXPOSURE: [0, options.rank]},
+        implicit_weights=factors.user,
+        implicit_counts=_user_counts(train, shape[0]),
+        implicit_rmse=float(np.sqrt(factors.train_mse)),
     )
 
 
@@ -132,26 +143,23 @@ def _exposure_scale(rating: Factors, exposure: Factors) -> float:
     return target / current if current > 0 and target > 0 else 1.0
 
 
-def train_model(
-    frame: DataFrame,
-    shape: tuple[int, int],
-    options: TrainOptions,
-    lams: Sequence[float] | None = None,
-) -> TrainedModel:
-    """Fit on the rows of `frame` (u, i, r, test) not held out; score the held-out rows.
+def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions) -> FeatureModel:
+    """The item features learned from the rows of `frame` (u, i, r, test) not held out.
 
-    `shape` is (users, items) of the dense id space. Without `lams`, explicit models are fitted
-    for the grid around the empirical-Bayes lambda.
+    `shape` is (users, items) of the dense id space.
     """
-    if options.implicit:
-        return _train_implicit(frame, shape, options)
-    n_users, n_items = shape
     train = frame.filter(~sf.col(TEST)).cache()
-    biases, residual = fit_biases(train, n_users, n_items)
-    settings = als_settings(options)
-    rating = fit_factors(residual, RESIDUAL, settings, implicit=False, shape=shape)
-    exposed = train.withColumn(EXPOSURE, sf.lit(1.0))
-    exposure = fit_factors(exposed, EXPOSURE, settings, implicit=True, shape=shape)
+    try:
+        if options.implicit:
+            return _implicit_features(train, shape, options)
+        n_users, n_items = shape
+        biases, residual = fit_biases(train, n_users, n_items)
+        settings = als_settings(options)
+        rating = fit_factors(residual, RESIDUAL, settings, implicit=False, shape=shape)
+        exposed = train.withColumn(EXPOSURE, sf.lit(1.0))
+        exposure = fit_factors(exposed, EXPOSURE, settings, implicit=True, shape=shape)
+    finally:
+        train.unpersist()
     rank = options.rank
     features = np.hstack(
         [
@@ -165,21 +173,11 @@ def train_model(
         [rating.user, np.zeros((n_users, rank)), np.ones((n_users, 1)), biases.user[:, None]]
     )
     trained = als_weights[rating.users_seen]
-    prior = trained.mean(axis=0)
-    free = np.r_[np.arange(rank), [2 * rank + 1]]  # coordinates fitted per user
-    lam_eb = _empirical_bayes_lambda(biases.residual_var, trained[:, free])
-    grid = tuple(lams) if lams is not None else tuple(lam_eb * m for m in LAMBDA_GRID)
-    head = fit_heads(frame, features, prior, grid, n_users)
-    train.unpersist()
-    return TrainedModel(
+    free = np.r_[np.arange(rank), [2 * rank + 1]]  # the coordinates fitted per user
+    return FeatureModel(
         item_features=features,
-        user_weights=head.weights,
-        user_counts=head.counts,
-        prior_mean=prior,
-        lams=head.lams,
-        train_rmse=head.rmse("train"),
-        test_rmse=head.rmse("test") if head.n_test else np.full(len(grid), np.nan),
-        lam_eb=lam_eb,
+        prior_mean=trained.mean(axis=0),
+        lam_eb=_empirical_bayes_lambda(biases.residual_var, trained[:, free]),
         cold_item=np.r_[np.zeros(2 * rank), [biases.mean, 1.0]],
         relevance_threshold=biases.mean,
         layout={
@@ -189,3 +187,47 @@ def train_model(
             "constant": [2 * rank + 1, 2 * rank + 2],
         },
     )
+
+
+def fit_users(
+    frame: DataFrame,
+    n_users: int,
+    features: FeatureModel,
+    multipliers: Sequence[float] = LAMBDA_MULTIPLIERS,
+) -> TrainedModel:
+    """User weights over `features` for lambda = m * lambda_EB, each m in `multipliers`.
+
+    Heads are fitted on the training rows of `frame` and score its held-out rows. Implicit
+    models keep their ALS user weights (one lambda: lambda_EB).
+    """
+    if features.implicit_weights is not None and features.implicit_counts is not None:
+        return TrainedModel(
+            features=features,
+            multipliers=(1.0,),
+            lams=(features.lam_eb,),
+            user_weights=features.implicit_weights[None],
+            user_counts=features.implicit_counts,
+            train_rmse=np.array([features.implicit_rmse]),
+            test_rmse=np.array([np.nan]),
+        )
+    lams = [m * features.lam_eb for m in multipliers]
+    head = fit_heads(frame, features.item_features, features.prior_mean, lams, n_users)
+    return TrainedModel(
+        features=features,
+        multipliers=tuple(multipliers),
+        lams=head.lams,
+        user_weights=head.weights,
+        user_counts=head.counts,
+        train_rmse=head.rmse("train"),
+        test_rmse=head.rmse("test") if head.n_test else np.full(len(lams), np.nan),
+    )
+
+
+def train_model(
+    frame: DataFrame,
+    shape: tuple[int, int],
+    options: TrainOptions,
+    multipliers: Sequence[float] = LAMBDA_MULTIPLIERS,
+) -> TrainedModel:
+    """Features and user weights from the training rows of `frame`, scored on its held-out rows."""
+    return fit_users(frame, shape[0], fit_features(frame, shape, options), multipliers)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,15 @@ from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
 from batch.snapshot_builder import build_snapshot_data
 from batch.spark import get_spark, is_local, ui_address
-from batch.splits import no_holdout
-from batch.stages import StageTimer
-from batch.train_als import train_model
+from batch.splits import no_holdout, random_holdout, time_holdout
+from batch.stages import StageTimer, concurrently
+from batch.train_als import TrainedModel, fit_features, fit_users
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
 from velox.settings import VeloxSettings
 
 KIND = "mf"
+RANDOM_TEST_FRACTION = 0.2
 
 
 def _evaluation_protocol(options: TrainOptions) -> dict[str, Any]:
@@ -35,7 +38,9 @@ def _evaluation_protocol(options: TrainOptions) -> dict[str, Any]:
         "min_user_events": options.min_user_events,
         "top_k": options.top_k,
         "max_eval_users": options.max_eval_users,
-        "random_split": None if options.implicit else {"test_fraction": 0.2, "seed": options.seed},
+        "random_split": None
+        if options.implicit
+        else {"test_fraction": RANDOM_TEST_FRACTION, "seed": options.seed},
     }
 
 
@@ -68,20 +73,44 @@ def train_and_publish(
     Raises `GateRejectedError` (after publishing unpromoted) when the gate refuses.
     """
     timer = timer or StageTimer()
-    with timer.stage("evaluate: per-user time-ordered holdout"):
-        evaluation = evaluate_holdout(prepared, options)
-    metrics = dict(evaluation.metrics)
+    shape = (prepared.n_users, prepared.n_items)
+    frames = {
+        "holdout": time_holdout(prepared.frame, options.holdout_fraction, options.min_user_events)
+    }
     if not options.implicit:
-        with timer.stage("evaluate: random 80/20 split"):
-            metrics["random_split_rmse"] = random_split_rmse(prepared, options, evaluation.lam)
-    with timer.stage("train on all events"):
-        shape = (prepared.n_users, prepared.n_items)
-        model = train_model(no_holdout(prepared.frame), shape, options, lams=[evaluation.lam])
+        frames["random split"] = random_holdout(prepared.frame, RANDOM_TEST_FRACTION, options.seed)
+    frames = {name: frame.cache() for name, frame in frames.items()}
+    frames["all events"] = no_holdout(prepared.frame)
+    with timer.stage(f"ALS features on {', '.join(frames)} (concurrently)"):
+        features = concurrently(
+            {name: partial(fit_features, frame, shape, options) for name, frame in frames.items()}
+        )
+    with timer.stage("evaluate: per-user time-ordered holdout"):
+        evaluation = evaluate_holdout(frames["holdout"], features["holdout"], shape[0], options)
+    chosen = evaluation.multiplier
+    tasks: dict[str, Callable[[], Any]] = {
+        "model": partial(
+            fit_users, frames["all events"], shape[0], features["all events"], [chosen]
+        )
+    }
+    if "random split" in frames:
+        split, split_features = frames["random split"], features["random split"]
+        tasks["random"] = partial(random_split_rmse, split, split_features, shape[0], chosen)
+    with timer.stage(
+        "user weights on all events" + (", random-split RMSE" if "random" in tasks else "")
+    ):
+        done = concurrently(tasks)
+    for frame in frames.values():
+        frame.unpersist()
+    model: TrainedModel = done["model"]
+    metrics = dict(evaluation.metrics)
+    if "random" in done:
+        metrics["random_split_rmse"] = done["random"]
     extra: dict[str, Any] = {
         "dataset": dataset,
         "evaluation": _evaluation_protocol(options),
         "options": {k: v for k, v in asdict(options).items() if k not in ("master", "promote")},
-        "feature_layout": model.layout,
+        "feature_layout": model.features.layout,
         "lambda_selection": evaluation.details,
         "events": prepared.n_events,
         "users": prepared.n_users,

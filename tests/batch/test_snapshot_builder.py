@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 
 from batch.snapshot_builder import aligned_attributes, build_snapshot_data, catalog_ids
-from batch.train_als import TrainedModel
+from batch.train_als import FeatureModel, TrainedModel
 from feature_store.registry import Registry
 
 ATTRIBUTES = pa.table(
@@ -42,17 +42,21 @@ def test_attributes_follow_the_catalog_order_with_nulls_filled() -> None:
 def test_published_snapshot_holds_features_weights_and_cold_items(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     features, weights = rng.normal(size=(3, 4)), rng.normal(size=(1, 2, 4))
-    model = TrainedModel(
+    found = FeatureModel(
         item_features=features,
-        user_weights=weights,
-        user_counts=np.array([5, 7]),
         prior_mean=weights[0].mean(axis=0),
-        lams=(2.5,),
-        train_rmse=np.array([0.8]),
-        test_rmse=np.array([np.nan]),
         lam_eb=2.0,
         cold_item=np.array([0.0, 0.0, 3.5, 1.0]),
         relevance_threshold=3.5,
+    )
+    model = TrainedModel(
+        features=found,
+        multipliers=(1.25,),
+        lams=(2.5,),
+        user_weights=weights,
+        user_counts=np.array([5, 7]),
+        train_rmse=np.array([0.8]),
+        test_rmse=np.array([np.nan]),
     )
     data = build_snapshot_data(
         ["u1", "u2"], ["a", "b", "c"], model, ATTRIBUTES, kind="mf", metrics={"holdout_rmse": 0.9},

@@ -15,7 +15,9 @@ from batch.errors import GateRejectedError
 from batch.evaluate import evaluate_holdout
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
+from batch.splits import time_holdout
 from batch.subspace import subspace_r2
+from batch.train_als import fit_features
 from batch.train_command import train_and_publish
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
@@ -95,7 +97,8 @@ def test_manifest_reports_metrics_cutoff_and_prior(
     assert 0.4 < manifest.noise_std < 0.6
     assert manifest.training_cutoff == prepared.cutoff
     assert manifest.extra["dataset"] == "planted"
-    assert manifest.lam in manifest.extra["lambda_selection"]["lambda_grid"]
+    selection = manifest.extra["lambda_selection"]
+    assert selection["chosen_multiplier"] in selection["multipliers"]
     snapshot = published[0].load("planted")
     assert {"title", "year", "genres", "price"} <= set(snapshot.columns.kinds)
     np.testing.assert_allclose(snapshot.prior_mean[-2], 1.0)  # weight on mu + b_i
@@ -135,8 +138,10 @@ def test_gate_refuses_a_model_worse_than_the_current_one(
 
 def test_implicit_feedback_ranks_far_better_than_chance(prepared: PreparedEvents) -> None:
     options = replace(OPTIONS, implicit=True)
-    evaluation = evaluate_holdout(prepared, options)
+    frame = time_holdout(prepared.frame, options.holdout_fraction, options.min_user_events)
+    shape = (prepared.n_users, prepared.n_items)
+    evaluation = evaluate_holdout(frame, fit_features(frame, shape, options), shape[0], options)
     assert "holdout_rmse" not in evaluation.metrics
     chance = 10 / prepared.n_items
     assert evaluation.metrics["holdout_recall@10"] > 2 * chance
-    assert evaluation.lam > 0
+    assert evaluation.multiplier == 1.0  # implicit models keep the empirical-Bayes lambda
