@@ -24,6 +24,7 @@ event id is checked inside it.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -65,6 +66,7 @@ from online.weight_store import (
 )
 
 OBSERVE_SCRIPT, OBSERVE_SHA = OBSERVE.source, OBSERVE.sha
+log = logging.getLogger("velox.online.store")
 HEADER = struct.Struct(">Q")
 """The 8-byte big-endian sequence number in front of every stored state."""
 
@@ -279,7 +281,14 @@ class RedisWeightStore(WeightStore):
 
     async def _catch_up(self, keys: UserKeys, version: int, cutoff: LogId, send: Send) -> CaughtUp:
         script_keys = (keys.state(version), keys.applied(version), keys.recent, keys.events)
-        return CaughtUp.parse(await CATCH_UP.run(send, script_keys, (str(cutoff),)))
+        caught = CaughtUp.parse(await CATCH_UP.run(send, script_keys, (str(cutoff),)))
+        if caught.missing:
+            # Only a rollback past the versions the drain keeps replayable gets here.
+            log.warning(
+                "rebasing %r onto v%d: %d of its events were already trimmed from the log",
+                keys.user, version, caught.missing,
+            )  # fmt: skip
+        return caught
 
     async def catch_up(self, model: str, version: int, user: str, cutoff: LogId) -> CatchUp:
         """The state and the user's logged events it lacks, read by one script."""

@@ -152,3 +152,24 @@ def test_a_stale_user_costs_one_more_round_trip_once(redis_url: str) -> None:
     # first read: stale (no state, an event after the cutoff) -> catch-up; then current
     assert asyncio.run(body()) == [(2, False), (1, True)]
     assert client.get(keys.applied(1)) == log_id
+
+
+def test_catch_up_counts_events_trimmed_from_the_log(redis_url: str) -> None:
+    store = RedisWeightStore(RedisStoreConfig(url=redis_url))
+    client = redis.Redis.from_url(redis_url)
+    keys = UserKeys.of(MODEL, "carol")
+    ids = []
+    for n in range(3):
+        entry = {"event_id": f"e{n}", "user_id": "carol", "item_id": "i1", "reward": "1.0",
+                 "timestamp": "1", "prediction_id": "", "propensity": ""}  # fmt: skip
+        ids.append(client.xadd(keys.events, entry))  # type: ignore[arg-type]
+    client.rpush(keys.recent, *ids)
+    client.xtrim(keys.events, minid=ids[1], approximate=False)  # e0 is gone from the log
+    start_cutoff = LogCutoff.start(LOG_PARTITIONS).positions[partition_of("carol")]
+
+    async def body() -> tuple[list[str], int]:
+        caught = await store.catch_up(MODEL, 1, "carol", start_cutoff)
+        await store.close()
+        return [logged.event.event_id for logged in caught.events], caught.missing
+
+    assert asyncio.run(body()) == (["e1", "e2"], 1)
