@@ -12,9 +12,9 @@ DEFAULT_MASTER = "local[*]"
 
 # Read at JVM launch, so they only apply when this process starts Spark itself.
 LAUNCH_CONF: dict[str, str] = {
-    "spark.driver.memory": "2g",
     "spark.ui.showConsoleProgress": "false",
 }
+DEFAULT_DRIVER_MEMORY = "2g"  # unless SPARK_DRIVER_MEMORY says otherwise
 # Runtime SQL settings, applied unless the user set them (e.g. with spark-submit --conf).
 SESSION_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -50,6 +50,8 @@ def get_spark(master: str | None = None, app_name: str = "velox") -> SparkSessio
         builder = builder.master(master or DEFAULT_MASTER)
         for key, value in LAUNCH_CONF.items():
             builder = builder.config(key, value)
+        if "SPARK_DRIVER_MEMORY" not in os.environ:
+            builder = builder.config("spark.driver.memory", DEFAULT_DRIVER_MEMORY)
     session = builder.getOrCreate()
     context = session.sparkContext
     context.setLogLevel("WARN")
@@ -62,6 +64,18 @@ def get_spark(master: str | None = None, app_name: str = "velox") -> SparkSessio
         if not given.contains(key):
             session.conf.set(key, value)
     return session
+
+
+def session_exists() -> bool:
+    """True when this process already has a Spark session (in any thread)."""
+    from pyspark.errors import PySparkRuntimeError
+    from pyspark.sql import SparkSession
+
+    try:
+        SparkSession.active()
+    except PySparkRuntimeError:
+        return False
+    return True
 
 
 def ui_address(session: SparkSession) -> str | None:

@@ -19,7 +19,7 @@ from batch.gate import Comparison, check_gate, comparable, compare_metrics
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
 from batch.snapshot_builder import build_snapshot_data
-from batch.spark import get_spark, is_local, ui_address
+from batch.spark import get_spark, is_local, session_exists, ui_address
 from batch.splits import no_holdout, random_holdout, time_holdout
 from batch.stages import StageTimer, concurrently
 from batch.train_als import TrainedModel, fit_features, fit_users
@@ -170,7 +170,7 @@ def run_train(
     labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`).
     """
     timer = StageTimer()
-    had_session = SparkSession.getActiveSession() is not None
+    had_session = session_exists()
     with timer.stage("start Spark"):
         spark = get_spark(options.master, app_name=f"velox-train-{options.model}")
         _checkpoint_dir(spark, settings)

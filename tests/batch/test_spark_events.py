@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from batch.datasets.files import DatasetWriter
 from batch.datasets.reader import read_events
 from batch.errors import EventsSchemaError
 from batch.prepare import prepare_events
+from batch.spark import session_exists
 from batch.splits import TEST, random_holdout, time_holdout
 
 pytestmark = pytest.mark.spark
@@ -52,6 +54,12 @@ def test_session_settings(spark: SparkSession) -> None:
     assert spark.conf.get("spark.sql.execution.arrow.pyspark.enabled") == "true"
     partitions = spark.conf.get("spark.sql.shuffle.partitions")
     assert partitions == str(spark.sparkContext.defaultParallelism)
+
+
+def test_the_session_is_seen_from_other_threads(spark: SparkSession) -> None:
+    # run_train stops only a session it started; a job thread must see the test's session
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(session_exists).result()
 
 
 def test_parquet_events_are_indexed_by_frequency(spark: SparkSession, tmp_path: Path) -> None:
