@@ -91,7 +91,7 @@ def run_retrain(
     Raises `GateRejectedError` (the new version is published, not promoted) when it is worse
     than the current one.
     """
-    from batch.train_command import run_train
+    from batch.train_command import run_train  # pyspark loads only when a cycle trains
 
     model = options.train.model
     registry = Registry(settings.resolved_snapshot_root())
