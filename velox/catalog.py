@@ -21,8 +21,9 @@ class ItemMatrix:
     def from_features(cls, features: NDArray[np.float32]) -> ItemMatrix:
         """Wrap an (n, d) float32 matrix (a read-only memory map is fine; it is not copied)."""
         if features.ndim != 2 or features.dtype != np.float32:
-            raise DimensionError(f"item features must be float32 (n, d), got {features.dtype} "
-                                 f"{features.shape}")
+            raise DimensionError(
+                f"item features must be float32 (n, d), got {features.dtype} {features.shape}"
+            )
         norms = np.sqrt(np.einsum("ij,ij->i", features, features, dtype=np.float64))
         if not np.all(np.isfinite(norms)):
             raise NonFiniteError("item features contain NaN or infinity")

@@ -19,7 +19,9 @@ app = typer.Typer(help="Velox: online personalization, f(x; theta)^T w_u.", no_a
 models_app = typer.Typer(help="List, promote and roll back snapshot versions.")
 app.add_typer(models_app, name="models")
 
-ModelOpt = Annotated[str | None, typer.Option(help="Model name (default: VELOX_MODEL or 'default').")]
+ModelOpt = Annotated[
+    str | None, typer.Option(help="Model name (default: VELOX_MODEL or 'default').")
+]
 
 
 def _settings(model: str | None = None) -> VeloxSettings:
@@ -51,7 +53,9 @@ def train(
     implicit: Annotated[bool, typer.Option(help="Implicit-feedback ALS.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
-    synthetic_events: Annotated[int, typer.Option(help="Events for --dataset synthetic.")] = 100_000,
+    synthetic_events: Annotated[
+        int, typer.Option(help="Events for --dataset synthetic.")
+    ] = 100_000,
     gate_tolerance: Annotated[float, typer.Option(help="Allowed relative regression.")] = 0.02,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Publish only.")] = False,
 ) -> None:
@@ -63,9 +67,17 @@ def train(
         raise VeloxError("give exactly one of --dataset NAME or --events PATH")
     settings = _settings(model)
     options = TrainOptions(
-        dataset=dataset, events_path=events, model=settings.model, rank=rank,
-        reg_param=reg_param, iterations=iterations, implicit=implicit, seed=seed,
-        master=master, synthetic_events=synthetic_events, gate_tolerance=gate_tolerance,
+        dataset=dataset,
+        events_path=events,
+        model=settings.model,
+        rank=rank,
+        reg_param=reg_param,
+        iterations=iterations,
+        implicit=implicit,
+        seed=seed,
+        master=master,
+        synthetic_events=synthetic_events,
+        gate_tolerance=gate_tolerance,
         promote=not no_promote,
     )
     run_train(options, settings)
@@ -126,7 +138,6 @@ def main() -> None:
             error.show()
             sys.exit(error.exit_code)
         raise
-
 
 
 @app.command()
@@ -203,7 +214,6 @@ def evaluate_policy(
         seed=seed,
         as_json=json_output,
     )
-
 
 
 BaseDatasetOpt = Annotated[

@@ -45,9 +45,19 @@ class RedisServer:
         """Start the server and wait until it answers PING."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [
-            redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--dir", str(self.directory),
-            "--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always",
+            redis_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--dir",
+            str(self.directory),
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            "always",
         ]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
