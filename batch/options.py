@@ -20,7 +20,7 @@ class TrainOptions:
     model: str = "default"
     rank: int = 16
     reg_param: float = 0.15
-    iterations: int = 10
+    iterations: int = 8
     implicit: bool = False
     seed: int = 42
     master: str | None = None

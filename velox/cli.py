@@ -49,7 +49,7 @@ def train(
     model: ModelOpt = None,
     rank: Annotated[int, typer.Option(help="Factorization rank.")] = 16,
     reg_param: Annotated[float, typer.Option(help="ALS regularization.")] = 0.15,
-    iterations: Annotated[int, typer.Option(help="ALS iterations.")] = 10,
+    iterations: Annotated[int, typer.Option(help="ALS iterations.")] = 8,
     implicit: Annotated[bool, typer.Option(help="Implicit-feedback ALS.")] = False,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
     master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,

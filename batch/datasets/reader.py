@@ -58,7 +58,7 @@ def read_events(spark: SparkSession, path: str) -> DataFrame:
         if _is_csv(path):
             frame = spark.read.option("header", "true").csv(path)
         else:
-            frame = spark.read.option("basePath", path).parquet(path)
+            frame = spark.read.parquet(path)
     except AnalysisException as error:
         raise DatasetError(f"cannot read events at {path}: {error}") from error
     missing = [name for name in REQUIRED_FIELDS if name not in frame.columns]

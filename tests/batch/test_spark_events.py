@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
@@ -71,6 +72,15 @@ def test_parquet_events_are_indexed_by_frequency(spark: SparkSession, tmp_path: 
     table = prepared.frame.toArrow()
     assert set(table.column_names) == {"u", "i", "r", "timestamp", "event_id"}
     assert table.column("u").type == pa.int32()
+
+
+def test_a_single_parquet_file_without_optional_columns(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    pq.write_table(PLANTED, tmp_path / "events.parquet")  # no prediction_id, no propensity
+    frame = read_events(spark, str(tmp_path / "events.parquet"))
+    assert frame.filter(sf.col("propensity").isNull()).count() == 18
+    assert prepare_events(frame).n_events == 18
 
 
 def test_csv_events_with_iso_timestamps(spark: SparkSession, tmp_path: Path) -> None:
