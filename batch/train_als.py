@@ -161,14 +161,15 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
     finally:
         train.unpersist()
     rank = options.rank
-    features = np.hstack(
-        [
-            rating.item,
-            _exposure_scale(rating, exposure) * exposure.item,
-            (biases.mean + biases.item)[:, None],
-            np.ones((n_items, 1)),
-        ]
-    )
+    blocks = [
+        rating.item,
+        _exposure_scale(rating, exposure) * exposure.item,
+        (biases.mean + biases.item)[:, None],
+        np.ones((n_items, 1)),
+    ]
+    # Rounded to the float32 the snapshot stores, so the heads are fitted on exactly the
+    # features that online scoring and updates use.
+    features = np.hstack(blocks).astype(np.float32).astype(np.float64)
     als_weights = np.hstack(
         [rating.user, np.zeros((n_users, rank)), np.ones((n_users, 1)), biases.user[:, None]]
     )
