@@ -61,7 +61,7 @@ def ranking_metrics(
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     bounds = list(zip(starts, np.r_[starts[1:], len(users)], strict=True))
     bounds = [(a, b) for a, b in bounds if relevant[a:b].any()]
-    k = min(k, features.shape[0])
+    name, k = k, min(k, features.shape[0])  # a catalog smaller than k: rank all of it
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
     recall, ndcg, shown = [], [], np.zeros(features.shape[0], dtype=bool)
     for first in range(0, len(bounds), _SCORE_USERS):
@@ -80,9 +80,9 @@ def ranking_metrics(
             ndcg.append(float(discounts[hits].sum() / ideal))
             shown[top[row]] = True
     return {
-        f"recall@{k}": float(np.mean(recall)) if recall else 0.0,
-        f"ndcg@{k}": float(np.mean(ndcg)) if ndcg else 0.0,
-        f"coverage@{k}": float(shown.mean()),
+        f"recall@{name}": float(np.mean(recall)) if recall else 0.0,
+        f"ndcg@{name}": float(np.mean(ndcg)) if ndcg else 0.0,
+        f"coverage@{name}": float(shown.mean()),
         "users": float(len(bounds)),
     }
 

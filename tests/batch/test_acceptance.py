@@ -10,6 +10,7 @@ import pyspark
 import pytest
 from pyspark.sql import SparkSession
 
+from batch.datasets.synthetic import SyntheticSpec, generate_synthetic
 from batch.options import TrainOptions
 from batch.train_command import run_train
 from feature_store.registry import Registry
@@ -35,15 +36,19 @@ def test_movielens_100k_beats_the_rmse_target(spark: SparkSession, tmp_path: Pat
 
 
 def test_the_same_job_runs_under_spark_submit(tmp_path: Path) -> None:
+    data = generate_synthetic(tmp_path / "data", SyntheticSpec(n_events=2_000, n_users=40, seed=3))
+    assert data.files.items is not None
     submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-    command = [str(submit), "--master", "local[2]", "batch/submit_train.py", "--home",
-               str(tmp_path), "--dataset", "synthetic", "--synthetic-events", "2000",
-               "--rank", "4", "--iterations", "5", "--model", "submitted"]  # fmt: skip
+    command = [str(submit), "--master", "local[2]", "batch/submit_train.py"]
+    command += ["--home", str(tmp_path / "home"), "--model", "submitted"]
+    command += ["--events", data.files.events, "--items", data.files.items]
+    command += ["--rank", "4", "--iterations", "5"]
     done = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "on local[2]" in done.stdout and "published submitted v1" in done.stdout
-    registry = Registry(str(tmp_path / "snapshots"))
+    registry = Registry(str(tmp_path / "home" / "snapshots"))
     assert registry.current("submitted") == 1
-    assert registry.manifest("submitted", 1).extra["dataset"] == "synthetic-2000"
+    assert registry.manifest("submitted", 1).extra["dataset"] == f"events:{data.files.events}"
+    assert {"title", "genres", "price"} <= set(registry.load("submitted").columns.kinds)

@@ -62,3 +62,9 @@ def test_perfect_scores_give_ideal_metrics(seed: int, k: int, n_relevant: int) -
     found = ranking_metrics(np.eye(n_items), weights, rows, k=k, relevant_above=0.0)
     assert found[f"recall@{k}"] == pytest.approx(min(k, n_relevant) / n_relevant)
     assert found[f"ndcg@{k}"] == pytest.approx(1.0)
+
+
+def test_a_catalog_smaller_than_k_keeps_the_metric_names() -> None:
+    rows = _rows([(0, 2, 5.0, True)])
+    found = ranking_metrics(np.eye(3), np.array([[0.0, 1.0, 2.0]]), rows, k=10, relevant_above=0)
+    assert found == {"recall@10": 1.0, "ndcg@10": 1.0, "coverage@10": 1.0, "users": 1.0}
