@@ -50,6 +50,10 @@ def get_spark(master: str | None = None, app_name: str = "velox") -> SparkSessio
         builder = builder.master(master or DEFAULT_MASTER)
         for key, value in LAUNCH_CONF.items():
             builder = builder.config(key, value)
+        if is_local(master or DEFAULT_MASTER):
+            # A local job serves nothing to other hosts: driver and UI listen on loopback only.
+            builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
+            builder = builder.config("spark.driver.host", "127.0.0.1")
         if "SPARK_DRIVER_MEMORY" not in os.environ:
             builder = builder.config("spark.driver.memory", DEFAULT_DRIVER_MEMORY)
     session = builder.getOrCreate()
