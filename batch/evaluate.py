@@ -7,8 +7,8 @@ held-out event (reward above the training mean; any positive reward for implicit
 recall@K (hits / relevant), NDCG@K (binary gains) and catalog coverage (share of the items that
 appear in some top-K list). A user's training items are never recommended back.
 Random split (explicit models): RMSE on a seeded 80/20 split of the events.
-The head's lambda multiplier is chosen on the time-ordered holdout (lowest RMSE; implicit
-models keep the empirical-Bayes value), so the holdout RMSE is that of the chosen multiplier.
+The user head (prior and lambda multiple, batch.train_als) is chosen on the time-ordered
+holdout (lowest RMSE; implicit models have one), so the holdout RMSE is the chosen head's.
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ from pyspark.sql import functions as sf
 from batch.options import TrainOptions
 from batch.prepare import ITEM, REWARD, USER
 from batch.splits import TEST
-from batch.train_als import FeatureModel, TrainedModel, fit_users
+from batch.train_als import Choice, FeatureModel, TrainedModel, fit_users
 
 _SCORE_USERS = 512  # users scored per matrix product
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics of one evaluation, the chosen lambda multiplier, and what led to it."""
+    """Metrics of one evaluation, the chosen head (prior, lambda multiple), and why."""
 
     metrics: dict[str, float]
-    multiplier: float
+    choice: Choice
     details: dict[str, Any]
 
 
@@ -87,30 +87,44 @@ def ranking_metrics(
     }
 
 
-def _sample_rows(frame: DataFrame, n_users: int, max_users: int, seed: int) -> pa.Table:
-    """The rows of about `max_users` users, chosen by a seeded hash (every user if fewer)."""
+def sample_users(n_users: int, max_users: int, seed: int) -> NDArray[np.bool_]:
+    """A seeded choice of at most `max_users` of the `n_users` dense user ids, as a mask."""
+    chosen = np.ones(n_users, dtype=bool)
     if n_users > max_users:
-        bucket = sf.pmod(sf.xxhash64(sf.col(USER), sf.lit(seed)), sf.lit(n_users))
-        frame = frame.filter(bucket < sf.lit(max_users))
-    return frame.select(USER, ITEM, REWARD, TEST).toArrow()
+        chosen[:] = False
+        chosen[np.random.default_rng(seed).choice(n_users, max_users, replace=False)] = True
+    return chosen
 
 
-def _chosen(model: TrainedModel) -> int:
+def _rows_of(frame: DataFrame, chosen: NDArray[np.bool_]) -> pa.Table:
+    """The (u, i, r, test) rows of the chosen users, collected to the driver."""
+    wanted = frame.select(USER, ITEM, REWARD, TEST)
+    if not chosen.all():
+        users = pa.table({USER: pa.array(np.flatnonzero(chosen), pa.int32())})
+        spark = frame.sparkSession
+        wanted = wanted.join(sf.broadcast(spark.createDataFrame(users)), USER)
+    return wanted.toArrow()
+
+
+def _best(model: TrainedModel) -> int:
     if np.isnan(model.test_rmse).all():
-        return model.multipliers.index(1.0)
+        return 0
     return int(np.nanargmin(model.test_rmse))
 
 
 def evaluate_holdout(
     frame: DataFrame, features: FeatureModel, n_users: int, options: TrainOptions
 ) -> Evaluation:
-    """Fit the user heads on `frame`'s time-ordered training part, choose lambda, score the rest.
+    """Fit the user heads on `frame`'s time-ordered training part, choose the head, score.
 
     `frame` is the time-ordered holdout (batch.splits) and `features` were fitted on it.
     """
-    model = fit_users(frame, n_users, features)
-    best = _chosen(model)
-    rows = _sample_rows(frame, n_users, options.max_eval_users, options.seed)
+    chosen_users = sample_users(n_users, options.max_eval_users, options.seed)
+    model = fit_users(frame, n_users, features, keep=chosen_users)
+    best = _best(model)
+    rows = _rows_of(frame, chosen_users)
+    row_of = np.cumsum(chosen_users) - 1  # dense user id -> row of model.user_weights
+    rows = rows.set_column(0, USER, pa.array(row_of[rows.column(USER).to_numpy()]))
     ranking = ranking_metrics(
         features.item_features,
         model.user_weights[best],
@@ -124,18 +138,18 @@ def evaluate_holdout(
         metrics["holdout_rmse"] = float(model.test_rmse[best])
     details = {
         "lambda_empirical_bayes": features.lam_eb,
-        "multipliers": list(model.multipliers),
-        "holdout_rmse_by_multiplier": [float(x) for x in np.nan_to_num(model.test_rmse)],
-        "chosen_multiplier": model.multipliers[best],
+        "choices": [list(choice) for choice in model.choices],
+        "holdout_rmse_by_choice": [float(x) for x in np.nan_to_num(model.test_rmse)],
+        "chosen": list(model.choices[best]),
         "ranking_users": int(users),
         "relevant_above": features.relevance_threshold,
     }
-    return Evaluation(metrics=metrics, multiplier=model.multipliers[best], details=details)
+    return Evaluation(metrics=metrics, choice=model.choices[best], details=details)
 
 
 def random_split_rmse(
-    frame: DataFrame, features: FeatureModel, n_users: int, multiplier: float
+    frame: DataFrame, features: FeatureModel, n_users: int, choice: Choice
 ) -> float:
     """RMSE on the held-out rows of a random split `frame`, whose `features` were fitted on it."""
-    model = fit_users(frame, n_users, features, [multiplier])
-    return float(model.test_rmse[0])
+    none = np.zeros(n_users, dtype=bool)
+    return float(fit_users(frame, n_users, features, [choice], keep=none).test_rmse[0])

@@ -1,11 +1,13 @@
 """Per-user ridge heads over fixed item features, solved on the Spark executors.
 
-For every user and every prior precision lambda in a grid:
-    w_u = (lambda I + sum x x^T)^-1 (lambda w0 + sum r x)
-over the user's training events, which is exactly the posterior mean the online service keeps
-(prior mean w0, prior precision lambda), so a user's batch weights equal what replaying their
-events online from the population prior would give. The same pass scores each user's held-out
-events, so one Spark job yields the weights and the squared errors for every lambda.
+For every user and every choice (prior p, precision lambda):
+
+    w_u = (lambda I + sum x x^T)^-1 (lambda p_u + sum r x)
+
+over the user's training events: the posterior mean the online service keeps (prior mean p_u,
+prior precision lambda). A prior is one vector for everyone (the population mean) or one
+row per user. The same pass scores each user's held-out events, so one Spark job yields the
+squared errors of every choice; weights come back only for the users asked for.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ from batch.prepare import ITEM, REWARD, USER
 from batch.splits import TEST
 
 _CHUNK_USERS = 1024
-Packed = tuple[bytes, bytes, bytes, bytes, bytes]
+Packed = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+Choice = tuple[int, float]  # (index of the prior, lambda)
 
 
 @dataclass(frozen=True)
 class HeadFit:
-    """Weights `(len(lams), n_users, d)` and per-lambda squared-error sums on train and test."""
+    """Weights `(len(choices), len(users), d)` of the users asked for, and per-choice errors.
 
-    lams: tuple[float, ...]
+    `counts` (training events per user) and the squared-error sums cover every user.
+    """
+
+    choices: tuple[Choice, ...]
+    users: NDArray[np.int64]
     weights: NDArray[np.float64]
     counts: NDArray[np.int64]
     train_sse: NDArray[np.float64]
@@ -39,16 +46,32 @@ class HeadFit:
     n_test: int
 
     def rmse(self, which: str = "test") -> NDArray[np.float64]:
-        """RMSE per lambda on the held-out (`test`) or the training (`train`) events."""
+        """RMSE per choice on the held-out (`test`) or the training (`train`) events."""
         sse, n = (self.test_sse, self.n_test) if which == "test" else (self.train_sse, self.n_train)
         return np.asarray(np.sqrt(sse / max(n, 1)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every task needs, as raw bytes (one broadcast), rebuilt as arrays on the executor."""
+
+    features: bytes
+    priors: list[tuple[bytes, tuple[int, ...]]]
+    keep: bytes
+    dim: int
+
+    def arrays(self) -> tuple[NDArray[np.float64], list[NDArray[np.float64]], NDArray[np.bool_]]:
+        matrix = np.frombuffer(self.features, dtype=np.float64).reshape(-1, self.dim)
+        priors = [np.frombuffer(raw, dtype=np.float64).reshape(shape) for raw, shape in self.priors]
+        return matrix, priors, np.frombuffer(self.keep, dtype=np.bool_)
 
 
 def _solve_chunk(
     rows: Sequence[Any],
     features: NDArray[np.float64],
-    prior: NDArray[np.float64],
-    lams: NDArray[np.float64],
+    priors: list[NDArray[np.float64]],
+    keep: NDArray[np.bool_],
+    choices: Sequence[Choice],
 ) -> Packed:
     dim = features.shape[1]
     users = np.array([row[USER] for row in rows], dtype=np.int64)
@@ -60,14 +83,13 @@ def _solve_chunk(
         gram[k] = x.T @ x
         moment[k] = x.T @ np.asarray(row["train_r"], dtype=np.float64)
     eye = np.eye(dim)
-    weights = np.stack(
-        [
-            np.linalg.solve(gram + lam * eye, (moment + lam * prior)[..., None])[..., 0]
-            for lam in lams
-        ],
-        axis=1,
-    )  # (users, lams, d)
-    sse = np.zeros((2, len(lams)))
+    solved = []
+    for prior_index, lam in choices:
+        prior = priors[prior_index]
+        mean = prior[users] if prior.ndim == 2 else prior
+        solved.append(np.linalg.solve(gram + lam * eye, (moment + lam * mean)[..., None])[..., 0])
+    weights = np.stack(solved, axis=1)  # (users, choices, d)
+    sse = np.zeros((2, len(choices)))
     for k, row in enumerate(rows):
         for side, (items, rewards) in enumerate(
             ((row["train_i"], row["train_r"]), (row["test_i"], row["test_r"]))
@@ -77,73 +99,100 @@ def _solve_chunk(
                 errors = scores - np.asarray(rewards, dtype=np.float64)[:, None]
                 sse[side] += np.einsum("ij,ij->j", errors, errors)
     held_out = np.array([sum(len(row["test_i"]) for row in rows)], dtype=np.int64)
-    return users.tobytes(), counts.tobytes(), weights.tobytes(), sse.tobytes(), held_out.tobytes()
+    kept = keep[users]
+    return (
+        users.tobytes(),
+        counts.tobytes(),
+        users[kept].tobytes(),
+        weights[kept].tobytes(),
+        sse.tobytes(),
+        held_out.tobytes(),
+    )
 
 
 def _solve_partition(
-    rows: Iterable[Any],
-    features: bytes,
-    dim: int,
-    prior: NDArray[np.float64],
-    lams: NDArray[np.float64],
+    rows: Iterable[Any], shared: _Shared, choices: Sequence[Choice]
 ) -> Iterator[Packed]:
-    matrix = np.frombuffer(features, dtype=np.float64).reshape(-1, dim)
+    features, priors, keep = shared.arrays()
     chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == _CHUNK_USERS:
-            yield _solve_chunk(chunk, matrix, prior, lams)
+            yield _solve_chunk(chunk, features, priors, keep, choices)
             chunk = []
     if chunk:
-        yield _solve_chunk(chunk, matrix, prior, lams)
+        yield _solve_chunk(chunk, features, priors, keep, choices)
 
 
-def fit_heads(
-    frame: DataFrame,
-    features: NDArray[np.float64],
-    prior: NDArray[np.float64],
-    lams: Sequence[float],
-    n_users: int,
-) -> HeadFit:
-    """Solve every user's ridge head on `frame` (u, i, r, test) for each lambda in `lams`."""
-
+def _user_lists(frame: DataFrame) -> DataFrame:
     def pairs(held_out: bool) -> Any:
-        keep = sf.col(TEST) if held_out else ~sf.col(TEST)
-        return sf.collect_list(
-            sf.when(keep, sf.struct(sf.col(ITEM).alias("i"), sf.col(REWARD).alias("r")))
-        )
+        wanted = sf.col(TEST) if held_out else ~sf.col(TEST)
+        pair = sf.struct(sf.col(ITEM).alias("i"), sf.col(REWARD).alias("r"))
+        return sf.collect_list(sf.when(wanted, pair))
 
     grouped = frame.groupBy(USER).agg(pairs(False).alias("train"), pairs(True).alias("test"))
-    lists = grouped.select(
+    # Item and reward lists taken from one list of pairs stay aligned.
+    return grouped.select(
         USER,
         sf.col("train.i").alias("train_i"),
         sf.col("train.r").alias("train_r"),
         sf.col("test.i").alias("test_i"),
         sf.col("test.r").alias("test_r"),
     )
-    context = frame.sparkSession.sparkContext
-    shared = context.broadcast(np.ascontiguousarray(features, dtype=np.float64).tobytes())
-    dim, grid = features.shape[1], np.asarray(lams, dtype=np.float64)
-    prior64 = np.asarray(prior, dtype=np.float64)
+
+
+def fit_heads(
+    frame: DataFrame,
+    features: NDArray[np.float64],
+    priors: Sequence[NDArray[np.float64]],
+    choices: Sequence[Choice],
+    n_users: int,
+    keep: NDArray[np.bool_] | None = None,
+) -> HeadFit:
+    """Solve every user's ridge head on `frame` (u, i, r, test) for each (prior, lambda).
+
+    Each prior is a `(d,)` vector or an `(n_users, d)` matrix. Weights come back for the users
+    where `keep` is true (default: all, in user order); every user of `frame` is scored.
+    """
+    wanted = np.ones(n_users, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    dim = features.shape[1]
+    as_bytes = [np.ascontiguousarray(p, dtype=np.float64) for p in priors]
+    shared = _Shared(
+        features=np.ascontiguousarray(features, dtype=np.float64).tobytes(),
+        priors=[(p.tobytes(), p.shape) for p in as_bytes],
+        keep=wanted.tobytes(),
+        dim=dim,
+    )
+    plan = tuple((int(p), float(lam)) for p, lam in choices)
+    broadcast = frame.sparkSession.sparkContext.broadcast(shared)
     try:
-        packed = lists.rdd.mapPartitions(
-            lambda rows: _solve_partition(rows, shared.value, dim, prior64, grid)
-        ).collect()
+        packed = (
+            _user_lists(frame)
+            .rdd.mapPartitions(lambda rows: _solve_partition(rows, broadcast.value, plan))
+            .collect()
+        )
     finally:
-        shared.unpersist()
-    weights = np.broadcast_to(prior64, (len(grid), n_users, dim)).copy()
+        broadcast.unpersist()
+    users = np.flatnonzero(wanted)
+    starting = [as_bytes[p] if as_bytes[p].ndim == 1 else as_bytes[p][users] for p, _ in plan]
+    # Users that `frame` does not hold at all keep their prior.
+    weights = np.stack([np.broadcast_to(w, (len(users), dim)) for w in starting])
+    row_of = np.full(n_users, -1, dtype=np.int64)
+    row_of[users] = np.arange(len(users))
     counts = np.zeros(n_users, dtype=np.int64)
-    sse = np.zeros((2, len(grid)))
+    sse = np.zeros((2, len(plan)))
     n_test = 0
-    for users_b, counts_b, weights_b, sse_b, held_out_b in packed:
-        users = np.frombuffer(users_b, dtype=np.int64)
-        counts[users] = np.frombuffer(counts_b, dtype=np.int64)
-        chunk = np.frombuffer(weights_b, dtype=np.float64).reshape(len(users), len(grid), dim)
-        weights[:, users] = chunk.transpose(1, 0, 2)
-        sse += np.frombuffer(sse_b, dtype=np.float64).reshape(2, len(grid))
+    for users_b, counts_b, kept_b, weights_b, sse_b, held_out_b in packed:
+        chunk_users = np.frombuffer(users_b, dtype=np.int64)
+        counts[chunk_users] = np.frombuffer(counts_b, dtype=np.int64)
+        kept = np.frombuffer(kept_b, dtype=np.int64)
+        chunk = np.frombuffer(weights_b, dtype=np.float64).reshape(len(kept), len(plan), dim)
+        weights[:, row_of[kept]] = chunk.transpose(1, 0, 2)
+        sse += np.frombuffer(sse_b, dtype=np.float64).reshape(2, len(plan))
         n_test += int(np.frombuffer(held_out_b, dtype=np.int64)[0])
     return HeadFit(
-        lams=tuple(float(lam) for lam in grid),
+        choices=plan,
+        users=users,
         weights=weights,
         counts=counts,
         train_sse=sse[0],

@@ -64,8 +64,11 @@ def build_snapshot_data(
 
     `user_ids` and `item_ids` name the rows of the model's weights and features.
     """
-    if len(model.lams) != 1:
-        raise TrainingError(f"a published model has one lambda, got {len(model.lams)}")
+    if len(model.lams) != 1 or len(model.users) != len(user_ids):
+        raise TrainingError(
+            f"a published model has one head and weights for all {len(user_ids)} users, got "
+            f"{len(model.lams)} heads for {len(model.users)} users"
+        )
     found = model.features
     items = catalog_ids(item_ids, attributes)
     cold = np.broadcast_to(found.cold_item, (len(items) - len(item_ids), len(found.cold_item)))

@@ -15,14 +15,16 @@ chose to rate says much about how they rate them.
 Implicit feedback (`implicit=True`): x_i = y_i and w_u = the user factors of an implicit ALS
 with confidence 1 + alpha * reward.
 
-Lambda, the prior precision of the online head (and of the batch head, which is the same
-posterior). Its scale is set by empirical Bayes: lambda_EB = sigma^2 / tau^2, sigma^2 the
-training residual variance of the baseline predictor (of the preference, for implicit ALS),
-tau^2 the per-coordinate variance of the ALS user weights around their mean, the population
-prior. Because that estimate only sees the rating factors, the evaluation then picks the
-multiple m of lambda_EB (from `LAMBDA_MULTIPLIERS`) whose heads best predict each user's later
-events from their earlier ones (the online head's exact job), and every model uses
-lambda = m * its own lambda_EB.
+User heads (batch.head) are fitted with one of two priors, chosen on the time-ordered holdout
+together with lambda: the population mean of the ALS user weights (the head relearns every
+coordinate; best when the exposure block is informative, as on MovieLens), or each user's own
+ALS weights [u_u, 0, 1, b_u] (the head refines them; best when users have few events for d
+coordinates, as in the planted synthetic data). Lambda, the prior precision of that head and
+of the online one, is a multiple m of the empirical-Bayes value lambda_EB = sigma^2 / tau^2:
+sigma^2 the training residual variance of the baseline predictor (of the preference, for
+implicit ALS), tau^2 the per-coordinate variance of the ALS user weights around their mean.
+The evaluation picks the (prior, m) whose heads best predict each user's later events from
+their earlier ones (the online head's job); every model then uses m * its own lambda_EB.
 """
 
 from __future__ import annotations
@@ -43,9 +45,13 @@ from batch.options import TrainOptions
 from batch.prepare import REWARD, USER
 from batch.splits import TEST
 
-# With the exposure block the best head lambda was found 7x below lambda_EB (strong ALS
-# regularization) to 5x above it (weak), so the multiples span both ways.
+# The best head lambda was found from 7x below lambda_EB (strong ALS regularization) to 5x
+# above it (weak), so the multiples span both ways.
 LAMBDA_MULTIPLIERS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0, 2.0, 4.0, 8.0)
+POPULATION, OWN = "population", "own ALS weights"
+PRIORS = (POPULATION, OWN)
+Choice = tuple[str, float]  # (prior, multiplier of lambda_EB)
+CHOICES: tuple[Choice, ...] = tuple((p, m) for p in PRIORS for m in LAMBDA_MULTIPLIERS)
 EXPOSURE = "exposure"
 
 
@@ -54,32 +60,35 @@ class FeatureModel:
     """Item features `(n_items, d)` of one training set and what the user heads need.
 
     `cold_item` is the feature vector of an item without training events; rewards above
-    `relevance_threshold` count as relevant for ranking. Implicit models also carry their
-    ALS user weights, with `train_rmse` of the preference.
+    `relevance_threshold` count as relevant for ranking. `own_weights` are each user's ALS
+    weights (the population mean for users without training events). Implicit models also
+    carry their ALS user weights and counts, with the training RMSE of the preference.
     """
 
     item_features: NDArray[np.float64]
     prior_mean: NDArray[np.float64]
+    own_weights: NDArray[np.float64]
     lam_eb: float
     cold_item: NDArray[np.float64]
     relevance_threshold: float
     layout: dict[str, list[int]] = field(default_factory=dict)
-    implicit_weights: NDArray[np.float64] | None = None
     implicit_counts: NDArray[np.int64] | None = None
     implicit_rmse: float = float("nan")
 
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """Features plus user weights `(len(lams), n_users, d)`, one set per lambda.
+    """Features plus user weights `(len(choices), len(users), d)`, one set per choice.
 
-    `train_rmse` / `test_rmse` are per lambda (test: NaN when nothing was held out or the model
-    is implicit, whose rewards are not ratings).
+    `users` are the dense ids the weight rows belong to (all users unless fewer were asked
+    for); `lams`, `train_rmse` and `test_rmse` are per choice (test: NaN when nothing was held
+    out or the model is implicit, whose rewards are not ratings).
     """
 
     features: FeatureModel
-    multipliers: tuple[float, ...]
+    choices: tuple[Choice, ...]
     lams: tuple[float, ...]
+    users: NDArray[np.int64]
     user_weights: NDArray[np.float64]
     user_counts: NDArray[np.int64]
     train_rmse: NDArray[np.float64]
@@ -124,11 +133,11 @@ def _implicit_features(
     return FeatureModel(
         item_features=factors.item,
         prior_mean=trained.mean(axis=0),
+        own_weights=factors.user,
         lam_eb=_empirical_bayes_lambda(factors.train_mse, trained),
         cold_item=np.zeros(options.rank),
         relevance_threshold=0.0,
         layout={EXPOSURE: [0, options.rank]},
-        implicit_weights=factors.user,
         implicit_counts=_user_counts(train, shape[0]),
         implicit_rmse=float(np.sqrt(factors.train_mse)),
     )
@@ -174,10 +183,13 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
         [rating.user, np.zeros((n_users, rank)), np.ones((n_users, 1)), biases.user[:, None]]
     )
     trained = als_weights[rating.users_seen]
+    prior = trained.mean(axis=0)
+    als_weights[~rating.users_seen] = prior
     free = np.r_[np.arange(rank), [2 * rank + 1]]  # the coordinates fitted per user
     return FeatureModel(
         item_features=features,
-        prior_mean=trained.mean(axis=0),
+        prior_mean=prior,
+        own_weights=als_weights,
         lam_eb=_empirical_bayes_lambda(biases.residual_var, trained[:, free]),
         cold_item=np.r_[np.zeros(2 * rank), [biases.mean, 1.0]],
         relevance_threshold=biases.mean,
@@ -194,41 +206,37 @@ def fit_users(
     frame: DataFrame,
     n_users: int,
     features: FeatureModel,
-    multipliers: Sequence[float] = LAMBDA_MULTIPLIERS,
+    choices: Sequence[Choice] = CHOICES,
+    keep: NDArray[np.bool_] | None = None,
 ) -> TrainedModel:
-    """User weights over `features` for lambda = m * lambda_EB, each m in `multipliers`.
+    """User weights over `features` for each (prior, m): lambda = m * lambda_EB.
 
-    Heads are fitted on the training rows of `frame` and score its held-out rows. Implicit
-    models keep their ALS user weights (one lambda: lambda_EB).
+    Heads are fitted on the training rows of `frame` and score its held-out rows; weights are
+    kept for the users where `keep` is true (default all). Implicit models keep their ALS
+    user weights (one choice: lambda_EB).
     """
-    if features.implicit_weights is not None and features.implicit_counts is not None:
+    if features.implicit_counts is not None:
+        users = np.arange(n_users) if keep is None else np.flatnonzero(keep)
         return TrainedModel(
             features=features,
-            multipliers=(1.0,),
+            choices=((OWN, 1.0),),
             lams=(features.lam_eb,),
-            user_weights=features.implicit_weights[None],
+            users=users,
+            user_weights=features.own_weights[users][None],
             user_counts=features.implicit_counts,
             train_rmse=np.array([features.implicit_rmse]),
             test_rmse=np.array([np.nan]),
         )
-    lams = [m * features.lam_eb for m in multipliers]
-    head = fit_heads(frame, features.item_features, features.prior_mean, lams, n_users)
+    priors = [features.prior_mean, features.own_weights]
+    plan = [(PRIORS.index(prior), m * features.lam_eb) for prior, m in choices]
+    head = fit_heads(frame, features.item_features, priors, plan, n_users, keep)
     return TrainedModel(
         features=features,
-        multipliers=tuple(multipliers),
-        lams=head.lams,
+        choices=tuple(choices),
+        lams=tuple(lam for _, lam in head.choices),
+        users=head.users,
         user_weights=head.weights,
         user_counts=head.counts,
         train_rmse=head.rmse("train"),
-        test_rmse=head.rmse("test") if head.n_test else np.full(len(lams), np.nan),
+        test_rmse=head.rmse("test") if head.n_test else np.full(len(plan), np.nan),
     )
-
-
-def train_model(
-    frame: DataFrame,
-    shape: tuple[int, int],
-    options: TrainOptions,
-    multipliers: Sequence[float] = LAMBDA_MULTIPLIERS,
-) -> TrainedModel:
-    """Features and user weights from the training rows of `frame`, scored on its held-out rows."""
-    return fit_users(frame, shape[0], fit_features(frame, shape, options), multipliers)

@@ -87,7 +87,7 @@ def train_and_publish(
         )
     with timer.stage("evaluate: per-user time-ordered holdout"):
         evaluation = evaluate_holdout(frames["holdout"], features["holdout"], shape[0], options)
-    chosen = evaluation.multiplier
+    chosen = evaluation.choice
     tasks: dict[str, Callable[[], Any]] = {
         "model": partial(
             fit_users, frames["all events"], shape[0], features["all events"], [chosen]

@@ -45,14 +45,16 @@ def test_published_snapshot_holds_features_weights_and_cold_items(tmp_path: Path
     found = FeatureModel(
         item_features=features,
         prior_mean=weights[0].mean(axis=0),
+        own_weights=weights[0],
         lam_eb=2.0,
         cold_item=np.array([0.0, 0.0, 3.5, 1.0]),
         relevance_threshold=3.5,
     )
     model = TrainedModel(
         features=found,
-        multipliers=(1.25,),
+        choices=(("population", 1.25),),
         lams=(2.5,),
+        users=np.arange(2),
         user_weights=weights,
         user_counts=np.array([5, 7]),
         train_rmse=np.array([0.8]),
