@@ -12,6 +12,7 @@ into /docs.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
@@ -46,7 +47,9 @@ def _describe(error: ValidationError) -> str:
 def predict_query(request: Request) -> PredictQuery:
     """The /predict query, validated (422 with a message when a value is out of range)."""
     try:
-        return PredictQuery.model_validate(dict(request.query_params))
+        # parse_qsl on the raw string, as Starlette's QueryParams does, without its multi-dict.
+        query = request.scope["query_string"].decode("latin-1")
+        return PredictQuery.model_validate(dict(parse_qsl(query, keep_blank_values=True)))
     except ValidationError as error:
         raise UnprocessableError(_describe(error)) from None
 

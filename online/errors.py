@@ -72,9 +72,14 @@ def _counted(request: Request, status: int, message: str) -> Response:
     return error_response(status, message)
 
 
+def velox_error_response(request: Request, error: VeloxError) -> Response:
+    """The counted JSON answer to a `VeloxError`: its status and `{"error": message}`."""
+    return _counted(request, error.status, error.message)
+
+
 async def _velox_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, VeloxError)
-    return _counted(request, error.status, error.message)
+    return velox_error_response(request, error)
 
 
 async def _validation_error(request: Request, error: Exception) -> Response:

@@ -10,6 +10,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from feature_store.registry import Registry
+from online.direct_routes import DirectRoutes
 from online.errors import install_error_handlers
 from online.routes import health, metrics, models, observe, predict
 from online.server import redis_url_for
@@ -57,6 +58,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (predict.router, observe.router, models.router, health.router, metrics.router):
+    routers = (predict.router, observe.router, models.router, health.router, metrics.router)
+    for router in routers:
         app.include_router(router)
+    app.add_middleware(DirectRoutes, routers=routers)
     return app

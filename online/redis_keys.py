@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 LAYOUT_VERSION = 1
 """Bumped on any change below; keys of another layout are never read."""
+
+KEYS_CACHE_SIZE = 16_384
+"""Users whose keys stay built in memory (a few hundred bytes each)."""
 
 LOG_PARTITIONS = 64
 """Partitions of the feedback log per model; fixed by the layout (changing it moves users)."""
@@ -56,8 +60,9 @@ class UserKeys:
     prefix: str
 
     @classmethod
+    @lru_cache(maxsize=KEYS_CACHE_SIZE)
     def of(cls, model: str, user: str) -> UserKeys:
-        """The keys of `user` under `model`."""
+        """The keys of `user` under `model` (cached: every request of a user needs them)."""
         partition = partition_of(user)
         prefix = f"velox:{partition_tag(model, partition)}:u:{user}"
         return cls(model=model, user=user, partition=partition, prefix=prefix)
@@ -96,5 +101,5 @@ class UserKeys:
         return decisions_key(self.model, self.partition)
 
     def prediction(self, prediction_id: str) -> str:
-        """Hash item id -> propensity of one /predict answer, read back by /observe."""
-        return f"velox:{partition_tag(self.model, self.partition)}:pred:{prediction_id}"
+        """JSON object item id -> propensity of one /predict answer, read back by /observe."""
+        return f"velox:{partition_tag(self.model, self.partition)}:shown:{prediction_id}"

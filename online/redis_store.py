@@ -1,7 +1,7 @@
 """The Redis weight store (layout: docs/redis_layout.md, keys: `online.redis_keys`).
 
 Round trips. /predict: one pipeline (MGET state applied, LINDEX recent -1 [+ SMEMBERS seen]).
-/observe: one pipeline (the same MGET and LINDEX, ZSCORE event id [, HGET propensity]) and one
+/observe: one pipeline (the same MGET and LINDEX, ZSCORE event id [, GET shown items]) and one
 Lua script that re-checks the event id, compares the state's 8-byte sequence header and the
 user's last stream id with the ones that were read, and only then writes the new state and
 its `applied` id, appends the event to the log partition, and records the event id, the seen
@@ -219,14 +219,14 @@ class RedisWeightStore(WeightStore):
                 ("ZSCORE", keys.event_ids, event.event_id),
             ]
             if event.prediction_id:
-                commands.append(("HGET", keys.prediction(event.prediction_id), event.item))
+                commands.append(("GET", keys.prediction(event.prediction_id)))
             replies = [check(reply) for reply in await self.client.pipeline(commands)]
             if replies[2] is not None:
                 return attempt.seen_before()
             attempt.current, applied = replies[0]
             attempt.applied, attempt.last = optional_text(applied), optional_text(replies[1])
             attempt.missed = None
-            attempt.propensity = float(replies[3]) if len(replies) > 3 and replies[3] else None
+            attempt.propensity = _propensity(replies[3], event.item) if len(replies) > 3 else None
             attempt.read_done = True
         if attempt.missed is None:
             read = UserRead(attempt.current, applied=attempt.applied, last=attempt.last)
@@ -313,15 +313,18 @@ class RedisWeightStore(WeightStore):
         )
 
     def log_decision(self, model: str, decision: Decision) -> None:
-        """XADD the decision log partition, HSET item -> propensity with a TTL; no waiting."""
+        """XADD the decision log partition, SET the shown items' propensities with a TTL; no
+        waiting."""
         keys = UserKeys.of(model, decision.user)
-        key = keys.prediction(decision.prediction_id)
-        fields: list[str] = []
-        for item, propensity in zip(decision.items, decision.propensities, strict=True):
-            fields += (item, repr(propensity))
-        commands: list[tuple[str | bytes | int, ...]] = [
-            ("HSET", key, *fields),
-            ("EXPIRE", key, self.config.prediction_ttl_s),
+        shown = orjson.dumps(dict(zip(decision.items, decision.propensities, strict=True)))
+        commands: list[tuple[str | bytes | int | float, ...]] = [
+            (
+                "SET",
+                keys.prediction(decision.prediction_id),
+                shown,
+                "EX",
+                self.config.prediction_ttl_s,
+            ),
         ]
         if self.config.decision_log_maxlen:
             entry = (
@@ -361,6 +364,14 @@ class RedisWeightStore(WeightStore):
     async def close(self) -> None:
         """Close the connection."""
         await self.client.close()
+
+
+def _propensity(shown: bytes | None, item: str) -> float | None:
+    """The propensity of `item` in a stored `/predict` answer (None: expired or not shown)."""
+    if shown is None:
+        return None
+    propensity = orjson.loads(shown).get(item)
+    return float(propensity) if propensity is not None else None
 
 
 def _body(value: bytes | None) -> bytes | None:

@@ -32,7 +32,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from online.errors import ServiceError
 
-DEFER_S = 0.002
+DEFER_S = 0.02
 """Longest delay of a `send_nowait` command while no `pipeline` call carries it out."""
 
 Arg = str | bytes | int | float

@@ -54,8 +54,7 @@ class ServedModel:
         """
         if user not in self.snapshot.user_index:
             return self.population_prior
-        snapshot = self.snapshot
-        return UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
+        return self.population_prior.recentred(self.snapshot.w0_for(user))
 
     def cutoff_for(self, user: str) -> LogId:
         """The last entry of the user's log partition that this snapshot's training saw."""

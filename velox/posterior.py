@@ -131,6 +131,36 @@ class UserPosterior:
             sqrt_cov=sqrt_cov,
         )
 
+    def recentred(self, w0: ArrayLike) -> UserPosterior:
+        """This prior with mean `w0`, sharing its covariance read-only (O(d), no factorisation).
+
+        Only a prior (no observations) can be re-centred: its precision λI does not depend on
+        the mean. The shared arrays are copied by the first `update` of the result.
+
+        >>> p = UserPosterior.prior([0.0, 0.0], lam=2.0).recentred([1.0, -1.0])
+        >>> p.mean().tolist(), p.statistic_b().tolist()
+        ([1.0, -1.0], [2.0, -2.0])
+        """
+        if self._count:
+            raise InvalidInputError("only a prior (a posterior with no observations) is re-centred")
+        mean = np.array(w0, dtype=np.float64)
+        if mean.shape != self._mean.shape:
+            raise DimensionError(f"w0 must have shape ({self.dim},), got {mean.shape}")
+        if not np.all(np.isfinite(mean)):
+            raise NonFiniteError("w0 contains NaN or infinity")
+        a_packed, sqrt_cov = self._a_packed.view(), self._sqrt_cov.view()
+        a_packed.flags.writeable = sqrt_cov.flags.writeable = False
+        return UserPosterior(
+            lam=self._lam,
+            noise_std=self._noise_std,
+            count=0,
+            floor=self._floor,
+            a_packed=a_packed,
+            b=self._lam * mean,
+            mean=mean,
+            sqrt_cov=sqrt_cov,
+        )
+
     @property
     def dim(self) -> int:
         """Dimension d of the weights."""

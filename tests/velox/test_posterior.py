@@ -181,3 +181,40 @@ def test_copy_is_independent_and_mean_is_read_only() -> None:
 def test_closed_form_rejects_mismatched_lengths() -> None:
     with pytest.raises(DimensionError):
         closed_form_mean(np.zeros(2), 1.0, np.zeros((3, 2)), np.zeros(2))
+
+
+def test_recentred_prior_updates_to_the_closed_form_and_leaves_the_template_alone() -> None:
+    rng = np.random.default_rng(3)
+    template = UserPosterior.prior(np.zeros(4), 2.5, noise_std=0.7)
+    w0 = rng.normal(size=4)
+    features = rng.normal(size=(2 * REFRESH_EVERY + 5, 4))
+    rewards = rng.normal(size=features.shape[0])
+    recentred = template.recentred(w0)
+    fresh = UserPosterior.prior(w0, 2.5, noise_std=0.7)
+    np.testing.assert_array_equal(recentred.mean(), fresh.mean())
+    np.testing.assert_array_equal(recentred.statistic_b(), fresh.statistic_b())
+    np.testing.assert_array_equal(recentred.precision(), fresh.precision())
+    for x, r in zip(features, rewards, strict=True):
+        recentred.update(x, r)
+    want = closed_form_mean(w0, 2.5, features, rewards)
+    assert _relative_error(recentred.mean(), want) < 1e-9
+    # The template's shared statistics were copied, not written.
+    np.testing.assert_array_equal(template.precision(), 2.5 * np.eye(4))
+    np.testing.assert_array_equal(template.cov_factor(), np.eye(4) / np.sqrt(2.5))
+    np.testing.assert_array_equal(template.mean(), np.zeros(4))
+
+
+@pytest.mark.parametrize(
+    ("w0", "error"),
+    [([1.0, 2.0], DimensionError), ([np.nan, 0.0, 0.0], NonFiniteError)],
+)
+def test_recentred_refuses_bad_means(w0: list[float], error: type) -> None:
+    with pytest.raises(error):
+        UserPosterior.prior(np.zeros(3), 1.0).recentred(w0)
+
+
+def test_only_a_prior_is_recentred() -> None:
+    posterior = UserPosterior.prior(np.zeros(2), 1.0)
+    posterior.update([1.0, 0.0], 1.0)
+    with pytest.raises(InvalidInputError):
+        posterior.recentred([0.0, 1.0])

@@ -44,6 +44,7 @@ PUBLIC = {
 
 POSTERIOR_MEMBERS = {
     "prior",
+    "recentred",
     "dim",
     "lam",
     "noise_std",
