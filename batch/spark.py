@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,6 +17,12 @@ LAUNCH_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 DEFAULT_DRIVER_MEMORY = "2g"  # unless SPARK_DRIVER_MEMORY says otherwise
+# A short local job spends much of its time compiling: with the C1 compiler alone
+# MovieLens-100k trains in 53-77 s instead of 102-108 s on the 2-core dev VM at load 4-7
+# (BENCHMARKS.md), same RMSE; C2 pays off on long jobs (an earlier session saw a 10^6-event
+# job slow from 97 s to 131 s with C1 only), so only short jobs ask for it.
+QUICK_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
+_DRIVER_JAVA_OPTIONS = re.compile(r"^\s*spark\.driver\.extraJavaOptions\s*[=:\s]", re.MULTILINE)
 # Runtime SQL settings, applied unless the user set them (e.g. with spark-submit --conf).
 SESSION_CONF: dict[str, str] = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -36,11 +44,50 @@ def under_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def get_spark(master: str | None = None, app_name: str = "velox") -> SparkSession:
+def _user_driver_java_options() -> bool:
+    """True when the user gave the driver JVM options that a launched driver would pick up.
+
+    Looked for in `PYSPARK_SUBMIT_ARGS` and in `spark-defaults.conf` (`SPARK_CONF_DIR`, else
+    `$SPARK_HOME/conf`, else pyspark's own `conf/`).
+    """
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "--driver-java-options" in submit_args or "spark.driver.extraJavaOptions" in submit_args:
+        return True
+    conf_dir = os.environ.get("SPARK_CONF_DIR")
+    if conf_dir is None:
+        import pyspark
+
+        home = os.environ.get("SPARK_HOME") or str(Path(pyspark.__file__).parent)
+        conf_dir = os.path.join(home, "conf")
+    try:
+        defaults = (Path(conf_dir) / "spark-defaults.conf").read_text()
+    except OSError:
+        return False
+    return _DRIVER_JAVA_OPTIONS.search(defaults) is not None
+
+
+def quick_jit_applies(master: str) -> bool:
+    """Whether a short job's driver on `master`, launched by this process, may use C1 only.
+
+    Only a local master (the driver JVM does all the work, and the evidence is local), and
+    never over driver JVM options the user set: `spark.driver.extraJavaOptions` given here
+    would replace theirs.
+    """
+    if under_spark_submit():  # spark-submit launched the driver JVM already
+        return False
+    return is_local(master) and not _user_driver_java_options()
+
+
+def get_spark(
+    master: str | None = None, app_name: str = "velox", *, quick_jit: bool = False
+) -> SparkSession:
     """The active Spark session, or a new one on `master` (default local[*]), logging at WARN.
 
     Under spark-submit `master=None` keeps the master and every `--conf` given on its command
-    line; local masters get a few shuffle partitions unless the user chose a number.
+    line; local masters get a few shuffle partitions unless the user chose a number. A local
+    driver that this process launches for a short job (`quick_jit`) compiles with C1 only,
+    unless the user gave driver JVM options; an existing session or a driver that
+    spark-submit started keeps its JVM as it is (its flags are fixed at launch).
     """
     from pyspark.sql import SparkSession
 
@@ -56,6 +103,8 @@ def get_spark(master: str | None = None, app_name: str = "velox") -> SparkSessio
             builder = builder.config("spark.driver.host", "127.0.0.1")
         if "SPARK_DRIVER_MEMORY" not in os.environ:
             builder = builder.config("spark.driver.memory", DEFAULT_DRIVER_MEMORY)
+        if quick_jit and quick_jit_applies(master or DEFAULT_MASTER):
+            builder = builder.config("spark.driver.extraJavaOptions", QUICK_JIT_OPTIONS)
     session = builder.getOrCreate()
     context = session.sparkContext
     context.setLogLevel("WARN")

@@ -31,19 +31,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
-from batch.biases import RESIDUAL, fit_biases
+from batch.biases import RESIDUAL, Biases, fit_biases
 from batch.errors import TrainingError
 from batch.factorize import AlsSettings, Factors, fit_factors
 from batch.head import fit_heads
 from batch.options import TrainOptions
 from batch.prepare import REWARD, USER
 from batch.splits import TEST
+from batch.stages import concurrently
 
 # The best head lambda was found from 7x below lambda_EB (strong ALS regularization) to 5x
 # above it (weak), so the multiples span both ways.
@@ -162,11 +164,22 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
         if options.implicit:
             return _implicit_features(train, shape, options)
         n_users, n_items = shape
-        biases, residual = fit_biases(train, n_users, n_items)
         settings = als_settings(options)
-        rating = fit_factors(residual, RESIDUAL, settings, implicit=False, shape=shape)
+
+        def rating_model() -> tuple[Biases, Factors]:
+            biases, residual = fit_biases(train, n_users, n_items)
+            return biases, fit_factors(residual, RESIDUAL, settings, implicit=False, shape=shape)
+
         exposed = train.withColumn(EXPOSURE, sf.lit(1.0))
-        exposure = fit_factors(exposed, EXPOSURE, settings, implicit=True, shape=shape)
+        done = concurrently(
+            {
+                "rating": rating_model,
+                "exposure": partial(
+                    fit_factors, exposed, EXPOSURE, settings, implicit=True, shape=shape
+                ),
+            }
+        )
+        (biases, rating), exposure = done["rating"], done["exposure"]
     finally:
         train.unpersist()
     rank = options.rank

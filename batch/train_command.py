@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 from rich.console import Console
 from rich.table import Table
 
-from batch.datasets.reader import read_attributes, read_events, resolve_dataset
+from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
 from batch.evaluate import evaluate_holdout, random_split_rmse
 from batch.gate import Comparison, check_gate, comparable, compare_metrics
 from batch.options import TrainOptions
@@ -29,6 +29,7 @@ from velox.settings import VeloxSettings
 
 KIND = "mf"
 RANDOM_TEST_FRACTION = 0.2
+SHORT_JOB_BYTES = 16 << 20  # events on disk below which the job is short (batch.spark)
 
 
 def _evaluation_protocol(options: TrainOptions) -> dict[str, Any]:
@@ -171,16 +172,20 @@ def run_train(
     """
     timer = StageTimer()
     had_session = session_exists()
+    with timer.stage("dataset"):
+        dataset, files = resolve_dataset(options, settings)
+    sizes = [local_bytes(path) for path in (files.events, log_events) if path is not None]
+    known = [size for size in sizes if size is not None]
+    short = len(known) == len(sizes) and sum(known) < SHORT_JOB_BYTES
     with timer.stage("start Spark"):
-        spark = get_spark(options.master, app_name=f"velox-train-{options.model}")
+        app = f"velox-train-{options.model}"
+        spark = get_spark(options.master, app_name=app, quick_jit=short)
         _checkpoint_dir(spark, settings)
     timer.console.print(
         f"Spark {spark.version} on {spark.sparkContext.master}, UI at "
         f"{ui_address(spark) or 'disabled'}"
     )
     try:
-        with timer.stage("dataset"):
-            dataset, files = resolve_dataset(options, settings)
         with timer.stage("read and index events"):
             events = read_events(spark, files.events)
             if log_events is not None:

@@ -38,6 +38,16 @@ def resolve_dataset(options: TrainOptions, settings: VeloxSettings) -> tuple[str
     raise DatasetError(f"unknown dataset {options.dataset!r}; choose one of {', '.join(DATASETS)}")
 
 
+def local_bytes(path: str) -> int | None:
+    """Bytes of the files at a local `path` (a file or a folder), None for a URI."""
+    if "://" in path:
+        return None
+    local = Path(path)
+    if local.is_file():
+        return local.stat().st_size
+    return sum(f.stat().st_size for f in local.rglob("*") if f.is_file())
+
+
 def _is_csv(path: str) -> bool:
     if path.endswith(".csv"):
         return True

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pyarrow.dataset as ds
 import pytest
+from numpy.typing import NDArray
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as sf
 
+from batch.biases import RESIDUAL, fit_biases
 from batch.datasets.reader import read_attributes, read_events
 from batch.datasets.synthetic import SyntheticSpec, SyntheticTruth, generate_synthetic
 from batch.errors import GateRejectedError
 from batch.evaluate import evaluate_holdout
+from batch.factorize import fit_factors
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
 from batch.splits import no_holdout, time_holdout
+from batch.stages import concurrently
 from batch.subspace import subspace_r2
-from batch.train_als import fit_features
+from batch.train_als import EXPOSURE, als_settings, fit_features
 from batch.train_command import train_and_publish
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
@@ -153,3 +159,28 @@ def test_implicit_feedback_ranks_far_better_than_chance(prepared: PreparedEvents
     chance = 10 / prepared.n_items
     assert evaluation.metrics["holdout_recall@10"] > 2 * chance
     assert evaluation.choice == ("own ALS weights", 1.0)  # implicit: the ALS user factors
+
+
+def test_concurrent_feature_fits_equal_sequential_ones(prepared: PreparedEvents) -> None:
+    # fit_features runs its rating and exposure ALS side by side, and train_and_publish runs
+    # several fit_features side by side: neither may change a result fixed by the seed.
+    frame, shape, rank = no_holdout(prepared.frame), (prepared.n_users, prepared.n_items), 4
+    settings = als_settings(OPTIONS)
+    biases, residual = fit_biases(frame, *shape)
+    rating = fit_factors(residual, RESIDUAL, settings, implicit=False, shape=shape)
+    exposed = frame.withColumn(EXPOSURE, sf.lit(1.0))
+    exposure = fit_factors(exposed, EXPOSURE, settings, implicit=True, shape=shape)
+
+    def mean_norm(matrix: NDArray[np.float64]) -> float:
+        norms = np.linalg.norm(matrix, axis=1)
+        return float(norms[norms > 0].mean())
+
+    scale = mean_norm(rating.item) / mean_norm(exposure.item)  # same mean norm as the rating
+    expected = np.hstack(
+        [rating.item, scale * exposure.item, (biases.mean + biases.item)[:, None]]
+    ).astype(np.float32)
+    fit = partial(fit_features, frame, shape, OPTIONS)
+    for model in concurrently({"first": fit, "second": fit}).values():
+        np.testing.assert_array_equal(model.item_features[:, : 2 * rank + 1], expected)
+        seen = rating.users_seen
+        np.testing.assert_array_equal(model.own_weights[seen, :rank], rating.user[seen])
