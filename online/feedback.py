@@ -9,8 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 from online import rebase
 from online.schemas import ObserveRequest, ObserveResponse
+from online.served_model import ServedModel
 from online.service import Service
-from online.weight_store import FeedbackEvent, LoggedEvent, ObserveStatus, StateChange
+from online.weight_store import (
+    FeedbackEvent,
+    LoggedEvent,
+    ObserveOutcome,
+    ObserveStatus,
+    StateChange,
+)
 from velox.state_codec import decode_state, encode_state
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -29,9 +36,45 @@ async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
     """Validate against the snapshot, then log + update atomically in the weight store.
 
     The squared error of the score predicted just before the update feeds the drift monitor
-    of the scheduler (`jobs.drift`).
+    of the scheduler (`jobs.drift`). A reward whose `prediction_id` is unknown, expired (its
+    reward window closed) or did not show the item is still learned from, without a
+    propensity, and the answer says so.
     """
     served = service.models.get(request.model)
+    event, outcome = await apply(service, served, request)
+    joined = None
+    note = None
+    if request.prediction_id:
+        joined = outcome.propensity is not None
+        if not joined and outcome.status is ObserveStatus.APPLIED:
+            note = (
+                f"prediction_id {request.prediction_id!r} is unknown, its reward window has "
+                f"closed, or it did not show item {request.item!r}: the reward was learned "
+                "from without a propensity"
+            )
+    return ObserveResponse(
+        user=request.user,
+        item=request.item,
+        model=served.name,
+        version=served.version,
+        event_id=event.event_id,
+        duplicate=outcome.status is ObserveStatus.DUPLICATE,
+        log_id=outcome.log_id,
+        joined=joined,
+        propensity=outcome.propensity,
+        note=note,
+    )
+
+
+async def apply(
+    service: Service,
+    served: ServedModel,
+    request: ObserveRequest,
+    *,
+    default_propensity: float | None = None,
+) -> tuple[FeedbackEvent, ObserveOutcome]:
+    """Apply one reward to the user's posterior under `served` and log it (one code path for
+    /observe and for default rewards, which pass the propensity their answer showed)."""
     x = served.snapshot.items.features[served.row_of(request.item)]
     user, reward = request.user, request.reward
 
@@ -52,19 +95,18 @@ async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
         reward=reward,
         timestamp_us=epoch_micros(request.timestamp),
         prediction_id=request.prediction_id,
+        default_propensity=default_propensity,
     )
+    rewards = served.rewards
     outcome = await service.store.observe(
-        served.name, served.version, event, update, cutoff=served.cutoff_for(user)
+        served.name,
+        served.version,
+        event,
+        update,
+        cutoff=served.cutoff_for(user),
+        window_s=rewards.window_s if rewards.default_reward is not None else None,
     )
     metrics = service.metrics
     metrics.observations.labels(served.name, outcome.status.value).inc()
     metrics.cas_attempts.labels(served.name).inc(outcome.attempts)
-    return ObserveResponse(
-        user=user,
-        item=request.item,
-        model=served.name,
-        version=served.version,
-        event_id=event.event_id,
-        duplicate=outcome.status is ObserveStatus.DUPLICATE,
-        log_id=outcome.log_id,
-    )
+    return event, outcome

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from feature_store.registry import Registry
 from online.direct_routes import DirectRoutes
 from online.errors import install_error_handlers
+from online.reward_sweeper import RewardSweeper
 from online.routes import health, metrics, models, observe, predict
 from online.server import redis_url_for
 from online.service import Service
@@ -43,12 +44,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             service = Service(settings, store, Registry(settings.resolved_snapshot_root()))
             await asyncio.to_thread(service.watcher.poll_once)
             service.watcher.start()
+            sweeper = RewardSweeper(service, settings.reward_sweep_interval_s)
+            sweeper.start()
             app.state.service = service
             # Long-lived startup objects need no more collection passes: fewer GC pauses.
             gc.freeze()
             try:
                 yield
             finally:
+                await sweeper.stop()
                 service.watcher.stop()
                 await store.close()
 

@@ -41,6 +41,12 @@ class ServiceMetrics:
             ["model"],
             registry=self.registry,
         )
+        self.default_rewards = Counter(
+            "velox_default_rewards",
+            "Default rewards applied to shown items that got none in their reward window.",
+            ["model"],
+            registry=self.registry,
+        )
         self.errors = Counter(
             "velox_request_errors", "Requests answered with an error.", ["status"],
             registry=self.registry,

@@ -1,15 +1,22 @@
 -- One /observe, atomically: dedupe, compare-and-set the user's state, append the event to the
 -- feedback log, remember the event id, the seen item and the stream id. Spec:
 -- docs/redis_layout.md. All KEYS share one hash tag (one Cluster slot).
--- KEYS: state, seen, eids, events, recent, applied, online error (of the partition and version)
+-- KEYS: state, seen, eids, events, recent, applied, online error (of the partition and version),
+--       rewarded items of the answer `prediction_id` joins
 -- ARGV: expected header ('' = no state yet), new value, event_id, user_id, item_id, reward,
 --       timestamp (epoch us), prediction_id, propensity, dedupe window, recent length,
---       expected last stream id of the user ('' = none), squared prediction error ('' = none)
--- Returns {'dup'} | {'conflict', state, applied, last id (each false if none)} | {'ok', stream id}
+--       expected last stream id of the user ('' = none), squared prediction error ('' = none),
+--       join ('' = none, 'joined' = a reward in the answer's window, 'default' = a default
+--       reward for the item at the window's close), seconds to keep the rewarded items
+-- Returns {'dup'} | {'rewarded'} | {'conflict', state, applied, last id (each false if none)} |
+--         {'ok', stream id}
 -- The last-id check makes "the state includes every event of the user up to `applied`" hold
 -- even while another snapshot version appends events for the same user (see online/rebase.py).
 if redis.call('ZSCORE', KEYS[3], ARGV[3]) then
   return {'dup'}
+end
+if ARGV[14] == 'default' and redis.call('SISMEMBER', KEYS[8], ARGV[5]) == 1 then
+  return {'rewarded'}
 end
 local current = redis.call('GET', KEYS[1])
 local header = ''
@@ -30,6 +37,10 @@ redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[10]) - 1)
 redis.call('SADD', KEYS[2], ARGV[5])
 redis.call('RPUSH', KEYS[5], id)
 redis.call('LTRIM', KEYS[5], -tonumber(ARGV[11]), -1)
+if ARGV[14] == 'joined' and ARGV[15] ~= '' then
+  redis.call('SADD', KEYS[8], ARGV[5])
+  redis.call('EXPIRE', KEYS[8], tonumber(ARGV[15]))
+end
 if ARGV[13] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[7], 'se', ARGV[13])
   redis.call('HINCRBY', KEYS[7], 'n', 1)

@@ -50,6 +50,8 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
         timestamp_us=time.time_ns() // 1000,
         items=names,
         propensities=propensities,
+        window_s=served.rewards.window_s,
+        default_reward=served.rewards.default_reward,
     )
     service.store.log_decision(served.name, decision)
     service.metrics.predictions.labels(served.name).inc()

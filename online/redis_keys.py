@@ -44,6 +44,11 @@ def decisions_key(model: str, partition: int) -> str:
     return f"velox:{partition_tag(model, partition)}:decisions"
 
 
+def pending_key(model: str, partition: int) -> str:
+    """The sorted set of one partition's /predict answers still owed default rewards."""
+    return f"velox:{partition_tag(model, partition)}:pending"
+
+
 def online_error_key(model: str, partition: int, version: int) -> str:
     """Hash {n, se}: count and sum of squared /observe prediction errors of one version, for
     the users of one log partition (the drift monitor of `jobs.drift` sums the partitions)."""
@@ -103,3 +108,12 @@ class UserKeys:
     def prediction(self, prediction_id: str) -> str:
         """JSON object item id -> propensity of one /predict answer, read back by /observe."""
         return f"velox:{partition_tag(self.model, self.partition)}:shown:{prediction_id}"
+
+    def rewarded(self, prediction_id: str) -> str:
+        """Set of the items of one /predict answer that got a reward in its window."""
+        return f"velox:{partition_tag(self.model, self.partition)}:rewarded:{prediction_id}"
+
+    @property
+    def pending(self) -> str:
+        """Sorted set of the partition's answers owed default rewards, by window close (ms)."""
+        return pending_key(self.model, self.partition)

@@ -39,6 +39,7 @@ from redis.exceptions import WatchError
 from feature_store.log_cutoff import LOG_START, LogId
 from online.errors import StoreUnavailableError
 from online.keyed_lock import KeyedLock
+from online.redis_decisions import REWARDED_GRACE_S, decision_commands, due_rewards, settle_reward
 from online.redis_keys import UserKeys, online_error_key
 from online.redis_scripts import (
     CATCH_UP,
@@ -55,6 +56,7 @@ from online.resp_client import RedisAddress, RespClient
 from online.weight_store import (
     CatchUp,
     Decision,
+    DueReward,
     FeedbackEvent,
     LoggedEvent,
     ObserveOutcome,
@@ -172,13 +174,16 @@ class RedisWeightStore(WeightStore):
         update: StateUpdate,
         *,
         cutoff: LogId = LOG_START,
+        window_s: int | None = None,
     ) -> ObserveOutcome:
         """Read, update, compare-and-set (see the module docstring), serialized per user."""
         keys = UserKeys.of(model, event.user)
         attempt = _Attempt(cutoff)
+        # A joined reward is remembered only where a default reward may be owed (`window_s`).
+        remember_s = str(window_s + REWARDED_GRACE_S) if window_s is not None else ""
 
         async def once() -> ObserveOutcome:
-            return await self._try_observe(keys, version, event, update, attempt)
+            return await self._try_observe(keys, version, event, update, attempt, remember_s)
 
         async def on_conflict(_: Exception) -> None:
             return None
@@ -209,6 +214,7 @@ class RedisWeightStore(WeightStore):
         event: FeedbackEvent,
         update: StateUpdate,
         attempt: _Attempt,
+        remember_s: str,
     ) -> ObserveOutcome:
         attempt.tries += 1
         state_key, applied_key = keys.state(version), keys.applied(version)
@@ -218,7 +224,7 @@ class RedisWeightStore(WeightStore):
                 ("LINDEX", keys.recent, -1),
                 ("ZSCORE", keys.event_ids, event.event_id),
             ]
-            if event.prediction_id:
+            if event.prediction_id and not event.is_default:
                 commands.append(("GET", keys.prediction(event.prediction_id)))
             replies = [check(reply) for reply in await self.client.pipeline(commands)]
             if replies[2] is not None:
@@ -226,7 +232,11 @@ class RedisWeightStore(WeightStore):
             attempt.current, applied = replies[0]
             attempt.applied, attempt.last = optional_text(applied), optional_text(replies[1])
             attempt.missed = None
-            attempt.propensity = _propensity(replies[3], event.item) if len(replies) > 3 else None
+            attempt.propensity = (
+                _propensity(replies[3], event.item)
+                if len(replies) > 3
+                else event.default_propensity
+            )
             attempt.read_done = True
         if attempt.missed is None:
             read = UserRead(attempt.current, applied=attempt.applied, last=attempt.last)
@@ -256,10 +266,13 @@ class RedisWeightStore(WeightStore):
             self.config.recent_events,
             attempt.last or "",
             repr(error) if error is not None else "",
+            _join(event, attempt.propensity),
+            remember_s,
         )
         script_keys = (
             *(state_key, keys.seen, keys.event_ids, keys.events, keys.recent, applied_key),
             online_error_key(keys.model, keys.partition, version),
+            keys.rewarded(event.prediction_id or ""),
         )
         attempt.script_sent = True
         reply = await OBSERVE.run(self.client.pipeline, script_keys, args)
@@ -274,6 +287,8 @@ class RedisWeightStore(WeightStore):
             )
         if outcome == b"dup":
             return attempt.seen_before()
+        if outcome == b"rewarded":
+            return ObserveOutcome(ObserveStatus.REWARDED, attempts=attempt.tries)
         attempt.current = reply[1]
         attempt.applied, attempt.last = optional_text(reply[2]), optional_text(reply[3])
         attempt.missed = None
@@ -313,32 +328,17 @@ class RedisWeightStore(WeightStore):
         )
 
     def log_decision(self, model: str, decision: Decision) -> None:
-        """XADD the decision log partition, SET the shown items' propensities with a TTL; no
-        waiting."""
-        keys = UserKeys.of(model, decision.user)
-        shown = orjson.dumps(dict(zip(decision.items, decision.propensities, strict=True)))
-        commands: list[tuple[str | bytes | int | float, ...]] = [
-            (
-                "SET",
-                keys.prediction(decision.prediction_id),
-                shown,
-                "EX",
-                self.config.prediction_ttl_s,
-            ),
-        ]
-        if self.config.decision_log_maxlen:
-            entry = (
-                "prediction_id", decision.prediction_id,
-                "user_id", decision.user,
-                "version", decision.version,
-                "policy", decision.policy,
-                "timestamp", decision.timestamp_us,
-                "items", orjson.dumps(list(decision.items)),
-                "propensities", orjson.dumps(list(decision.propensities)),
-            )  # fmt: skip
-            maxlen = ("MAXLEN", "~", self.config.decision_log_maxlen)
-            commands.append(("XADD", keys.decisions, *maxlen, "*", *entry))
+        """Record a /predict answer (`online.redis_decisions`); no waiting."""
+        commands = decision_commands(model, decision, self.config.decision_log_maxlen)
         self.client.send_nowait(commands)
+
+    async def due_rewards(self, model: str, now_ms: int, limit: int) -> list[DueReward]:
+        """Answers whose reward window closed by `now_ms` with defaults owed (one round trip)."""
+        return await due_rewards(self._pipeline, model, now_ms, limit)
+
+    async def settle_reward(self, model: str, due: DueReward) -> None:
+        """Forget a due answer whose default rewards are applied."""
+        await settle_reward(self._pipeline, model, due)
 
     async def recent_events(self, model: str, user: str) -> list[LoggedEvent]:
         """LRANGE the user's recent stream ids, then XRANGE each of them (two round trips)."""
@@ -364,6 +364,13 @@ class RedisWeightStore(WeightStore):
     async def close(self) -> None:
         """Close the connection."""
         await self.client.close()
+
+
+def _join(event: FeedbackEvent, propensity: float | None) -> str:
+    """How the event joins its answer: a default reward, a reward in the window, or neither."""
+    if event.is_default:
+        return "default"
+    return "joined" if propensity is not None else ""
 
 
 def _propensity(shown: bytes | None, item: str) -> float | None:

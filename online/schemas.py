@@ -88,6 +88,12 @@ class ObserveResponse(TypedDict):
     event_id: str
     duplicate: bool
     log_id: str | None
+    joined: bool | None
+    """Whether the reward joined its `prediction_id`'s answer (None: no prediction_id)."""
+    propensity: float | None
+    """The probability with which that answer showed the item, when joined."""
+    note: str | None
+    """Why a reward with a `prediction_id` did not join it (it was still learned from)."""
 
 
 class ModelInfo(TypedDict):

@@ -13,6 +13,7 @@ from feature_store.snapshot import Snapshot
 from online.errors import NoSnapshotError, UnprocessableError
 from online.redis_keys import LOG_PARTITIONS, partition_of
 from online.schemas import ModelInfo
+from online.settings import RewardSettings
 from velox.errors import NotFoundError
 from velox.policies import Policy
 from velox.posterior import UserPosterior
@@ -28,14 +29,15 @@ class ServedModel:
     item_ids: list[str]
     population_prior: UserPosterior
     log_cutoff: LogCutoff
+    rewards: RewardSettings
 
     @classmethod
-    def build(cls, snapshot: Snapshot, policy: Policy) -> ServedModel:
+    def build(cls, snapshot: Snapshot, policy: Policy, rewards: RewardSettings) -> ServedModel:
         """Precompute what requests need: id lists, the shared prior, filter columns."""
         snapshot.filters  # noqa: B018  (built here, on the loading thread, not by a request)
         prior = UserPosterior.prior(snapshot.prior_mean, snapshot.lam, snapshot.noise_std)
         cutoff = LogCutoff.from_manifest(snapshot.manifest.training_cutoff, LOG_PARTITIONS)
-        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff)
+        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff, rewards)
 
     @property
     def name(self) -> str:

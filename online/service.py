@@ -34,7 +34,7 @@ class Service:
     def install(self, snapshot: Snapshot) -> ServedModel:
         """Precompute `snapshot` and swap it in (one assignment; the watcher is the only writer)."""
         policy = make_policy(self.settings.policy_for(snapshot.model), seed=self.settings.seed)
-        served = ServedModel.build(snapshot, policy)
+        served = ServedModel.build(snapshot, policy, self.settings.rewards_for(snapshot.model))
         self.models = self.models.with_model(served)
         self.metrics.snapshot_version.labels(served.name).set(served.version)
         return served

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from velox.errors import InvalidInputError
 from velox.policies import make_policy
@@ -20,6 +20,21 @@ def _checked_spec(spec: str) -> str:
     except InvalidInputError as error:
         raise ValueError(error.message) from None
     return spec
+
+
+class RewardSettings(BaseModel):
+    """How rewards join a model's answers: the reward window and the optional default reward.
+
+    A reward for an item shown by `/predict` joins that answer (and gets its propensity) while
+    the window is open. When it closes, every shown item that got no reward gets
+    `default_reward`, if one is set (as Azure Personalizer does), through the same update as
+    `/observe`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window_s: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    default_reward: float | None = Field(default=None, allow_inf_nan=False)
 
 
 class ServiceSettings(VeloxSettings):
@@ -39,7 +54,10 @@ class ServiceSettings(VeloxSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
     recent_events: int = Field(default=1000, ge=1, le=1_000_000)
     dedupe_window: int = Field(default=10_000, ge=1, le=1_000_000)
-    prediction_ttl_s: int = Field(default=86_400, ge=1)
+    prediction_ttl_s: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    default_reward: float | None = Field(default=None, allow_inf_nan=False)
+    model_rewards: dict[str, RewardSettings] = Field(default_factory=dict)
+    reward_sweep_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
 
     @field_validator("policy")
@@ -58,6 +76,14 @@ class ServiceSettings(VeloxSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("VELOX_REDIS_URL must start with redis://, rediss:// or unix://")
         return value
+
+    def rewards_for(self, model: str) -> RewardSettings:
+        """The reward window and default reward of `model` (`VELOX_MODEL_REWARDS` first, else
+        `VELOX_PREDICTION_TTL_S` and `VELOX_DEFAULT_REWARD`)."""
+        found = self.model_rewards.get(model)
+        if found is not None:
+            return found
+        return RewardSettings(window_s=self.prediction_ttl_s, default_reward=self.default_reward)
 
     def policy_for(self, model: str) -> str:
         """The default exploration policy spec of `model` (e.g. `thompson`, `egreedy:0.1`)."""

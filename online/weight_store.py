@@ -36,6 +36,14 @@ class FeedbackEvent:
     reward: float
     timestamp_us: int
     prediction_id: str | None = None
+    default_propensity: float | None = None
+    """Set only on a default reward (applied when a reward window closed): the propensity the
+    answer showed the item with. The store then applies it only if the item got no reward."""
+
+    @property
+    def is_default(self) -> bool:
+        """True for a default reward."""
+        return self.default_propensity is not None
 
 
 class ObserveStatus(Enum):
@@ -43,6 +51,8 @@ class ObserveStatus(Enum):
 
     APPLIED = "applied"
     DUPLICATE = "duplicate"
+    REWARDED = "rewarded"
+    """A default reward that was not applied: the item got a reward in its window."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,23 @@ class Decision:
     timestamp_us: int
     items: Sequence[str]
     propensities: Sequence[float]
+    window_s: int = 86_400
+    """How long a reward joins this answer."""
+    default_reward: float | None = None
+    """Given to each shown item that got no reward when the window closes (None: nothing)."""
+
+
+@dataclass(frozen=True)
+class DueReward:
+    """An answer whose reward window has closed and whose default rewards are still owed."""
+
+    token: bytes
+    """Identifies the pending entry, for `settle_reward`."""
+    prediction_id: str
+    user: str
+    items: Sequence[str]
+    propensities: Sequence[float]
+    default_reward: float
 
 
 @dataclass(frozen=True)
@@ -112,7 +139,6 @@ class RedisStoreConfig(BaseModel):
     timeout_s: float = Field(default=2.0, gt=0.0)
     dedupe_window: int = Field(default=10_000, ge=1)
     recent_events: int = Field(default=1000, ge=1)
-    prediction_ttl_s: int = Field(default=86_400, ge=1)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
     retries: int = Field(default=8, ge=0)
 
@@ -166,11 +192,14 @@ class WeightStore(ABC):
         update: StateUpdate,
         *,
         cutoff: LogId = LOG_START,
+        window_s: int | None = None,
     ) -> ObserveOutcome:
         """Append `event` to the log and apply `update` to the user's state, atomically.
 
         `cutoff` is the version's training cutoff in the user's log partition: without a
-        state, the update is handed the user's logged events after it.
+        state, the update is handed the user's logged events after it. `window_s`, the
+        reward window of a model with a default reward, makes the store remember that the
+        event's item got a reward, so that no default reward is applied to it.
         """
 
     @abstractmethod
@@ -187,6 +216,14 @@ class WeightStore(ABC):
     def log_decision(self, model: str, decision: Decision) -> None:
         """Append a /predict answer to the decision log and remember its propensities for
         /observe (best effort: sent without waiting)."""
+
+    @abstractmethod
+    async def due_rewards(self, model: str, now_ms: int, limit: int) -> list[DueReward]:
+        """Answers of `model` whose reward window closed by `now_ms` with defaults owed."""
+
+    @abstractmethod
+    async def settle_reward(self, model: str, due: DueReward) -> None:
+        """Forget a due answer once its default rewards are applied (idempotent)."""
 
     @abstractmethod
     async def recent_events(self, model: str, user: str) -> list[LoggedEvent]:

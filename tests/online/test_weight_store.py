@@ -257,3 +257,42 @@ def test_store_survives_a_redis_restart(tmp_path: Any) -> None:
         assert run(body()) == b"a;b;"
     finally:
         server.stop()
+
+
+def test_default_rewards_are_owed_once_the_window_closes_and_skip_rewarded_items(
+    make_store: StoreFactory,
+) -> None:
+    shown = Decision("p1", "alice", 1, "thompson", 5_000_000, ["i1", "i2"], [0.5, 0.25], 60, 0.0)
+
+    async def body(store: WeightStore) -> None:
+        assert await store.ping()  # connected: log_decision sends nothing before that
+        store.log_decision("m", shown)
+        close_ms = 5_000 + 60_000
+        assert await store.ping()  # the decision went out with this round trip
+        assert await store.due_rewards("m", close_ms - 1, 10) == []
+        (due,) = await store.due_rewards("m", close_ms, 10)
+        assert (due.prediction_id, due.user, list(due.items)) == ("p1", "alice", ["i1", "i2"])
+        assert (list(due.propensities), due.default_reward) == ([0.5, 0.25], 0.0)
+        # i1 got a reward in its window (joined); its default reward is then refused.
+        joined = FeedbackEvent("e1", "alice", "i1", 1.0, 6, prediction_id="p1")
+        outcome = await store.observe("m", 1, joined, appending(b"r"), window_s=60)
+        assert outcome.status is ObserveStatus.APPLIED and outcome.propensity == 0.5
+        statuses = []
+        for slot, item in enumerate(due.items):
+            default = FeedbackEvent(
+                f"default:p1:{slot}", "alice", item, 0.0, 7, "p1", due.propensities[slot]
+            )
+            first = await store.observe("m", 1, default, appending(item.encode()), window_s=60)
+            again = await store.observe("m", 1, default, appending(b"x"), window_s=60)
+            statuses.append((first.status, again.status))
+        assert statuses == [
+            (ObserveStatus.REWARDED, ObserveStatus.REWARDED),
+            (ObserveStatus.APPLIED, ObserveStatus.DUPLICATE),
+        ]
+        await store.settle_reward("m", due)
+        await store.settle_reward("m", due)  # a second worker's settle changes nothing
+        assert await store.due_rewards("m", close_ms + 10_000, 10) == []
+        read = await store.read("m", 1, "alice", with_seen=False)
+        assert read.state == b"r;i2;"
+
+    run(using(make_store, body))

@@ -188,7 +188,7 @@ def test_recentred_prior_updates_to_the_closed_form_and_leaves_the_template_alon
     template = UserPosterior.prior(np.zeros(4), 2.5, noise_std=0.7)
     w0 = rng.normal(size=4)
     features = rng.normal(size=(2 * REFRESH_EVERY + 5, 4))
-    rewards = rng.normal(size=features.shape[0])
+    rewards = rng.normal(size=(features.shape[0],))
     recentred = template.recentred(w0)
     fresh = UserPosterior.prior(w0, 2.5, noise_std=0.7)
     np.testing.assert_array_equal(recentred.mean(), fresh.mean())
