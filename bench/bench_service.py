@@ -1,6 +1,6 @@
 """Service throughput and latency, loopback, in one run: hello-world FastAPI vs /predict, /observe.
 
-    python -m bench.bench_service [--seconds 10] [--connections 16]
+    python -m bench.bench_service [--seconds 10] [--connections 16] [--rounds 3]
 
 Builds a movielens-100k-shaped synthetic snapshot (1682 items, 943 users, d = 18), starts the
 embedded Redis (unix socket, AOF everysec: the default setup), then measures with `wrk`
@@ -12,10 +12,12 @@ worker (uvloop, httptools):
 * `GET /predict?user=U&k=10` (Thompson sampling on, users with stored state) at `--connections`,
   and the same with `explore=false` (greedy) to separate the exploration's cost.
 
-Prints one table. Ratios are against the mean of two hello-world runs of the same invocation
-(one first, one last); "cpu us/req" is the server process's CPU time per request (utime +
-stime from /proc), which a busy shared machine disturbs less than the request rate; "redis
-us/req" is the embedded Redis's.
+Prints one table. The /observe runs come first; then `--rounds` rounds each run hello world,
+/predict and /predict greedy back to back, and each /predict figure is compared with the
+hello-world run of its own round (on a shared machine the load drifts between rounds, not
+within a few seconds). The table gives every round and the median over rounds. "cpu us/req" is
+the server process's CPU time per request (utime + stime from /proc), which a busy shared
+machine disturbs less than the request rate; "redis us/req" is the embedded Redis's.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -166,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_service needs wrk on the PATH (apt-get install wrk)")
@@ -194,33 +198,52 @@ def main() -> None:
         seconds, connections, pid = args.seconds, args.connections, velox.pid
         observe_url, predict_url = base + "/observe", base + "/predict"
         greedy = PREDICT_LUA.replace("k=10", "k=10&explore=false")
-        # The hello-world runs bracket the others: their spread shows the machine's drift.
         results = [
-            measured("hello world", hello_url, seconds, connections, None, server=hello.pid),
             measured("/observe", observe_url, max(3, seconds // 2), 1, OBSERVE_LUA, server=pid),
             measured("/observe", observe_url, seconds, connections, OBSERVE_LUA, server=pid),
-            measured("/predict k=10", predict_url, seconds, connections, PREDICT_LUA, server=pid),
-            measured("/predict greedy", predict_url, seconds, connections, greedy, server=pid),
-            measured("hello world", hello_url, seconds, connections, None, server=hello.pid),
         ]
+        rounds = []
+        for _ in range(args.rounds):
+            runs = (
+                ("hello world", hello_url, None, hello.pid),
+                ("/predict k=10", predict_url, PREDICT_LUA, pid),
+                ("/predict greedy", predict_url, greedy, pid),
+            )
+            rounds.append([
+                measured(name, url, seconds, connections, script, server=server)
+                for name, url, script, server in runs
+            ])  # fmt: skip
     finally:
         stop(velox)
         stop(hello)
-    print_table(results)
+    print_table(results, rounds)
 
 
-def print_table(results: list[Result]) -> None:
-    """Print the results relative to the mean of the hello-world runs."""
-    hellos = [r for r in results if r.name == "hello world"]
-    baseline = sum(r.requests_per_s for r in hellos) / len(hellos)
-    cpu_baseline = sum(r.server_cpu_us for r in hellos) / len(hellos)
-    print(f"{'endpoint':<16}{'conns':>6}{'req/s':>8}{'vs hello':>9}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'non-2xx':>8}{'cpu us/req':>11}{'cpu vs hello':>13}{'redis us/req':>13}")  # fmt: skip
-    for r in results:
-        print(f"{r.name:<16}{r.connections:>6}{r.requests_per_s:>8.0f}"
-              f"{r.requests_per_s / baseline:>8.2f}x{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}{r.errors:>8}"
-              f"{r.server_cpu_us:>11.0f}{cpu_baseline / r.server_cpu_us:>12.2f}x"
+def print_table(observes: list[Result], rounds: list[list[Result]]) -> None:
+    """Print every run; /predict rows relative to their round's hello world, then medians."""
+    print(f"{'round':<6}{'endpoint':<16}{'conns':>6}{'req/s':>8}{'vs hello':>9}{'p50 ms':>8}"
+          f"{'p99 ms':>8}{'non-2xx':>8}{'cpu us/req':>11}{'cpu vs hello':>13}"
+          f"{'redis us/req':>13}")  # fmt: skip
+    for r in observes:
+        print(f"{'-':<6}{r.name:<16}{r.connections:>6}{r.requests_per_s:>8.0f}{'':>9}"
+              f"{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}{r.errors:>8}{r.server_cpu_us:>11.0f}{'':>13}"
               f"{r.redis_cpu_us:>13.0f}")  # fmt: skip
+    ratios: dict[str, list[tuple[float, float, float]]] = {}
+    for number, runs in enumerate(rounds, start=1):
+        hello = runs[0]
+        for r in runs:
+            rate, cpu = (
+                r.requests_per_s / hello.requests_per_s,
+                hello.server_cpu_us / r.server_cpu_us,
+            )
+            ratios.setdefault(r.name, []).append((rate, cpu, r.p99_ms))
+            print(f"{number:<6}{r.name:<16}{r.connections:>6}{r.requests_per_s:>8.0f}"
+                  f"{rate:>8.2f}x{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}{r.errors:>8}"
+                  f"{r.server_cpu_us:>11.0f}{cpu:>12.2f}x{r.redis_cpu_us:>13.0f}")  # fmt: skip
+    print("\nmedian over rounds (each vs its own round's hello world):")
+    for name, values in ratios.items():
+        rate, cpu, p99 = (statistics.median(v[i] for v in values) for i in range(3))
+        print(f"  {name:<16} throughput {rate:.2f}x  cpu/req {cpu:.2f}x  p99 {p99:.2f} ms")
 
 
 if __name__ == "__main__":
