@@ -1,7 +1,8 @@
 """The exploration acceptance run and the off-policy-evaluation coverage run, on ml-100k.
 
 Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--cohort 100] [--no-repeat]
-       [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope] [--plot bench/out/bandits.png]
+       [--prior-labels ratings|world] [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope]
+       [--plot bench/out/bandits.png]
 
 1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on
    their own seeds (1000, 1001, 1002): the grid value (`jobs.simulation.tuning`) with the
@@ -10,7 +11,10 @@ Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--cohort 100] [-
    evaluation seeds 0..seeds-1 (one world per seed, the same for every policy); the table
    gives mean cumulative reward, its ratio to the tuned ε-greedy (the baseline of the same
    run) and the mean cumulative expected regret, and the acceptance line checks the tuned
-   Thompson sampling and the tuned LinUCB against 1.10 x the tuned ε-greedy.
+   Thompson sampling and the tuned LinUCB against 1.10 x the tuned ε-greedy. A headroom table
+   follows: what the best item, a least-squares head's first item and the prior mean's first
+   item would earn. `--prior-labels world` fits the learner's head prior on labels drawn from
+   the hidden world (`jobs.simulation.environment`).
 2. OPE: a frozen ε-greedy(0.1) target over personalised posteriors, logged by ε-greedy(0.5)
    over the population prior, `--ope-repetitions` logs of `--ope-rows` decisions; each
    estimator's worst relative error against the measured on-policy value and the share of
@@ -30,7 +34,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from jobs.simulation.environment import SimulationSetting, build_environment
+import numpy as np
+
+from jobs.simulation.environment import PRIOR_LABELS, SimulationSetting, build_environment
 from jobs.simulation.ope_study import ESTIMATORS, OpeSetting, coverage_study, replay_study
 from jobs.simulation.plot import plot_cumulative_reward
 from jobs.simulation.ratings import Ratings, load_ratings
@@ -80,7 +86,7 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         ])  # fmt: skip
     table(
         f"policies on seeds {seeds}, {args.steps} steps, cohort {setting.cohort}, "
-        f"repeat={setting.repeat} (tuned: {', '.join(tuned)}; "
+        f"repeat={setting.repeat}, prior_labels={setting.prior_labels} (tuned: {', '.join(tuned)}; "
         f"{time.perf_counter() - started:.0f} s)",
         ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
         rows,
@@ -95,6 +101,36 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         curves = {spec: outcome.mean_curve() for spec, outcome in outcomes.items()}
         title = f"ml-100k simulator, mean of {len(seeds)} seeds"
         print(f"\nplot: {plot_cumulative_reward(curves, Path(args.plot), title=title)}")
+
+
+def headroom(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespace) -> None:
+    """What fixed choices would earn per user over the run (repeat=True worlds only).
+
+    The best item; the item ranked first by the least-squares fit of the user's own hidden
+    like-probabilities on the learner's features (where a head fitted on every item would
+    settle: the cost of a linear head on these features); the item ranked first by the prior
+    mean (greedy's first choice). Expected reward x steps, mean over the evaluation seeds.
+    """
+    if not setting.repeat:
+        return
+    rows = []
+    for seed in range(args.seeds):
+        env = build_environment(ratings, setting, seed)
+        features = env.items.features.astype(np.float64)
+        like = env.like_probability
+        oracle = np.linalg.lstsq(features, like.T, rcond=None)[0]
+        linear = np.argmax(features @ oracle, axis=0)
+        prior = int(np.argmax(features @ env.head.w0))
+        rows.append([
+            like.max(axis=1).mean(), like[np.arange(env.cohort), linear].mean(),
+            like[:, prior].mean(),
+        ])  # fmt: skip
+    best, linear_best, prior_best = (args.steps * value for value in np.mean(rows, axis=0))
+    table(
+        f"headroom on seeds 0..{args.seeds - 1} (expected reward of a fixed item per user)",
+        ["best item", "least-squares head's first item", "prior mean's first item"],
+        [[f"{best:.0f}", f"{linear_best:.0f}", f"{prior_best:.0f}"]],
+    )
 
 
 def ope(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespace) -> None:
@@ -142,6 +178,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--cohort", type=int, default=SimulationSetting.cohort)
     parser.add_argument("--no-repeat", action="store_true")
+    parser.add_argument(
+        "--prior-labels", choices=PRIOR_LABELS, default=SimulationSetting.prior_labels
+    )
     parser.add_argument("--ope-rows", type=int, default=20_000)
     parser.add_argument("--ope-repetitions", type=int, default=20)
     parser.add_argument("--skip-ope", action="store_true")
@@ -149,9 +188,12 @@ def main() -> None:
     parser.add_argument("--plot", default="bench/out/bandits.png")
     args = parser.parse_args()
     ratings = load_ratings("movielens-100k", VeloxSettings())
-    setting = SimulationSetting(cohort=args.cohort, repeat=not args.no_repeat)
+    setting = SimulationSetting(
+        cohort=args.cohort, repeat=not args.no_repeat, prior_labels=args.prior_labels
+    )
     if not args.skip_bandits:
         bandits(ratings, setting, args)
+        headroom(ratings, setting, args)
     if not args.skip_ope:
         ope(ratings, setting, args)
 

@@ -9,7 +9,13 @@ The setting (documented because results depend on it):
 * **Learner.** Only what a snapshot would hold: the same ALS fitted on the other users'
   ratings gives item features f(x; θ) = [v_i, 1, b_i] (d = 10); the head prior for a new user
   (w0, λ, noise_std) is fitted on those users' like labels (`head_prior.py`). Cohort users are
-  new users (cold start): their heads start at the population prior.
+  new users (cold start): their heads start at the population prior. By default the labels are
+  the recorded ratings (`prior_labels="ratings"`: a 5 is a like), so nothing the learner holds
+  depends on the cohort. `prior_labels="world"` draws them from the hidden model at the same
+  (user, item) pairs instead: the prior is then fitted on the world the cohort lives in (on
+  ml-100k it matches the spread of the cohort's best linear weights, where the recorded labels
+  give one 2 to 2.6 x too wide), at the price of depending, through the hidden model's item
+  terms, on the cohort's ratings.
 * **Loop.** Each step a uniformly random cohort user visits and the policy shows one item
   (`slate_size`) from the whole catalog (`candidates`: a random retrieval stage instead) through
   `velox.policies`, `UserPosterior.update` and `velox.scoring`, as the service does. By

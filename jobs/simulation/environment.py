@@ -9,7 +9,11 @@ The setting (documented in the package docstring) in code:
    std, i.e. the chance that their rating would exceed the threshold.
 3. Learner: the same model class fitted on the other users' ratings only gives the item
    features f(x; θ) = [v_i, 1, b_i] (an ItemMatrix, as in a snapshot), and the head prior
-   (w0, λ, noise_std) is fitted on those users' like labels (rating > threshold).
+   (w0, λ, noise_std) is fitted on those users' like labels at the items they rated:
+   `prior_labels="ratings"` takes the recorded ratings (rating > threshold);
+   `prior_labels="world"` draws each label from the hidden model, so that the prior is fitted
+   on the same world the cohort lives in, as a deployed prior is fitted on the population it
+   serves.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from velox.posterior import UserPosterior
 
 FloatArray = NDArray[np.float64]
 
+PRIOR_LABELS = ("ratings", "world")
+
 
 @dataclass(frozen=True)
 class SimulationSetting:
@@ -41,6 +47,7 @@ class SimulationSetting:
     iterations: int = 15
     like_threshold: float = 4.5
     repeat: bool = True
+    prior_labels: str = "ratings"
     slate_size: int = 1
     candidates: int | None = None
 
@@ -81,6 +88,10 @@ def build_environment(ratings: Ratings, setting: SimulationSetting, seed: int) -
         raise InvalidInputError(
             f"need 1 <= slate_size <= candidates <= {ratings.n_items} (the catalog size)"
         )
+    if setting.prior_labels not in PRIOR_LABELS:
+        raise InvalidInputError(
+            f"prior_labels must be one of {', '.join(PRIOR_LABELS)}, got {setting.prior_labels!r}"
+        )
     rng = np.random.default_rng([seed, 0])
     cohort = np.sort(rng.choice(ratings.n_users, setting.cohort, replace=False))
     in_cohort = np.zeros(ratings.n_users, dtype=np.bool_)
@@ -100,7 +111,12 @@ def build_environment(ratings: Ratings, setting: SimulationSetting, seed: int) -
     users, items, values = ratings.users[train], ratings.items[train], ratings.values[train]
     learner = fit(users, items, values, seed + 1)
     features = learner.item_features()
-    labels = (values > setting.like_threshold).astype(np.float64)
+    if setting.prior_labels == "world":
+        liked = ndtr((hidden.predict(users, items) - setting.like_threshold) / sigma)
+        draws = np.random.default_rng([seed, 3]).random(liked.shape[0])
+        labels = (draws < liked).astype(np.float64)
+    else:
+        labels = (values > setting.like_threshold).astype(np.float64)
     head = fit_head_prior(features.astype(np.float64), users, items, labels, seed=seed)
     return Environment(
         items=ItemMatrix.from_features(features),

@@ -20,7 +20,7 @@ from jobs.simulation.ratings import Ratings
 from jobs.simulation.runner import PolicyRun, run_policy
 
 EPSILON_GRID = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
-ALPHA_GRID = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+ALPHA_GRID = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 SCALE_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.special import ndtr  # type: ignore[import-untyped]
 
 from jobs.simulation.environment import SimulationSetting, build_environment
 from jobs.simulation.factorize import fit_biased_als
@@ -101,6 +102,33 @@ def test_the_learner_never_sees_the_held_out_cohort() -> None:
         build_environment(ratings, replace(SMALL, cohort=150), seed=0)
     with pytest.raises(InvalidInputError):
         build_environment(ratings, replace(SMALL, slate_size=5, candidates=3), seed=0)
+
+
+def test_world_prior_labels_are_drawn_from_the_hidden_model() -> None:
+    # Integer ratings above 4.0 are 5s only; the hidden model's probit spreads the rounding as
+    # noise, so likes are about twice as frequent in its world as in the recorded ratings.
+    ratings = planted_ratings()
+    ratings = replace(ratings, values=np.round(ratings.values))
+    recorded = build_environment(ratings, SMALL, seed=3)
+    world = build_environment(ratings, replace(SMALL, prior_labels="world"), seed=3)
+    np.testing.assert_array_equal(world.items.features, recorded.items.features)
+    np.testing.assert_array_equal(world.like_probability, recorded.like_probability)
+    train = ~np.isin(np.array(ratings.user_ids), world.cohort_ids)[ratings.users]
+    users, items = ratings.users[train], ratings.items[train]
+    hidden = fit_biased_als(
+        ratings.users, ratings.items, ratings.values, ratings.n_users, ratings.n_items,
+        rank=SMALL.rank, reg=SMALL.reg, iterations=SMALL.iterations, seed=3,
+    )  # fmt: skip
+    sigma = np.sqrt(np.mean((ratings.values - hidden.predict(ratings.users, ratings.items)) ** 2))
+    liked = ndtr((hidden.predict(users, items) - SMALL.like_threshold) / sigma).mean()
+    recorded_rate = (ratings.values[train] > SMALL.like_threshold).mean()
+    assert liked - recorded_rate > 0.1
+    # The pooled fit has a constant feature, so its mean prediction is the mean label.
+    rows = world.items.features[items].astype(np.float64)
+    assert abs((rows @ world.head.w0).mean() - liked) < 0.015
+    assert abs((rows @ recorded.head.w0).mean() - recorded_rate) < 1e-9
+    with pytest.raises(InvalidInputError):
+        build_environment(ratings, replace(SMALL, prior_labels="cohort"), seed=3)
 
 
 def test_runs_are_reproducible_and_share_visitors_and_draws() -> None:
