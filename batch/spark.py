@@ -17,11 +17,13 @@ LAUNCH_CONF: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
 }
 DEFAULT_DRIVER_MEMORY = "2g"  # unless SPARK_DRIVER_MEMORY says otherwise
-# A short local job spends much of its time compiling: with the C1 compiler alone
-# MovieLens-100k trains in 53-77 s instead of 102-108 s on the 2-core dev VM at load 4-7
-# (BENCHMARKS.md), same RMSE; C2 pays off on long jobs (an earlier session saw a 10^6-event
-# job slow from 97 s to 131 s with C1 only), so only short jobs ask for it.
-QUICK_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
+# A short local job spends much of its time compiling and collecting garbage: with the C1
+# compiler alone MovieLens-100k trained in 53-77 s instead of 102-108 s on the 2-core dev VM
+# at load 4-7, and the serial collector then took it from 48-51 s to 40-42 s at load 2.5-3
+# (less CPU in G1's concurrent threads and write barriers), same RMSE (BENCHMARKS.md). C2
+# and G1 pay off on long jobs (an earlier session saw a 10^6-event job slow from 97 s to
+# 131 s with C1 only), so only short jobs ask for these.
+SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 _DRIVER_JAVA_OPTIONS = re.compile(r"^\s*spark\.driver\.extraJavaOptions\s*[=:\s]", re.MULTILINE)
 # Runtime SQL settings, applied unless the user set them (e.g. with spark-submit --conf).
 SESSION_CONF: dict[str, str] = {
@@ -66,8 +68,8 @@ def _user_driver_java_options() -> bool:
     return _DRIVER_JAVA_OPTIONS.search(defaults) is not None
 
 
-def quick_jit_applies(master: str) -> bool:
-    """Whether a short job's driver on `master`, launched by this process, may use C1 only.
+def short_job_options_apply(master: str) -> bool:
+    """Whether a short job's driver on `master` gets `SHORT_JOB_JAVA_OPTIONS` (C1, serial GC).
 
     Only a local master (the driver JVM does all the work, and the evidence is local), and
     never over driver JVM options the user set: `spark.driver.extraJavaOptions` given here
@@ -79,14 +81,15 @@ def quick_jit_applies(master: str) -> bool:
 
 
 def get_spark(
-    master: str | None = None, app_name: str = "velox", *, quick_jit: bool = False
+    master: str | None = None, app_name: str = "velox", *, short_job: bool = False
 ) -> SparkSession:
     """The active Spark session, or a new one on `master` (default local[*]), logging at WARN.
 
     Under spark-submit `master=None` keeps the master and every `--conf` given on its command
     line; local masters get a few shuffle partitions unless the user chose a number. A local
-    driver that this process launches for a short job (`quick_jit`) compiles with C1 only,
-    unless the user gave driver JVM options; an existing session or a driver that
+    driver that this process launches for a short job (`short_job`) compiles with C1 only and
+    collects with the serial GC, unless the user gave driver JVM options; an existing session
+    or a driver that
     spark-submit started keeps its JVM as it is (its flags are fixed at launch).
     """
     from pyspark.sql import SparkSession
@@ -103,8 +106,8 @@ def get_spark(
             builder = builder.config("spark.driver.host", "127.0.0.1")
         if "SPARK_DRIVER_MEMORY" not in os.environ:
             builder = builder.config("spark.driver.memory", DEFAULT_DRIVER_MEMORY)
-        if quick_jit and quick_jit_applies(master or DEFAULT_MASTER):
-            builder = builder.config("spark.driver.extraJavaOptions", QUICK_JIT_OPTIONS)
+        if short_job and short_job_options_apply(master or DEFAULT_MASTER):
+            builder = builder.config("spark.driver.extraJavaOptions", SHORT_JOB_JAVA_OPTIONS)
     session = builder.getOrCreate()
     context = session.sparkContext
     context.setLogLevel("WARN")

@@ -179,7 +179,7 @@ def run_train(
     short = len(known) == len(sizes) and sum(known) < SHORT_JOB_BYTES
     with timer.stage("start Spark"):
         app = f"velox-train-{options.model}"
-        spark = get_spark(options.master, app_name=app, quick_jit=short)
+        spark = get_spark(options.master, app_name=app, short_job=short)
         _checkpoint_dir(spark, settings)
     timer.console.print(
         f"Spark {spark.version} on {spark.sparkContext.master}, UI at "

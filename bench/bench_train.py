@@ -2,6 +2,7 @@
 
     python -m bench.bench_train                        # movielens-100k
     python -m bench.bench_train --synthetic-events 10000000   # also a 10^7-event synthetic set
+    python -m bench.bench_train --skip-movielens --no-baseline --synthetic-events 10000000
 
 Every measured job runs in a fresh process (so each pays Spark's start-up, as `velox train`
 does) with the dataset already in the cache. The baseline is the simplest honest Spark job on
@@ -91,7 +92,11 @@ def _prepare(home: str, dataset: str, events: int) -> float:
 
 
 def _report(
-    console: Console, dataset: str, built: float, ours: dict[str, Any], base: dict[str, Any]
+    console: Console,
+    dataset: str,
+    built: float,
+    ours: dict[str, Any],
+    base: dict[str, Any] | None,
 ) -> None:
     table = Table("stage", "seconds", title=f"velox train --dataset {dataset}")
     table.add_row("(dataset build/download, cached before timing)", f"{built:.1f}")
@@ -101,6 +106,10 @@ def _report(
         "[bold]whole command, wall (incl. start-up, publish, exit)[/bold]", f"{ours['wall']:.1f}"
     )
     console.print(table)
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(ours["metrics"].items()))
+    if base is None:
+        console.print(f"manifest metrics: {metrics}")
+        return
     summary = Table(
         "job", "wall s", "random 80/20 RMSE", title=f"{dataset}: against plain Spark ALS"
     )
@@ -118,7 +127,6 @@ def _report(
         f"{ours_rmse / base_rmse:.3f}x",
     )
     console.print(summary)
-    metrics = ", ".join(f"{k}={v:.4f}" for k, v in sorted(ours["metrics"].items()))
     console.print(f"manifest metrics: {metrics}")
 
 
@@ -127,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--synthetic-events", type=int, default=0, help="also a synthetic set")
     parser.add_argument("--skip-movielens", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the plain ALS job")
     parser.add_argument("--home", help="VELOX_HOME to use (default: a fresh temp dir)")
     parser.add_argument("--child", choices=["train", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", default=MOVIELENS, help=argparse.SUPPRESS)
@@ -142,7 +151,7 @@ def main() -> None:
         jobs.append(("synthetic", args.synthetic_events))
     for dataset, events in jobs:
         built = _prepare(home, dataset, events)
-        base = _measure("baseline", home, dataset, events)
+        base = None if args.no_baseline else _measure("baseline", home, dataset, events)
         ours = _measure("train", home, dataset, events)
         _report(
             console,

@@ -1,4 +1,4 @@
-"""When a short job's driver compiles with C1 only, and how a job's input size is measured."""
+"""When a short job's driver gets C1 only and the serial GC; how big a job's input is."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from batch.datasets.reader import local_bytes
-from batch.spark import quick_jit_applies
+from batch.spark import short_job_options_apply
 
 
 @pytest.fixture
@@ -19,39 +19,39 @@ def no_user_conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_quick_jit_is_for_local_drivers_only(no_user_conf: Path) -> None:
-    assert quick_jit_applies("local[*]") and quick_jit_applies("local")
-    assert not quick_jit_applies("spark://master:7077")
-    assert not quick_jit_applies("yarn")
+def test_short_job_options_is_for_local_drivers_only(no_user_conf: Path) -> None:
+    assert short_job_options_apply("local[*]") and short_job_options_apply("local")
+    assert not short_job_options_apply("spark://master:7077")
+    assert not short_job_options_apply("yarn")
 
 
 @pytest.mark.parametrize(
     "line", ["spark.driver.extraJavaOptions -Dx=1", "spark.driver.extraJavaOptions=-Dx=1"]
 )
-def test_quick_jit_never_replaces_java_options_from_spark_defaults(
+def test_short_job_options_never_replaces_java_options_from_spark_defaults(
     no_user_conf: Path, line: str
 ) -> None:
     (no_user_conf / "spark-defaults.conf").write_text(f"spark.driver.memory 4g\n{line}\n")
-    assert not quick_jit_applies("local[2]")
+    assert not short_job_options_apply("local[2]")
 
 
 def test_a_commented_out_option_does_not_count(no_user_conf: Path) -> None:
     (no_user_conf / "spark-defaults.conf").write_text("# spark.driver.extraJavaOptions -Dx=1\n")
-    assert quick_jit_applies("local[2]")
+    assert short_job_options_apply("local[2]")
 
 
-def test_quick_jit_never_replaces_java_options_from_submit_args(
+def test_short_job_options_never_replaces_java_options_from_submit_args(
     no_user_conf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYSPARK_SUBMIT_ARGS", "--driver-java-options -Dx=1 pyspark-shell")
-    assert not quick_jit_applies("local[2]")
+    assert not short_job_options_apply("local[2]")
 
 
 def test_a_driver_that_spark_submit_started_keeps_its_jvm(
     no_user_conf: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "12345")
-    assert not quick_jit_applies("local[2]")
+    assert not short_job_options_apply("local[2]")
 
 
 def test_local_bytes_sums_a_folder_and_skips_uris(tmp_path: Path) -> None:
