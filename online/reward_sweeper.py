@@ -78,6 +78,10 @@ class RewardSweeper:
                 await self.sweep_once()
             except ServiceError as error:
                 log.warning("default-reward sweep failed (retried next tick): %s", error)
+            except Exception:
+                # A bug must not end the sweeps for the life of the worker; what was not
+                # settled is owed again next tick.
+                log.exception("default-reward sweep failed (retried next tick)")
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
