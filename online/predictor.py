@@ -6,6 +6,7 @@ import os
 import time
 
 import numpy as np
+from numpy.typing import NDArray
 
 from online.rebase import posterior_for
 from online.schemas import PredictQuery, PredictResponse, RankedItem, ScoreResponse
@@ -50,6 +51,7 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
         timestamp_us=time.time_ns() // 1000,
         items=names,
         propensities=propensities,
+        candidates=_eligible_count(snapshot.items.n, allowed, exclude),
         window_s=served.rewards.window_s,
         default_reward=served.rewards.default_reward,
     )
@@ -68,6 +70,17 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
         prediction_id=prediction_id,
         items=items,
     )
+
+
+def _eligible_count(
+    n_items: int, allowed: NDArray[np.bool_] | None, exclude: NDArray[np.intp] | None
+) -> int:
+    """How many items a policy could choose from (no work without a filter or exclusions)."""
+    if exclude is None or exclude.size == 0:
+        return n_items if allowed is None else int(np.count_nonzero(allowed))
+    eligible = np.ones(n_items, dtype=np.bool_) if allowed is None else allowed.copy()
+    eligible[exclude] = False
+    return int(np.count_nonzero(eligible))
 
 
 def _policy(service: Service, served: ServedModel, query: PredictQuery) -> Policy:

@@ -46,6 +46,7 @@ def decision_commands(model: str, decision: Decision, log_maxlen: int) -> list[C
             "user_id", decision.user,
             "version", decision.version,
             "policy", decision.policy,
+            "candidates", decision.candidates,
             "timestamp", decision.timestamp_us,
             "items", orjson.dumps(list(decision.items)),
             "propensities", orjson.dumps(list(decision.propensities)),

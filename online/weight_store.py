@@ -77,6 +77,8 @@ class Decision:
     timestamp_us: int
     items: Sequence[str]
     propensities: Sequence[float]
+    candidates: int = 0
+    """How many items the policy could choose from (after `where` and `exclude_seen`)."""
     window_s: int = 86_400
     """How long a reward joins this answer."""
     default_reward: float | None = None

@@ -150,6 +150,8 @@ def test_decision_log_drains_in_its_schema(redis_url: str, tmp_path: Path) -> No
             "policy": "thompson", "timestamp": str(1_732_320_000_000_000 + n),
             "items": '["i1", "i2"]', "propensities": f"[0.5, {n / 100}]",
         }  # fmt: skip
+        if n % 2:  # entries written before `candidates` was logged lack it
+            fields["candidates"] = str(100 + n)
         client.xadd(DECISIONS.key("m", partition_of(f"u{n % 3}")), fields)  # type: ignore[arg-type]
     report = Drain(client, "m", tmp_path, DECISIONS).run()
 
@@ -159,3 +161,4 @@ def test_decision_log_drains_in_its_schema(redis_url: str, tmp_path: Path) -> No
     rows = sorted(table.to_pylist(), key=lambda row: int(row["prediction_id"][1:]))
     assert [row["propensities"][1] for row in rows] == [n / 100 for n in range(20)]
     assert rows[3]["items"] == ["i1", "i2"] and rows[3]["version"] == 2
+    assert [row["candidates"] for row in rows[:4]] == [None, 101, None, 103]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -139,6 +140,23 @@ def test_the_log_carries_the_propensity_of_the_shown_item(
     assert logged["policy"].startswith("thompson")
     assert json.loads(logged["items"]) == [entry["item"] for entry in shown["items"]]
     assert json.loads(logged["propensities"]) == [e["propensity"] for e in shown["items"]]
+    assert logged["candidates"] == "40"  # the whole synthetic catalog
+
+
+def test_the_log_counts_the_candidates_left_by_where_and_exclude_seen(
+    client: httpx.Client, redis_server: RedisServer
+) -> None:
+    user = fresh_user()
+    for item in ("i1", "i5", "i2"):  # two comedies (i % 4 == 1) and one other item
+        observe(client, user=user, item=item, reward=1.0)
+    top_k(client, user=user, k=3, where="genre == 'Comedy'", exclude_seen="true")
+    top_k(client, user=user, k=3, exclude_seen="true")
+    top_k(client, user=user, k=3, where="genre == 'Comedy'")
+    deadline = time.monotonic() + 5  # the last answer's record may wait up to 20 ms to be sent
+    while len(logged := user_decisions(redis_server.url, "movies", user)) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert [entry["candidates"] for entry in logged] == ["8", "37", "10"]
 
 
 def test_models_health_and_docs(client: httpx.Client) -> None:

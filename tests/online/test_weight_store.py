@@ -262,7 +262,10 @@ def test_store_survives_a_redis_restart(tmp_path: Any) -> None:
 def test_default_rewards_are_owed_once_the_window_closes_and_skip_rewarded_items(
     make_store: StoreFactory,
 ) -> None:
-    shown = Decision("p1", "alice", 1, "thompson", 5_000_000, ["i1", "i2"], [0.5, 0.25], 60, 0.0)
+    shown = Decision(
+        "p1", "alice", 1, "thompson", 5_000_000, ["i1", "i2"], [0.5, 0.25],
+        candidates=2, window_s=60, default_reward=0.0,
+    )  # fmt: skip
 
     async def body(store: WeightStore) -> None:
         assert await store.ping()  # connected: log_decision sends nothing before that
