@@ -1,0 +1,149 @@
+"""Exploration cost inside a loaded server against the same call in a tight loop.
+
+    python -m bench.bench_select_in_server [--seconds 6]
+
+Serves the service (uvicorn in this process, uvloop + httptools; Redis on a unix socket; the
+movielens-100k-shaped snapshot of `bench.bench_service`) and wraps `Policy.select` with a
+thread-CPU timer. `wrk` (16 connections) first gives the users state through /observe, then
+drives /predict k=10 with Thompson sampling and with greedy (`explore=false`), one after the
+other. The same selections are then timed in a tight loop on one user's posterior. The table
+shows how much more a selection costs with the rest of a request between two of its calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import tempfile
+import threading
+import time
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import uvicorn
+import uvloop
+
+import velox.policies.base as policy_base
+from bench.bench_service import DIM, N_ITEMS, N_USERS, OBSERVE_LUA, PREDICT_LUA
+from online.main import create_app
+from online.settings import ServiceSettings
+from tests.online.synthetic import publish, synthetic_snapshot
+from tests.support.redis_server import free_port, redis_binary
+from velox.catalog import ItemMatrix
+from velox.policies import make_policy
+from velox.posterior import UserPosterior
+
+spent = {"cpu_ns": 0, "calls": 0}
+
+
+def timed(select: Callable[..., policy_base.Selection]) -> Callable[..., policy_base.Selection]:
+    """`select`, adding its thread CPU time to `spent`."""
+
+    def wrapper(*args: object, **kwargs: object) -> policy_base.Selection:
+        started = time.thread_time_ns()
+        result = select(*args, **kwargs)
+        spent["cpu_ns"] += time.thread_time_ns() - started
+        spent["calls"] += 1
+        return result
+
+    return wrapper
+
+
+def wrk(url: str, seconds: int, script: str, home: Path) -> None:
+    """One bounded wrk run (16 connections, loopback)."""
+    lua = home / "load.lua"
+    lua.write_text(script)
+    command = ["wrk", "-t1", "-c16", f"-d{seconds}s", "-s", str(lua), url]
+    subprocess.run(command, capture_output=True, check=True)
+
+
+def in_server(settings: ServiceSettings, home: Path, seconds: int) -> dict[str, float]:
+    """Mean CPU µs per `Policy.select` while wrk drives each kind of /predict."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            access_log=False,
+        )
+    )
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, float] = {}
+
+    def drive() -> None:
+        while not server.started:
+            time.sleep(0.05)
+        wrk(f"{base}/observe", 3, OBSERVE_LUA, home)
+        for name, script in (
+            ("thompson", PREDICT_LUA),
+            ("greedy", PREDICT_LUA.replace("k=10", "k=10&explore=false")),
+        ):
+            spent.update(cpu_ns=0, calls=0)
+            wrk(f"{base}/predict", seconds, script, home)
+            results[name] = spent["cpu_ns"] / max(spent["calls"], 1) / 1000
+        server.should_exit = True
+
+    threading.Thread(target=drive, daemon=True).start()
+    uvloop.run(server.serve())
+    return results
+
+
+def tight_loop() -> dict[str, float]:
+    """Best-of-7 µs per selection on one posterior with 100 observations."""
+    rng = np.random.default_rng(0)
+    items = ItemMatrix.from_features(rng.standard_normal((N_ITEMS, DIM)).astype(np.float32))
+    posterior = UserPosterior.prior(rng.standard_normal(DIM), 1.0)
+    for _ in range(100):
+        posterior.update(rng.standard_normal(DIM), 1.0)
+    results = {}
+    for name in ("thompson", "greedy"):
+        select = make_policy(name, seed=1).select
+        runs = timeit.repeat(lambda: select(items, posterior, 10), number=500, repeat=7)  # noqa: B023
+        results[name] = min(runs) / 500 * 1e6
+    return results
+
+
+def main() -> None:
+    """Measure both ways and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=6)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="velox-select-"))
+    socket = home / "redis.sock"
+    redis = subprocess.Popen(
+        [redis_binary(), "--port", "0", "--unixsocket", str(socket), "--save", "",
+         "--appendonly", "yes", "--dir", str(home)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        while not socket.exists():
+            time.sleep(0.05)
+        snapshot = synthetic_snapshot(n_items=N_ITEMS, dim=DIM, n_users=N_USERS, seed=1)
+        snapshot.user_ids = [f"u{u}" for u in range(N_USERS)]
+        publish(str(home / "snapshots"), "movies", snapshot)
+        settings = ServiceSettings(
+            home=home, redis_url=f"unix://{socket}", model="movies",
+            snapshot_root=str(home / "snapshots"),
+        )  # fmt: skip
+        policy_base.Policy.select = timed(policy_base.Policy.select)  # type: ignore[method-assign]
+        served = in_server(settings, home, args.seconds)
+        asyncio.set_event_loop(None)
+    finally:
+        redis.terminate()
+    loop = tight_loop()
+    print(f"{'policy':<10}{'in server us':>14}{'tight loop us':>15}{'ratio':>8}")
+    for name in ("thompson", "greedy"):
+        print(
+            f"{name:<10}{served[name]:>14.1f}{loop[name]:>15.1f}{served[name] / loop[name]:>7.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
