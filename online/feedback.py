@@ -44,9 +44,9 @@ async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
     event, outcome = await apply(service, served, request)
     joined = None
     note = None
-    if request.prediction_id:
+    if request.prediction_id and outcome.status is ObserveStatus.APPLIED:
         joined = outcome.propensity is not None
-        if not joined and outcome.status is ObserveStatus.APPLIED:
+        if not joined:
             note = (
                 f"prediction_id {request.prediction_id!r} is unknown, its reward window has "
                 f"closed, or it did not show item {request.item!r}: the reward was learned "

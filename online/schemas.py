@@ -89,7 +89,8 @@ class ObserveResponse(TypedDict):
     duplicate: bool
     log_id: str | None
     joined: bool | None
-    """Whether the reward joined its `prediction_id`'s answer (None: no prediction_id)."""
+    """Whether the reward joined its `prediction_id`'s answer (None: no prediction_id, or a
+    duplicate, which applied nothing)."""
     propensity: float | None
     """The probability with which that answer showed the item, when joined."""
     note: str | None

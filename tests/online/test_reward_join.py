@@ -74,7 +74,7 @@ def test_late_out_of_order_and_repeated_rewards_join_their_answers(
         assert result["propensity"] == shown["propensity"]
         observed.append((shown["item"], reward))
         again = observe(client, **body, prediction_id=answer["prediction_id"])
-        assert again["duplicate"] is True
+        assert again["duplicate"] is True and again["joined"] is None
     logged = events_of(redis_server, user)
     assert len(logged) == len(order)
     for fields, (answer, slot, _) in zip(logged, order, strict=True):
