@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -32,12 +33,9 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     allowed = snapshot.filters.mask(query.where) if query.where is not None else None
     exclude = served.rows_of(read.seen) if read.seen else None
     policy = _policy(service, served, query)
-    selection = policy.select(
-        snapshot.items,
-        await posterior_for(service, served, query.user, read),
-        query.k,
-        allowed=allowed,
-        exclude=exclude,
+    posterior = await posterior_for(service, served, query.user, read)
+    selection = await service.selections.run(
+        partial(policy.select, snapshot.items, posterior, query.k, allowed=allowed, exclude=exclude)
     )
     prediction_id = os.urandom(16).hex()
     ids = served.item_ids

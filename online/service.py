@@ -6,6 +6,7 @@ from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
 from online.metrics import ServiceMetrics
 from online.policy_book import PolicyBook
+from online.selection_batch import SelectionBatch
 from online.served_model import ModelSet, ServedModel
 from online.settings import ServiceSettings
 from online.snapshot_watcher import SnapshotWatcher
@@ -23,6 +24,7 @@ class Service:
         self.models = ModelSet(settings.model)
         self.policies = PolicyBook(settings.seed)
         self.metrics = ServiceMetrics()
+        self.selections = SelectionBatch()
         self.watcher = SnapshotWatcher(
             registry,
             self.install,
