@@ -19,22 +19,17 @@ import argparse
 import asyncio
 import random
 import statistics
-import subprocess
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import uvloop
 from fastapi import FastAPI
 
-from bench.bench_service import DIM, N_ITEMS, N_USERS, hello_app
+from bench.bench_service import hello_app
+from bench.service_fixture import N_ITEMS, N_USERS, bench_service_settings
 from online.direct_routes import DirectRoutes
 from online.main import create_app
-from online.settings import ServiceSettings
-from tests.online.synthetic import publish, synthetic_snapshot
-from tests.support.redis_server import redis_binary
 
 Message = dict[str, Any]
 App = Callable[..., Awaitable[None]]
@@ -111,23 +106,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="velox-app-cpu-"))
-    socket = home / "redis.sock"
-    redis = subprocess.Popen(
-        [redis_binary(), "--port", "0", "--unixsocket", str(socket), "--save", "",
-         "--appendonly", "yes", "--dir", str(home)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        while not socket.exists():
-            time.sleep(0.05)
-        snapshot = synthetic_snapshot(n_items=N_ITEMS, dim=DIM, n_users=N_USERS, seed=1)
-        snapshot.user_ids = [f"u{u}" for u in range(N_USERS)]
-        publish(str(home / "snapshots"), "movies", snapshot)
-        settings = ServiceSettings(
-            home=home, redis_url=f"unix://{socket}", model="movies",
-            snapshot_root=str(home / "snapshots"),
-        )  # fmt: skip
+    with bench_service_settings("velox-app-cpu-") as (settings, _):
         routed = create_app(settings)
         routed.user_middleware = [
             m
@@ -136,8 +115,6 @@ def main() -> None:
         ]
         apps = {"hello world": hello_app, "direct": create_app(settings), "fastapi": routed}
         samples = uvloop.run(measure(apps, args.rounds))
-    finally:
-        redis.terminate()
     hello = statistics.median(samples[("hello world", "/hello")])
     print(f"{'app':<12}{'endpoint':<17}{'min us':>8}{'p10 us':>8}{'median us':>10}{'vs hello':>9}")
     for (name, endpoint), values in samples.items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import subprocess
-import tempfile
 import threading
 import time
 import timeit
@@ -27,11 +26,11 @@ import uvicorn
 import uvloop
 
 import velox.policies.base as policy_base
-from bench.bench_service import DIM, N_ITEMS, N_USERS, OBSERVE_LUA, PREDICT_LUA
+from bench.bench_service import OBSERVE_LUA, PREDICT_LUA
+from bench.service_fixture import DIM, N_ITEMS, bench_service_settings
 from online.main import create_app
 from online.settings import ServiceSettings
-from tests.online.synthetic import publish, synthetic_snapshot
-from tests.support.redis_server import free_port, redis_binary
+from tests.support.redis_server import free_port
 from velox.catalog import ItemMatrix
 from velox.policies import make_policy
 from velox.posterior import UserPosterior
@@ -115,28 +114,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=6)
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="velox-select-"))
-    socket = home / "redis.sock"
-    redis = subprocess.Popen(
-        [redis_binary(), "--port", "0", "--unixsocket", str(socket), "--save", "",
-         "--appendonly", "yes", "--dir", str(home)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        while not socket.exists():
-            time.sleep(0.05)
-        snapshot = synthetic_snapshot(n_items=N_ITEMS, dim=DIM, n_users=N_USERS, seed=1)
-        snapshot.user_ids = [f"u{u}" for u in range(N_USERS)]
-        publish(str(home / "snapshots"), "movies", snapshot)
-        settings = ServiceSettings(
-            home=home, redis_url=f"unix://{socket}", model="movies",
-            snapshot_root=str(home / "snapshots"),
-        )  # fmt: skip
+    with bench_service_settings("velox-select-") as (settings, home):
         policy_base.Policy.select = timed(policy_base.Policy.select)  # type: ignore[method-assign]
         served = in_server(settings, home, args.seconds)
         asyncio.set_event_loop(None)
-    finally:
-        redis.terminate()
     loop = tight_loop()
     print(f"{'policy':<10}{'in server us':>14}{'tight loop us':>15}{'ratio':>8}")
     for name in ("thompson", "greedy"):

@@ -37,10 +37,8 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from tests.online.synthetic import publish, synthetic_snapshot
+from bench.service_fixture import publish_bench_snapshot
 from tests.support.redis_server import free_port
-
-N_ITEMS, N_USERS, DIM = 1682, 943, 18
 
 hello_app = FastAPI()
 
@@ -174,9 +172,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("bench_service needs wrk on the PATH (apt-get install wrk)")
     home = Path(tempfile.mkdtemp(prefix="velox-bench-"))
-    snapshot = synthetic_snapshot(n_items=N_ITEMS, dim=DIM, n_users=N_USERS, seed=1)
-    snapshot.user_ids = [f"u{u}" for u in range(N_USERS)]
-    publish(str(home / "snapshots"), "movies", snapshot)
+    publish_bench_snapshot(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VELOX_")}
     env.update(VELOX_HOME=str(home), VELOX_MODEL="movies")
     uvicorn_options = ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
