@@ -1,9 +1,10 @@
 """Direct dispatch of the hot routes (`GET /predict`, `POST /observe`) to their endpoints.
 
-Why: measured in-process (the same Redis, snapshot and requests, interleaved), FastAPI's
-route matching, request wrapping and dependency solving cost about 80 µs of CPU per /predict
-here, more than the Redis read and the scoring together. The hot endpoints need none of
-it: each takes the raw `Request` and returns a finished `Response` (see `online.deps`).
+Why: measured in-process (bench/bench_app_cpu.py: the same Redis, snapshot and requests,
+interleaved), FastAPI's route matching, request wrapping and dependency solving cost 100-150
+µs of CPU per hot request here, more than the Redis read and the scoring together. The hot
+endpoints need none of it: each takes the raw `Request` and returns a finished `Response`
+(see `online.deps`).
 This middleware finds those `APIRoute`s on their routers when the app is built and calls
 their endpoint functions directly. There is still one implementation of each route,
 declared on its router as usual: OpenAPI at /docs is unchanged, any other method or path

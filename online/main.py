@@ -29,7 +29,6 @@ def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
         timeout_s=settings.redis_timeout_s,
         dedupe_window=settings.dedupe_window,
         recent_events=settings.recent_events,
-        prediction_ttl_s=settings.prediction_ttl_s,
         decision_log_maxlen=settings.decision_log_maxlen,
     )
 

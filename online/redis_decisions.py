@@ -5,7 +5,7 @@ propensities for joining rewards (`shown:<id>`, SET with the reward window as TT
 the model gives a default reward, an entry in the partition's `pending` sorted set scored by
 the window's close. `due_rewards` reads the closed entries of every partition in one round
 trip; the service applies their default rewards through the ordinary /observe update (each
-with the event id `default:<prediction id>:<item>`, so a retry or a second worker changes
+with the event id `default:<prediction id>:<slot>`, so a retry or a second worker changes
 nothing) and then `settle_reward` removes the entry.
 """
 

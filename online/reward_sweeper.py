@@ -6,7 +6,8 @@ partitions (`WeightStore.due_rewards`), each owed item is applied with the event
 `default:<prediction id>:<slot>` (so two workers sweeping at once, or a sweep retried after a
 crash, apply it once: the event id dedupes), the store skips an item that got a reward in
 its window, and only then is the answer settled. A sweep that fails (Redis down) is retried
-on the next tick; nothing is settled that was not applied.
+on the next tick; nothing is settled that was not applied. Any other error is a bug: it ends
+the sweeps and is raised when the service stops.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from online import feedback
 from online.errors import ServiceError
 from online.schemas import ObserveRequest
+from online.served_model import ServedModel
 from online.service import Service
 from online.weight_store import DueReward, ObserveStatus
 from velox.errors import NotFoundError
@@ -45,19 +47,18 @@ class RewardSweeper:
                 continue
             now_ms = time.time_ns() // 1_000_000
             for due in await self.service.store.due_rewards(served.name, now_ms, BATCH):
-                applied += await self._apply(served.name, due)
+                applied += await self._apply(served, due)
                 await self.service.store.settle_reward(served.name, due)
         return applied
 
-    async def _apply(self, model: str, due: DueReward) -> int:
-        served = self.service.models.get(model)
+    async def _apply(self, served: ServedModel, due: DueReward) -> int:
         applied = 0
         for slot, (item, propensity) in enumerate(zip(due.items, due.propensities, strict=True)):
             request = ObserveRequest(
                 user=due.user,
                 item=item,
                 reward=due.default_reward,
-                model=model,
+                model=served.name,
                 prediction_id=due.prediction_id,
                 event_id=f"default:{due.prediction_id}:{slot}",
             )
@@ -69,7 +70,7 @@ class RewardSweeper:
                 continue  # the item left the catalog with a retrain: nothing to learn from
             if outcome.status is ObserveStatus.APPLIED:
                 applied += 1
-        self.service.metrics.default_rewards.labels(model).inc(applied)
+        self.service.metrics.default_rewards.labels(served.name).inc(applied)
         return applied
 
     async def _run(self) -> None:
@@ -78,10 +79,6 @@ class RewardSweeper:
                 await self.sweep_once()
             except ServiceError as error:
                 log.warning("default-reward sweep failed (retried next tick): %s", error)
-            except Exception:
-                # A bug must not end the sweeps for the life of the worker; what was not
-                # settled is owed again next tick.
-                log.exception("default-reward sweep failed (retried next tick)")
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:
@@ -89,7 +86,8 @@ class RewardSweeper:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Stop sweeping (an interrupted sweep is finished by a later one)."""
+        """Stop sweeping (an interrupted sweep is finished by a later one); re-raises the
+        error that ended the sweeps, if one did."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -41,5 +41,8 @@ class SelectionBatch:
                 continue
             try:
                 future.set_result(choose())
-            except Exception as error:  # the request that queued it answers with it
+            except Exception as error:
+                # Not handled here: re-raised by `run` in the request that queued it (a
+                # VeloxError becomes its 4xx, anything else a 500 with its traceback), as if
+                # that request had called `choose` itself; the other selections still run.
                 future.set_exception(error)
