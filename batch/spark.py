@@ -89,8 +89,8 @@ def get_spark(
     line; local masters get a few shuffle partitions unless the user chose a number. A local
     driver that this process launches for a short job (`short_job`) compiles with C1 only and
     collects with the serial GC, unless the user gave driver JVM options; an existing session
-    or a driver that
-    spark-submit started keeps its JVM as it is (its flags are fixed at launch).
+    or a driver that spark-submit started keeps its JVM as it is (its flags are fixed at
+    launch).
     """
     from pyspark.sql import SparkSession
 
