@@ -1,20 +1,24 @@
 """The exploration acceptance run and the off-policy-evaluation coverage run, on ml-100k.
 
-Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--cohort 100] [--no-repeat]
+Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3]
+       [--cohort 100] [--learner-rank 16] [--candidates M] [--no-repeat]
        [--prior-labels ratings|world] [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope]
        [--plot bench/out/bandits.png]
 
-1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on
-   their own seeds (1000, 1001, 1002): the grid value (`jobs.simulation.tuning`) with the
-   highest mean cumulative reward there. Greedy, the tuned ε-greedy, plain Thompson sampling
-   (scale 1), the tuned Thompson sampling, LinUCB(1) and the tuned LinUCB then run on the
-   evaluation seeds 0..seeds-1 (one world per seed, the same for every policy); the table
-   gives mean cumulative reward, its ratio to the tuned ε-greedy (the baseline of the same
-   run) and the mean cumulative expected regret, and the acceptance line checks the tuned
-   Thompson sampling and the tuned LinUCB against 1.10 x the tuned ε-greedy. A headroom table
-   follows: what the best item, a least-squares head's first item and the prior mean's first
-   item would earn. `--prior-labels world` fits the learner's head prior on labels drawn from
-   the hidden world (`jobs.simulation.environment`).
+1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on their
+   own seeds (1000, 1001, 1002; `--tuning-seeds N` takes the first N, for quick scans): the grid
+   value (`jobs.simulation.tuning`) with the highest mean cumulative reward there. Greedy, the
+   tuned ε-greedy, plain Thompson sampling (scale 1), the tuned Thompson sampling, LinUCB(1) and
+   the tuned LinUCB then run on the evaluation seeds 0..seeds-1 (one world per seed, the same
+   for every policy); the table gives mean cumulative reward, its ratio to the tuned ε-greedy
+   (the baseline of the same run) and the mean cumulative expected regret, and the acceptance
+   line checks the tuned Thompson sampling and the tuned LinUCB against 1.10 x the tuned
+   ε-greedy. A headroom table follows: what the best item, a least-squares head's first item and
+   the prior mean's first item would earn (whole-catalog worlds only). `--prior-labels world`
+   fits the learner's head prior on labels drawn from the hidden world
+   (`jobs.simulation.environment`); `--learner-rank` sets the rank of the learner's item
+   features (default 16, as `velox train`) and `--candidates M` adds a retrieval stage of M
+   random items per visit.
 2. OPE: a frozen ε-greedy(0.1) target over personalised posteriors, logged by ε-greedy(0.5)
    over the population prior, `--ope-repetitions` logs of `--ope-rows` decisions; each
    estimator's worst relative error against the measured on-policy value and the share of
@@ -62,10 +66,11 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
     """Tune each family on the tuning seeds, then compare the policies on the evaluation seeds."""
     started = time.perf_counter()
     tuned = []
+    tuning_seeds = TUNING_SEEDS[: args.tuning_seeds]
     for family, grid in GRIDS:
-        best, means = tune(ratings, setting, family, grid, seeds=TUNING_SEEDS, steps=args.steps)
+        best, means = tune(ratings, setting, family, grid, seeds=tuning_seeds, steps=args.steps)
         table(
-            f"{family} grid on tuning seeds {TUNING_SEEDS} ({args.steps} steps, mean cum. reward)",
+            f"{family} grid on tuning seeds {tuning_seeds} ({args.steps} steps, mean cum. reward)",
             ["value", "reward"],
             [[value, f"{means[value]:.1f}"] for value in grid],
         )
@@ -86,6 +91,7 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
         ])  # fmt: skip
     table(
         f"policies on seeds {seeds}, {args.steps} steps, cohort {setting.cohort}, "
+        f"learner_rank={setting.learner_rank}, candidates={setting.candidates}, "
         f"repeat={setting.repeat}, prior_labels={setting.prior_labels} (tuned: {', '.join(tuned)}; "
         f"{time.perf_counter() - started:.0f} s)",
         ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
@@ -104,14 +110,15 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
 
 
 def headroom(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespace) -> None:
-    """What fixed choices would earn per user over the run (repeat=True worlds only).
+    """What fixed choices would earn per user over the run (repeat=True, whole-catalog worlds
+    only: a retrieval stage does not offer a fixed item on every visit).
 
     The best item; the item ranked first by the least-squares fit of the user's own hidden
     like-probabilities on the learner's features (where a head fitted on every item would
     settle: the cost of a linear head on these features); the item ranked first by the prior
     mean (greedy's first choice). Expected reward x steps, mean over the evaluation seeds.
     """
-    if not setting.repeat:
+    if not setting.repeat or setting.candidates is not None:
         return
     rows = []
     for seed in range(args.seeds):
@@ -176,7 +183,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument(
+        "--tuning-seeds",
+        type=int,
+        choices=range(1, len(TUNING_SEEDS) + 1),
+        default=len(TUNING_SEEDS),
+    )
     parser.add_argument("--cohort", type=int, default=SimulationSetting.cohort)
+    parser.add_argument("--learner-rank", type=int, default=SimulationSetting.learner_rank)
+    parser.add_argument("--candidates", type=int, default=SimulationSetting.candidates)
     parser.add_argument("--no-repeat", action="store_true")
     parser.add_argument(
         "--prior-labels", choices=PRIOR_LABELS, default=SimulationSetting.prior_labels
@@ -189,8 +204,9 @@ def main() -> None:
     args = parser.parse_args()
     ratings = load_ratings("movielens-100k", VeloxSettings())
     setting = SimulationSetting(
-        cohort=args.cohort, repeat=not args.no_repeat, prior_labels=args.prior_labels
-    )
+        cohort=args.cohort, learner_rank=args.learner_rank, candidates=args.candidates,
+        repeat=not args.no_repeat, prior_labels=args.prior_labels,
+    )  # fmt: skip
     if not args.skip_bandits:
         bandits(ratings, setting, args)
         headroom(ratings, setting, args)

@@ -3,19 +3,21 @@
 The setting (documented because results depend on it):
 
 * **Hidden world.** A random cohort of users (default 100 of ml-100k's 943) is held out.
-  Biased ALS (rank 8, weighted-λ 0.1) fitted on ALL ratings gives r̂(u, i); a cohort user likes
-  item i with probability Φ((r̂(u, i) - 4.5) / s), s the residual std: the chance that their
-  rating would be a 5. Each like is drawn afresh every time the item is shown.
-* **Learner.** Only what a snapshot would hold: the same ALS fitted on the other users'
-  ratings gives item features f(x; θ) = [v_i, 1, b_i] (d = 10); the head prior for a new user
-  (w0, λ, noise_std) is fitted on those users' like labels (`head_prior.py`). Cohort users are
+  Biased ALS (`world_rank` 8, weighted-λ 0.1) fitted on ALL ratings gives r̂(u, i); a cohort
+  user likes item i with probability Φ((r̂(u, i) - 4.5) / s), s the residual std: the chance
+  that their rating would be a 5. Each like is drawn afresh every time the item is shown.
+* **Learner.** Only what a snapshot would hold: the same ALS at the batch job's default rank
+  (`learner_rank` 16, what `velox train` publishes; the world's rank is a setting of its own),
+  fitted on the other users' ratings, gives item features f(x; θ) = [v_i, 1, b_i]
+  (d = learner_rank + 2 = 18); the head prior for a new user (w0, λ, noise_std) is fitted on
+  those users' like labels (`head_prior.py`) at those features. Cohort users are
   new users (cold start): their heads start at the population prior. By default the labels are
   the recorded ratings (`prior_labels="ratings"`: a 5 is a like), so nothing the learner holds
   depends on the cohort. `prior_labels="world"` draws them from the hidden model at the same
   (user, item) pairs instead: the prior is then fitted on the world the cohort lives in (on
-  ml-100k it matches the spread of the cohort's best linear weights, where the recorded labels
-  give one 2 to 2.6 x too wide), at the price of depending, through the hidden model's item
-  terms, on the cohort's ratings.
+  ml-100k, measured with a rank-8 learner, it matches the spread of the cohort's best linear
+  weights, where the recorded labels give one 2 to 2.6 x too wide), at the price of depending,
+  through the hidden model's item terms, on the cohort's ratings.
 * **Loop.** Each step a uniformly random cohort user visits and the policy shows one item
   (`slate_size`) from the whole catalog (`candidates`: a random retrieval stage instead) through
   `velox.policies`, `UserPosterior.update` and `velox.scoring`, as the service does. By

@@ -21,7 +21,9 @@ from jobs.simulation.runner import run_policy
 from jobs.simulation.tuning import compare_policies, tune
 from velox.errors import InvalidInputError
 
-SMALL = SimulationSetting(cohort=20, rank=3, reg=0.05, iterations=10, like_threshold=4.0)
+SMALL = SimulationSetting(
+    cohort=20, world_rank=3, learner_rank=3, reg=0.05, iterations=10, like_threshold=4.0
+)
 
 
 def planted_ratings(
@@ -104,6 +106,23 @@ def test_the_learner_never_sees_the_held_out_cohort() -> None:
         build_environment(ratings, replace(SMALL, slate_size=5, candidates=3), seed=0)
 
 
+def test_the_learner_rank_sets_the_feature_dimension_and_leaves_the_world_alone() -> None:
+    ratings = planted_ratings()
+    wide = build_environment(ratings, replace(SMALL, learner_rank=6), seed=3)
+    narrow = build_environment(ratings, replace(SMALL, learner_rank=2), seed=3)
+    assert (wide.items.dim, narrow.items.dim) == (6 + 2, 2 + 2)  # [v_i, 1, b_i]
+    assert wide.head.w0.shape == (8,) and narrow.head.w0.shape == (4,)
+    np.testing.assert_array_equal(wide.like_probability, narrow.like_probability)
+    np.testing.assert_array_equal(wide.cohort_ids, narrow.cohort_ids)
+    # The world's rank changes the world and not the learner's features.
+    other_world = build_environment(ratings, replace(SMALL, learner_rank=6, world_rank=5), seed=3)
+    np.testing.assert_array_equal(other_world.items.features, wide.items.features)
+    assert not np.allclose(other_world.like_probability, wide.like_probability)
+    assert SimulationSetting().learner_rank == 16  # what `velox train` publishes by default
+    with pytest.raises(InvalidInputError):
+        build_environment(ratings, replace(SMALL, learner_rank=0), seed=3)
+
+
 def test_world_prior_labels_are_drawn_from_the_hidden_model() -> None:
     # Integer ratings above 4.0 are 5s only; the hidden model's probit spreads the rounding as
     # noise, so likes are about twice as frequent in its world as in the recorded ratings.
@@ -117,7 +136,7 @@ def test_world_prior_labels_are_drawn_from_the_hidden_model() -> None:
     users, items = ratings.users[train], ratings.items[train]
     hidden = fit_biased_als(
         ratings.users, ratings.items, ratings.values, ratings.n_users, ratings.n_items,
-        rank=SMALL.rank, reg=SMALL.reg, iterations=SMALL.iterations, seed=3,
+        rank=SMALL.world_rank, reg=SMALL.reg, iterations=SMALL.iterations, seed=3,
     )  # fmt: skip
     sigma = np.sqrt(np.mean((ratings.values - hidden.predict(ratings.users, ratings.items)) ** 2))
     liked = ndtr((hidden.predict(users, items) - SMALL.like_threshold) / sigma).mean()
