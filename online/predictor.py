@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,9 +33,8 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     exclude = served.rows_of(read.seen) if read.seen else None
     policy = _policy(service, served, query)
     posterior = await posterior_for(service, served, query.user, read)
-    selection = await service.selections.run(
-        partial(policy.select, snapshot.items, posterior, query.k, allowed=allowed, exclude=exclude)
-    )
+    request = policy.request(snapshot.items, posterior, query.k, allowed=allowed, exclude=exclude)
+    selection = await service.selections.select(policy, snapshot.items, request)
     prediction_id = os.urandom(16).hex()
     ids = served.item_ids
     names = [ids[row] for row in selection.items.tolist()]

@@ -1,48 +1,64 @@
-"""Run the exploration policies' selections of one event-loop iteration back to back.
+"""Serve the policy selections of one event-loop iteration together, as one batch per policy.
 
 Why: a selection is a few dozen small numpy calls. Measured inside a loaded server
 (bench/bench_select_in_server.py), each ran 2.4-2.9x slower than in a tight loop: between two
 selections the rest of a request (HTTP parsing, Redis I/O, JSON) evicts their code and data
 from the caches. Under load several /predict requests reach their selection in the same
-loop iteration (a mean of about 7 at 16 connections here), so each queues its selection and
-awaits it; the queue runs once the iteration's ready callbacks are done, one selection after
-the other, each exactly as it would have run alone.
+loop iteration (a mean of about 7 at 16 connections here), so each queues a validated
+`SelectionRequest` and awaits it; once the iteration's ready callbacks are done, the queue
+goes to `Policy.select_many`, one call per (policy, catalog), which serves the requests as
+`select` would one after the other (Thompson sampling and greedy with batched products).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TypeVar
 
-T = TypeVar("T")
+from velox.catalog import ItemMatrix
+from velox.policies import Policy, Selection, SelectionRequest
+
+Queued = tuple[SelectionRequest, "asyncio.Future[Selection]"]
+Batch = tuple[Policy, ItemMatrix, list[Queued]]
 
 
 class SelectionBatch:
-    """Queues callables for the end of the current event-loop iteration and runs them in order."""
+    """Queues selections for the end of the current event-loop iteration and serves them."""
 
     def __init__(self) -> None:
-        self._queue: list[tuple[Callable[[], object], asyncio.Future[object]]] = []
+        # Keyed by identity: a catalog is a frozen dataclass of arrays, which does not hash.
+        self._queue: dict[tuple[int, int], Batch] = {}
 
-    async def run(self, choose: Callable[[], T]) -> T:
-        """`choose()`, run with the other selections queued in this iteration."""
+    async def select(
+        self, policy: Policy, items: ItemMatrix, request: SelectionRequest
+    ) -> Selection:
+        """`policy.select_many(items, [request])[0]`, served with this iteration's others."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[object] = loop.create_future()
+        future: asyncio.Future[Selection] = loop.create_future()
         if not self._queue:
             loop.call_soon(self._run_queued)
-        self._queue.append((choose, future))
-        result: T = await future  # type: ignore[assignment]
-        return result
+        batch = self._queue.setdefault((id(policy), id(items)), (policy, items, []))
+        batch[2].append((request, future))
+        return await future
 
     def _run_queued(self) -> None:
-        queued, self._queue = self._queue, []
-        for choose, future in queued:
-            if future.cancelled():
-                continue
+        queued, self._queue = self._queue, {}
+        for policy, items, entries in queued.values():
+            live = [(request, future) for request, future in entries if not future.cancelled()]
             try:
-                future.set_result(choose())
+                selections = policy.select_many(items, [request for request, _ in live])
+            except Exception:
+                # A failure is not handled here: each request is served alone, and the one that
+                # fails gets the error (re-raised in its handler: a VeloxError becomes its 4xx,
+                # anything else a 500), while the others of the batch are still answered.
+                self._serve_one_by_one(policy, items, live)
+                continue
+            for (_, future), selection in zip(live, selections, strict=True):
+                future.set_result(selection)
+
+    @staticmethod
+    def _serve_one_by_one(policy: Policy, items: ItemMatrix, live: list[Queued]) -> None:
+        for request, future in live:
+            try:
+                future.set_result(policy.select_many(items, [request])[0])
             except Exception as error:
-                # Not handled here: re-raised by `run` in the request that queued it (a
-                # VeloxError becomes its 4xx, anything else a 500 with its traceback), as if
-                # that request had called `choose` itself; the other selections still run.
                 future.set_exception(error)

@@ -5,6 +5,9 @@ product is taken in float32 (``features @ float32(w)``, one sgemv: a float64 pro
 first convert the whole catalog, ~8x slower) and returned as float64. Anyone recomputing a
 score from a snapshot in float64 agrees to about 1e-6 relative.
 
+`top_k_rows` does the same for each row of a matrix (one request's scores per row) with one
+partition of the whole matrix; `score_many` scores several weight vectors in one product.
+
 `top_k` is exact: the k highest scores, in descending order, ties broken by the lower index.
 For large arrays it first takes a threshold from a strided sample (the sample's k-th largest
 value; at least k items of the full array reach it, so nothing can be missed), keeps the items
@@ -21,7 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 from velox.catalog import ItemMatrix
 from velox.errors import DimensionError, InvalidInputError
 
-__all__ = ["score_items", "score_rows", "top_k"]
+__all__ = ["score_items", "score_many", "score_rows", "top_k", "top_k_rows"]
 
 _SAMPLING_MIN_N = 4096
 
@@ -112,3 +115,46 @@ def top_k(
     prefix = _sorted_prefix(scores, k + drop.shape[0])
     kept: NDArray[np.intp] = prefix[~np.isin(prefix, drop)][:k]
     return kept
+
+
+def score_many(items: ItemMatrix, weights: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Scores of every item under each row of `weights` (n, d): one float32 product, (n, items).
+
+    Each row agrees with `score_items` of that row to float32 rounding (a matrix product may
+    sum in another order than a matrix-vector product).
+    """
+    if weights.ndim != 2 or weights.shape[1] != items.dim:
+        raise DimensionError(f"weights must have shape (n, {items.dim}), got {weights.shape}")
+    scores: NDArray[np.float32] = weights.astype(np.float32) @ items.features.T
+    return scores
+
+
+def top_k_rows(scores: NDArray[np.floating], k: int) -> NDArray[np.intp]:
+    """`top_k(row, k)` of every row of `scores` (n, m), as one (n, min(k, m)) array.
+
+    One partition of the matrix finds each row's k best; a row where the k-th best value is
+    tied with an item left out goes through `top_k` instead, so ties still go to the lower
+    index exactly as `top_k` breaks them.
+    """
+    if k < 0:
+        raise InvalidInputError(f"k must be >= 0, got {k}")
+    n, m = scores.shape
+    k = min(k, m)
+    if k == 0 or n == 0:
+        return np.empty((n, k), dtype=np.intp)
+    if k < m:
+        best = np.argpartition(scores, m - k, axis=1)[:, m - k :]
+        best.sort(axis=1)  # ascending index, so the stable sort below breaks ties by index
+    else:
+        best = np.broadcast_to(np.arange(m), (n, m))
+    flat = scores.reshape(-1)
+    offsets = np.arange(0, n * m, m)[:, None]
+    values = flat[best + offsets]
+    order = np.argsort(-values, axis=1, kind="stable")
+    chosen: NDArray[np.intp] = best[np.arange(n)[:, None], order]
+    if k < m:
+        kth = values.min(axis=1, keepdims=True)
+        if np.count_nonzero(scores >= kth) > n * k:  # some row has a tie at its boundary
+            for row in np.flatnonzero(np.count_nonzero(scores >= kth, axis=1) > k):
+                chosen[row] = _sorted_prefix(scores[row], k)
+    return chosen

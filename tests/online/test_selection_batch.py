@@ -1,63 +1,119 @@
-"""SelectionBatch runs the selections of one event-loop iteration together, each as alone."""
+"""SelectionBatch serves the selections of one event-loop iteration as one batch per policy."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
+import numpy as np
 import pytest
 
 from online.selection_batch import SelectionBatch
+from tests.velox.test_policies import _catalog, _posterior
+from velox.catalog import ItemMatrix
+from velox.errors import InvalidInputError
+from velox.policies import Selection, SelectionRequest, ThompsonSampling
+
+UNLUCKY_K = 13
 
 
-def test_selections_of_one_iteration_run_back_to_back_in_order() -> None:
-    trace: list[str] = []
+class RecordingThompson(ThompsonSampling):
+    """Thompson sampling that records each batch's size and fails every request of UNLUCKY_K."""
 
-    def choose(name: str) -> str:
-        trace.append(f"run {name}")
-        return name
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed=seed)
+        self.batches: list[int] = []
 
-    async def request(batch: SelectionBatch, name: str) -> str:
-        trace.append(f"queue {name}")
-        return await batch.run(lambda: choose(name))
+    def _select_many(
+        self, items: ItemMatrix, requests: Sequence[SelectionRequest], rng: np.random.Generator
+    ) -> list[Selection]:
+        self.batches.append(len(requests))
+        if any(request.k == UNLUCKY_K for request in requests):
+            raise InvalidInputError("unlucky k")
+        return super()._select_many(items, requests, rng)
 
-    async def main() -> list[str]:
+
+def _requests(policy: ThompsonSampling, items: ItemMatrix, n: int) -> list[SelectionRequest]:
+    return [
+        policy.request(items, _posterior(items, seed=s), 4, exclude=np.array([s])) for s in range(n)
+    ]
+
+
+def test_one_iterations_selections_are_one_batch_served_as_sequential_selects() -> None:
+    items = _catalog(120, 6)
+    policy = RecordingThompson(seed=5)
+    requests = _requests(policy, items, 4)
+
+    async def main() -> list[Selection]:
         batch = SelectionBatch()
-        first = await asyncio.gather(*(request(batch, name) for name in "abc"))
-        second = await request(batch, "d")  # a later iteration runs on its own
-        return [*first, second]
+        first = await asyncio.gather(*(batch.select(policy, items, r) for r in requests[:3]))
+        later = await batch.select(policy, items, requests[3])  # a later iteration, alone
+        return [*first, later]
 
-    assert asyncio.run(main()) == ["a", "b", "c", "d"]
-    assert trace == ["queue a", "queue b", "queue c", "run a", "run b", "run c", "queue d", "run d"]
+    served = asyncio.run(main())
+    assert policy.batches == [3, 1]
+    reference = ThompsonSampling(seed=5)
+    for request, selection in zip(requests, served, strict=True):
+        alone = reference.select(items, request.posterior, 4, exclude=request.eligible.exclude)
+        np.testing.assert_array_equal(selection.items, alone.items)
+        np.testing.assert_array_equal(selection.propensities, alone.propensities)
+
+
+def test_each_policy_and_catalog_is_its_own_batch() -> None:
+    items, other_items = _catalog(80, 6), _catalog(90, 6, seed=3)
+    first, second = RecordingThompson(seed=1), RecordingThompson(seed=2)
+    request = first.request(items, _posterior(items), 3)
+    other = first.request(other_items, _posterior(other_items), 3)
+
+    async def main() -> list[Selection]:
+        batch = SelectionBatch()
+        return list(
+            await asyncio.gather(
+                batch.select(first, items, request),
+                batch.select(second, items, request),
+                batch.select(first, other_items, other),
+                batch.select(first, items, request),
+            )
+        )
+
+    served = asyncio.run(main())
+    assert first.batches == [2, 1] and second.batches == [1]
+    assert all(np.all(s.items < 80) for s in served[:2])
 
 
 def test_a_failing_selection_fails_only_its_own_request() -> None:
-    def boom() -> str:
-        raise ValueError("bad filter")
+    items = _catalog(60, 6)
+    policy = RecordingThompson(seed=0)
+    ok = policy.request(items, _posterior(items), 4)
+    doomed = policy.request(items, _posterior(items), UNLUCKY_K, exclude=np.array([0]))
 
-    async def main() -> tuple[object, ...]:
+    async def main() -> list[Selection | BaseException]:
         batch = SelectionBatch()
-        return tuple(
-            await asyncio.gather(batch.run(lambda: 1), batch.run(boom), batch.run(lambda: 3),
-                                 return_exceptions=True)
-        )  # fmt: skip
+        calls = (batch.select(policy, items, r) for r in (ok, doomed, ok))
+        return list(await asyncio.gather(*calls, return_exceptions=True))
 
-    ok, failed, also_ok = asyncio.run(main())
-    assert (ok, also_ok) == (1, 3)
-    assert isinstance(failed, ValueError)
+    first, failed, last = asyncio.run(main())
+    assert isinstance(failed, InvalidInputError)
+    assert isinstance(first, Selection) and isinstance(last, Selection)
+    assert first.items.size == last.items.size == 4
+    assert policy.batches == [3, 1, 1, 1]  # the batch failed, then each was served alone
 
 
 def test_a_cancelled_request_is_skipped() -> None:
-    ran: list[int] = []
+    items = _catalog(60, 6)
+    policy = RecordingThompson(seed=0)
+    request = policy.request(items, _posterior(items), 4)
 
-    async def main() -> None:
+    async def main() -> Selection:
         batch = SelectionBatch()
-        doomed = asyncio.ensure_future(batch.run(lambda: ran.append(1)))
-        kept = asyncio.ensure_future(batch.run(lambda: ran.append(2)))
+        doomed = asyncio.ensure_future(batch.select(policy, items, request))
+        kept = asyncio.ensure_future(batch.select(policy, items, request))
         await asyncio.sleep(0)  # both queued
         doomed.cancel()
-        await kept
+        selection = await kept
         with pytest.raises(asyncio.CancelledError):
             await doomed
+        return selection
 
-    asyncio.run(main())
-    assert ran == [2]
+    assert asyncio.run(main()).items.size == 4
+    assert policy.batches == [1]

@@ -18,7 +18,7 @@ PUBLIC = {
         "encode_state",
         "encoded_size",
     ],
-    "velox.scoring": ["score_items", "score_rows", "top_k"],
+    "velox.scoring": ["score_items", "score_many", "score_rows", "top_k", "top_k_rows"],
     "velox.policies": [
         "Eligibility",
         "EpsilonGreedy",
@@ -26,6 +26,7 @@ PUBLIC = {
         "LinUCB",
         "Policy",
         "Selection",
+        "SelectionRequest",
         "ThompsonSampling",
         "make_policy",
     ],

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 
 from velox.catalog import ItemMatrix
 from velox.errors import DimensionError, InvalidInputError
-from velox.scoring import score_items, score_rows, top_k
+from velox.scoring import score_items, score_many, score_rows, top_k, top_k_rows
 
 
 def _reference(
@@ -88,3 +88,40 @@ def test_score_items_is_the_float32_product() -> None:
     np.testing.assert_allclose(score_rows(items, w, rows), scores[rows], rtol=1e-6)
     with pytest.raises(DimensionError):
         score_items(items, np.zeros(15))
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.integers(0, 30), st.integers(1, 300), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_top_k_rows_is_top_k_of_every_row(n: int, m: int, levels: int, seed: int) -> None:
+    # Few levels: many ties, also at each row's boundary; some rows repeat another row.
+    rng = np.random.default_rng(seed)
+    scores = (rng.integers(0, levels, size=(n, m)) / 3.0).astype(np.float32)
+    if n > 1:
+        scores[n // 2] = scores[0]
+    for k in (1, 5, m, m + 3):
+        got = top_k_rows(scores, k)
+        assert got.shape == (n, min(k, m)) and got.dtype == np.intp
+        for row in range(n):
+            np.testing.assert_array_equal(got[row], top_k(scores[row], k))
+
+
+def test_top_k_rows_on_continuous_scores_and_bad_k() -> None:
+    scores = np.random.default_rng(4).normal(size=(6, 5000)).astype(np.float32)
+    np.testing.assert_array_equal(top_k_rows(scores, 20), np.argsort(-scores, axis=1)[:, :20])
+    assert top_k_rows(scores, 0).shape == (6, 0)
+    with pytest.raises(InvalidInputError):
+        top_k_rows(scores, -1)
+
+
+def test_score_many_rows_agree_with_score_items() -> None:
+    rng = np.random.default_rng(5)
+    items = ItemMatrix.from_features(rng.normal(size=(400, 12)).astype(np.float32))
+    weights = rng.normal(size=(7, 12))
+    many = score_many(items, weights)
+    assert many.shape == (7, 400) and many.dtype == np.float32
+    for row in range(7):
+        np.testing.assert_allclose(
+            many[row], score_items(items, weights[row]), rtol=1e-5, atol=1e-5
+        )
+    with pytest.raises(DimensionError):
+        score_many(items, weights[:, :5])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from velox.errors import InvalidInputError
-from velox.policies.base import Eligibility, Policy, Selection
+from velox.policies.base import Eligibility, Policy, Selection, SelectionRequest
 from velox.policies.epsilon_greedy import EpsilonGreedy
 from velox.policies.greedy import Greedy
 from velox.policies.linucb import LinUCB
@@ -27,6 +27,7 @@ __all__ = [
     "LinUCB",
     "Policy",
     "Selection",
+    "SelectionRequest",
     "ThompsonSampling",
     "make_policy",
 ]

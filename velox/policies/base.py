@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -13,7 +14,7 @@ from velox.catalog import ItemMatrix
 from velox.errors import DimensionError, InvalidInputError
 from velox.posterior import UserPosterior
 
-__all__ = ["Eligibility", "Policy", "Selection"]
+__all__ = ["Eligibility", "Policy", "Selection", "SelectionRequest", "batchable_groups"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class Eligibility:
     allowed: NDArray[np.bool_] | None
     exclude: NDArray[np.intp] | None
 
+    @property
+    def unrestricted(self) -> bool:
+        """Whether every item is eligible (no mask, nothing excluded)."""
+        return self.allowed is None and self.exclude is None
+
     def mask(self, n: int) -> NDArray[np.bool_] | None:
         """A boolean mask of eligible items, or None when every item is eligible."""
         if self.exclude is None:
@@ -43,6 +49,28 @@ class Eligibility:
         mask = np.ones(n, dtype=np.bool_) if self.allowed is None else self.allowed.copy()
         mask[self.exclude] = False
         return mask
+
+
+@dataclass(frozen=True)
+class SelectionRequest:
+    """One validated selection: whose posterior, how many items, which are eligible.
+
+    Built by `Policy.request`, which checks the arguments, and passed to `Policy.select_many`.
+    """
+
+    posterior: UserPosterior
+    k: int
+    eligible: Eligibility
+
+
+def batchable_groups(requests: Sequence[SelectionRequest]) -> dict[int, list[int]]:
+    """Positions of the unrestricted requests by k, for groups of two or more (vectorised
+    `_select_many` implementations serve these together and the rest one by one)."""
+    groups: dict[int, list[int]] = {}
+    for position, request in enumerate(requests):
+        if request.eligible.unrestricted:
+            groups.setdefault(request.k, []).append(position)
+    return {k: group for k, group in groups.items() if len(group) > 1}
 
 
 class Policy(ABC):
@@ -82,6 +110,34 @@ class Policy(ABC):
         rng: np.random.Generator | None = None,
     ) -> Selection:
         """Choose up to k eligible items (fewer when fewer are eligible), best slot first."""
+        request = self.request(items, posterior, k, allowed=allowed, exclude=exclude)
+        return self._select(
+            items, posterior, request.k, request.eligible, self._rng if rng is None else rng
+        )
+
+    def select_many(
+        self,
+        items: ItemMatrix,
+        requests: Sequence[SelectionRequest],
+        *,
+        rng: np.random.Generator | None = None,
+    ) -> list[Selection]:
+        """The selections of several requests over one catalog, as `select` would make them one
+        after the other (the same random draws in the same order); policies may vectorise."""
+        if not requests:
+            return []
+        return self._select_many(items, requests, self._rng if rng is None else rng)
+
+    def request(
+        self,
+        items: ItemMatrix,
+        posterior: UserPosterior,
+        k: int,
+        *,
+        allowed: NDArray[np.bool_] | None = None,
+        exclude: NDArray[np.intp] | None = None,
+    ) -> SelectionRequest:
+        """Check the arguments of one selection (InvalidInputError, DimensionError)."""
         if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
             raise InvalidInputError(f"k must be a positive integer, got {k!r}")
         if posterior.dim != items.dim:
@@ -96,13 +152,13 @@ class Policy(ABC):
             excluded = np.asarray(exclude, dtype=np.intp)
             if excluded.ndim != 1 or excluded.min() < 0 or excluded.max() >= items.n:
                 raise InvalidInputError(f"exclude must hold item indices in [0, {items.n})")
-        return self._select(
-            items,
-            posterior,
-            int(k),
-            Eligibility(allowed=allowed, exclude=excluded),
-            self._rng if rng is None else rng,
-        )
+        return SelectionRequest(posterior, int(k), Eligibility(allowed=allowed, exclude=excluded))
+
+    def _select_many(
+        self, items: ItemMatrix, requests: Sequence[SelectionRequest], rng: np.random.Generator
+    ) -> list[Selection]:
+        """Hook for `select_many`: by default one `_select` per request, in order."""
+        return [self._select(items, r.posterior, r.k, r.eligible, rng) for r in requests]
 
     @abstractmethod
     def _select(
