@@ -7,7 +7,7 @@ own CPU: framework, validation, Redis client, scoring, exploration, response. Re
 (a redis-server on a unix socket, AOF everysec, as the embedded default). Three apps share
 the process and the snapshot (movielens-100k shape: 1682 items, 943 users, d = 18): the
 hello-world FastAPI endpoint of `bench.bench_service` (the baseline), the service as built
-(`DirectRoutes` in front of the router), and the same service without `DirectRoutes` (every
+(hot routes served directly, in front of the middleware), and the same service without (every
 request through FastAPI's routing). Rounds of 16 concurrent requests are interleaved across
 apps and endpoints; the table gives the minimum, 10th percentile and median of each one's
 CPU per request (process time: a loaded machine inflates it, rarely deflates it).
@@ -28,7 +28,6 @@ from fastapi import FastAPI
 
 from bench.bench_service import hello_app
 from bench.service_fixture import N_ITEMS, N_USERS, bench_service_settings
-from online.direct_routes import DirectRoutes
 from online.main import create_app
 
 Message = dict[str, Any]
@@ -108,11 +107,7 @@ def main() -> None:
     args = parser.parse_args()
     with bench_service_settings("velox-app-cpu-") as (settings, _):
         routed = create_app(settings)
-        routed.user_middleware = [
-            m
-            for m in routed.user_middleware
-            if m.cls is not DirectRoutes  # type: ignore[comparison-overlap]
-        ]
+        routed.direct_endpoints = {}
         apps = {"hello world": hello_app, "direct": create_app(settings), "fastapi": routed}
         samples = uvloop.run(measure(apps, args.rounds))
     hello = statistics.median(samples[("hello world", "/hello")])

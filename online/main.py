@@ -10,7 +10,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from feature_store.registry import Registry
-from online.direct_routes import DirectRoutes
+from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
 from online.reward_sweeper import RewardSweeper
 from online.routes import health, metrics, models, observe, predict
@@ -33,7 +33,7 @@ def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
     )
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
     """Build the app; uvicorn calls it with no argument in every worker (`--factory`)."""
     settings = settings or ServiceSettings()
 
@@ -61,7 +61,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 service.watcher.stop()
                 await store.close()
 
-    app = FastAPI(
+    app = DirectRoutesApp(
         title="Velox",
         summary="Online personalization: score(u, x) = f(x; theta)^T w_u",
         lifespan=lifespan,
@@ -70,5 +70,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     routers = (predict.router, observe.router, models.router, health.router, metrics.router)
     for router in routers:
         app.include_router(router)
-    app.add_middleware(DirectRoutes, routers=routers)
+    app.serve_directly(routers)
     return app

@@ -1,4 +1,4 @@
-"""DirectRoutes serves the hot routes through their own endpoints, with FastAPI's answers."""
+"""DirectRoutesApp serves the hot routes through their own endpoints, with FastAPI's answers."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from online.direct_routes import DirectRoutes
+from online.direct_routes import DirectRoutesApp
 from online.errors import UnprocessableError, install_error_handlers
 
 router = APIRouter()
@@ -35,16 +35,16 @@ async def observe(request: Request) -> Response:
 
 def app_of(*, direct: bool) -> FastAPI:
     """The test app, with or without direct dispatch."""
-    app = FastAPI()
+    app = DirectRoutesApp()
     install_error_handlers(app)
     app.include_router(router)
     if direct:
-        app.add_middleware(DirectRoutes, routers=(router,))
+        app.serve_directly((router,))
     return app
 
 
 def fetch(app: FastAPI, method: str, url: str, body: bytes = b"") -> httpx.Response:
-    """One in-process request (this tests the middleware, not the HTTP server)."""
+    """One in-process request (this tests the dispatch, not the HTTP server)."""
 
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -88,9 +88,9 @@ def test_an_endpoint_that_needs_fastapi_is_refused() -> None:
         return user
 
     with pytest.raises(TypeError, match="takes only a Request"):
-        DirectRoutes(FastAPI(), routers=(other, router))
+        DirectRoutesApp().serve_directly((other, router))
 
 
 def test_a_missing_hot_route_is_refused() -> None:
     with pytest.raises(LookupError, match="/observe"):
-        DirectRoutes(FastAPI(), routers=(APIRouter(),))
+        DirectRoutesApp().serve_directly((APIRouter(),))
