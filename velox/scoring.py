@@ -5,8 +5,9 @@ product is taken in float32 (``features @ float32(w)``, one sgemv: a float64 pro
 first convert the whole catalog, ~8x slower) and returned as float64. Anyone recomputing a
 score from a snapshot in float64 agrees to about 1e-6 relative.
 
-`top_k_rows` does the same for each row of a matrix (one request's scores per row) with one
-partition of the whole matrix; `score_many` scores several weight vectors in one product.
+`top_k_rows` does the same for each row of a matrix (one request's scores per row), float32
+rows in one compiled pass each (`velox.kernels`), others with one partition of the whole
+matrix; `score_many` scores several weight vectors in one product.
 
 `top_k` is exact: the k highest scores, in descending order, ties broken by the lower index.
 For large arrays it first takes a threshold from a strided sample (the sample's k-th largest
@@ -23,6 +24,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from velox.catalog import ItemMatrix
 from velox.errors import DimensionError, InvalidInputError
+from velox.kernels import COMPILED, top_k_rows_f32
 
 __all__ = ["score_items", "score_many", "score_rows", "top_k", "top_k_rows"]
 
@@ -142,6 +144,8 @@ def top_k_rows(scores: NDArray[np.floating], k: int) -> NDArray[np.intp]:
     k = min(k, m)
     if k == 0 or n == 0:
         return np.empty((n, k), dtype=np.intp)
+    if COMPILED and scores.dtype == np.float32:
+        return top_k_rows_f32(scores, k)  # one heap pass per row (velox/kernels.py)
     if k < m:
         best = np.argpartition(scores, m - k, axis=1)[:, m - k :]
         best.sort(axis=1)  # ascending index, so the stable sort below breaks ties by index
