@@ -107,6 +107,6 @@ async def apply(
         window_s=rewards.window_s if rewards.default_reward is not None else None,
     )
     metrics = service.metrics
-    metrics.observations.labels(served.name, outcome.status.value).inc()
-    metrics.cas_attempts.labels(served.name).inc(outcome.attempts)
+    metrics.labelled(metrics.observations, served.name, outcome.status.value).inc()
+    metrics.labelled(metrics.cas_attempts, served.name).inc(outcome.attempts)
     return event, outcome

@@ -1,7 +1,9 @@
 """Prometheus metrics of one service process (`GET /metrics`).
 
 Each uvicorn worker counts its own requests; a scrape reaches one worker. Counters are cheap
-(a dict lookup and a locked add), so the hot paths update them inline.
+(a locked add), so the hot paths update them inline, through `labelled`: prometheus-client's
+`labels()` checks and joins the label values on every call (1.5-3 µs here), so the hot paths
+keep the labelled children they have used.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ class ServiceMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], Counter] = {}
         self.predictions = Counter(
             "velox_predictions", "Answered /predict requests.", ["model"], registry=self.registry
         )
@@ -59,6 +62,14 @@ class ServiceMetrics:
             "velox_snapshot_load_failures", "Snapshot versions that failed to load.", ["model"],
             registry=self.registry,
         )  # fmt: skip
+
+    def labelled(self, metric: Counter, *values: str) -> Counter:
+        """`metric.labels(*values)`, kept after the first call."""
+        key = (id(metric), values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

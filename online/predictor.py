@@ -52,7 +52,7 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
         default_reward=served.rewards.default_reward,
     )
     service.store.log_decision(served.name, decision)
-    service.metrics.predictions.labels(served.name).inc()
+    service.metrics.labelled(service.metrics.predictions, served.name).inc()
     items = [
         RankedItem(item=name, score=score, propensity=propensity)
         for name, score, propensity in zip(

@@ -7,7 +7,14 @@ from the caches. Under load several /predict requests reach their selection in t
 loop iteration (a mean of about 7 at 16 connections here), so each queues a validated
 `SelectionRequest` and awaits it; once the iteration's ready callbacks are done, the queue
 goes to `Policy.select_many`, one call per (policy, catalog), which serves the requests as
-`select` would one after the other (Thompson sampling and greedy with batched products).
+`select` would (Thompson sampling and greedy with batched products).
+
+The batch closes one loop iteration after its first request, not at the end of that
+iteration: the next iteration's poll for I/O takes in the Redis replies that have arrived
+meanwhile, and the requests they resume join the batch. Measured the same way, this took the
+mean Thompson batch from 6.7 to 11.7 requests and its CPU per request in the server from 35
+to 25 µs; waiting a second iteration gained nothing more. A lone request waits one turn of
+the loop (a poll that does not block, as a callback is ready).
 """
 
 from __future__ import annotations
@@ -35,10 +42,13 @@ class SelectionBatch:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Selection] = loop.create_future()
         if not self._queue:
-            loop.call_soon(self._run_queued)
+            loop.call_soon(self._close_after_next_poll, loop)
         batch = self._queue.setdefault((id(policy), id(items)), (policy, items, []))
         batch[2].append((request, future))
         return await future
+
+    def _close_after_next_poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.call_soon(self._run_queued)
 
     def _run_queued(self) -> None:
         queued, self._queue = self._queue, {}

@@ -1,4 +1,5 @@
-"""SelectionBatch serves the selections of one event-loop iteration as one batch per policy."""
+"""SelectionBatch serves the selections that reach it within one event-loop iteration and the
+next as one batch per policy."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from online.selection_batch import SelectionBatch
 from tests.velox.test_policies import _catalog, _posterior
 from velox.catalog import ItemMatrix
 from velox.errors import InvalidInputError
-from velox.policies import Selection, SelectionRequest, ThompsonSampling
+from velox.policies import Policy, Selection, SelectionRequest, ThompsonSampling
 
 UNLUCKY_K = 13
 
@@ -39,7 +40,7 @@ def _requests(policy: ThompsonSampling, items: ItemMatrix, n: int) -> list[Selec
     ]
 
 
-def test_one_iterations_selections_are_one_batch_served_as_sequential_selects() -> None:
+def test_one_iterations_selections_are_one_batch_served_as_select_many() -> None:
     items = _catalog(120, 6)
     policy = RecordingThompson(seed=5)
     requests = _requests(policy, items, 4)
@@ -53,10 +54,42 @@ def test_one_iterations_selections_are_one_batch_served_as_sequential_selects() 
     served = asyncio.run(main())
     assert policy.batches == [3, 1]
     reference = ThompsonSampling(seed=5)
-    for request, selection in zip(requests, served, strict=True):
-        alone = reference.select(items, request.posterior, 4, exclude=request.eligible.exclude)
+    expected = [
+        *reference.select_many(items, requests[:3]),
+        *reference.select_many(items, requests[3:]),
+    ]
+    for selection, alone in zip(served, expected, strict=True):
         np.testing.assert_array_equal(selection.items, alone.items)
         np.testing.assert_array_equal(selection.propensities, alone.propensities)
+
+
+async def _after_iterations(
+    turns: int, batch: SelectionBatch, policy: Policy, items: ItemMatrix, request: SelectionRequest
+) -> Selection:
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    return await batch.select(policy, items, request)
+
+
+@pytest.mark.parametrize(("turns", "batches"), [(0, [2]), (1, [2]), (2, [1, 1])])
+def test_the_batch_takes_in_requests_of_the_next_iteration_only(
+    turns: int, batches: list[int]
+) -> None:
+    # A request resumed by the next poll for I/O (here: one turn of the loop later) joins the
+    # batch of the first; one that comes two turns later finds it served and starts its own.
+    items = _catalog(60, 4)
+    policy = RecordingThompson(seed=3)
+    request = policy.request(items, _posterior(items), 3)
+
+    async def main() -> None:
+        batch = SelectionBatch()
+        await asyncio.gather(
+            batch.select(policy, items, request),
+            _after_iterations(turns, batch, policy, items, request),
+        )
+
+    asyncio.run(main())
+    assert policy.batches == batches
 
 
 def test_each_policy_and_catalog_is_its_own_batch() -> None:

@@ -122,8 +122,12 @@ class Policy(ABC):
         *,
         rng: np.random.Generator | None = None,
     ) -> list[Selection]:
-        """The selections of several requests over one catalog, as `select` would make them one
-        after the other (the same random draws in the same order); policies may vectorise."""
+        """The selections of several requests over one catalog; policies may vectorise.
+
+        One request alone gets exactly `select`'s answer (the same draws). For several, each
+        selection follows `select`'s distribution; every policy but Thompson sampling also
+        makes `select`'s sequential draws, and Thompson shares its propensity normals across
+        the batch (velox/policies/thompson.py says why and what it costs)."""
         if not requests:
             return []
         return self._select_many(items, requests, self._rng if rng is None else rng)

@@ -20,6 +20,16 @@ candidates not shown in slots 0..j-1: ``(wins + 1) / (n_draws + 1)``, so it is n
 evaluation: items outside the candidate set are taken never to win (they are the ones the
 realised draw ranked lowest), and the draws are not conditioned on the earlier slots having
 come out as they did.
+
+`select_many` (the service's batch of one event-loop iteration) draws the first request's
+normals as `select` does and gives every other request its own ranking draw but the first
+one's propensity normals Z: each request's Z is still independent of its own ranking draw,
+so each estimate is unbiased as before, while the batch draws d (n_draws + 1) + (b - 1) d
+normals instead of b d (n_draws + 1). Why: the normals were the largest single cost of a
+selection inside a loaded server (bench/bench_select_in_server.py). The price is that the
+estimation errors of the requests of one batch (different users, different posteriors)
+are correlated, which matters only to the variance of an off-policy estimate over a handful
+of decisions.
 """
 
 from __future__ import annotations
@@ -135,9 +145,14 @@ class ThompsonSampling(Policy):
     def _select_many(
         self, items: ItemMatrix, requests: Sequence[SelectionRequest], rng: np.random.Generator
     ) -> list[Selection]:
-        """Every request's normals from one call (the stream `_select` would draw, in order);
-        unrestricted requests of one k are then served together by batched products."""
-        normals = rng.standard_normal((len(requests), items.dim, self.n_draws + 1))
+        """The first request draws exactly as `_select`; the others draw their ranking draw
+        only and share its propensity normals (module doc). Unrestricted requests of one k
+        are then served together by batched products."""
+        first = rng.standard_normal((items.dim, self.n_draws + 1))
+        normals = np.empty((len(requests), items.dim, self.n_draws + 1))
+        normals[:, :, 1:] = first[:, 1:]
+        normals[0, :, 0] = first[:, 0]
+        normals[1:, :, 0] = rng.standard_normal((len(requests) - 1, items.dim))
         found: dict[int, Selection] = {}
         for k, group in batchable_groups(requests).items():
             posteriors = [requests[i].posterior for i in group]
