@@ -53,8 +53,8 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     )
     service.store.log_decision(served.name, decision)
     service.metrics.labelled(service.metrics.predictions, served.name).inc()
-    items = [
-        RankedItem(item=name, score=score, propensity=propensity)
+    items: list[RankedItem] = [
+        {"item": name, "score": score, "propensity": propensity}  # a literal: no dict() call
         for name, score, propensity in zip(
             names, selection.scores.tolist(), propensities, strict=True
         )

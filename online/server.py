@@ -63,5 +63,8 @@ def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 
             loop="uvloop",
             http="httptools",
             access_log=False,
+            # Nothing here reads the client's address, so uvicorn's per-request wrapper that
+            # rewrites it from X-Forwarded-For is not needed.
+            proxy_headers=False,
             log_config=log_config(),
         )
