@@ -4,7 +4,7 @@ The extension is optional: where it cannot be built (no C compiler), the install
 `velox.kernels` falls back to the numpy implementations.
 """
 
-from setuptools import Extension, setup
+from setuptools import Extension, setup  # type: ignore[import-untyped]
 
 setup(
     ext_modules=[
