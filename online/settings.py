@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from online.weight_store import DEFAULT_REWARD_WINDOW_S
 from velox.errors import InvalidInputError
 from velox.policies import make_policy
 from velox.settings import VeloxSettings
@@ -33,7 +34,7 @@ class RewardSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    window_s: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    window_s: int = Field(default=DEFAULT_REWARD_WINDOW_S, ge=1, le=30 * 86_400)
     default_reward: float | None = Field(default=None, allow_inf_nan=False)
 
 
@@ -54,7 +55,7 @@ class ServiceSettings(VeloxSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0.0, le=60.0)
     recent_events: int = Field(default=1000, ge=1, le=1_000_000)
     dedupe_window: int = Field(default=10_000, ge=1, le=1_000_000)
-    prediction_ttl_s: int = Field(default=86_400, ge=1, le=30 * 86_400)
+    prediction_ttl_s: int = Field(default=DEFAULT_REWARD_WINDOW_S, ge=1, le=30 * 86_400)
     default_reward: float | None = Field(default=None, allow_inf_nan=False)
     model_rewards: dict[str, RewardSettings] = Field(default_factory=dict)
     reward_sweep_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)

@@ -66,6 +66,15 @@ class ObserveOutcome:
     attempts: int = 1
 
 
+DEFAULT_REWARD_WINDOW_S = 600
+"""How long a reward joins its answer unless configured: 10 minutes, Azure Personalizer's
+default reward wait time. Each answer's record (`shown:<prediction_id>`, about 400 bytes in
+Redis for k = 10) lives that long, so the window sets the memory those records take: at 1,000
+answers a second, ~0.24 GB for 10 minutes against ~35 GB for a day (the decision stream is
+capped apart, by `decision_log_maxlen`). A later reward is still learned from, without its
+propensity."""
+
+
 class Decision(NamedTuple):
     """One /predict answer as the decision log keeps it: items in slot order, propensities.
 
@@ -82,7 +91,7 @@ class Decision(NamedTuple):
     propensities: Sequence[float]
     candidates: int = 0
     """How many items the policy could choose from (after `where` and `exclude_seen`)."""
-    window_s: int = 86_400
+    window_s: int = DEFAULT_REWARD_WINDOW_S
     """How long a reward joins this answer."""
     default_reward: float | None = None
     """Given to each shown item that got no reward when the window closes (None: nothing)."""
