@@ -1,6 +1,6 @@
 """Experiment (not the default): the head prior shaped like the population's weights.
 
-    python -m bench.experiment_population_prior [bench_bandits arguments, e.g. --skip-ope]
+    python -m bench.experiment_population_prior [--lam-factor F] [bench_bandits arguments]
 
 The simulator's new-user prior is isotropic, N(w0, (noise²/λ) I). Here the learner's item
 features are first put in a basis where the training users' ridge weights are isotropic:
@@ -9,10 +9,15 @@ scaled to mean variance 1), the features become x' = Rᵀ x, so λI on the new w
 covariance proportional to C on the old ones; w0 and λ are then fitted again in that basis.
 This is a reparametrisation a snapshot could publish without any change of contract, but
 `velox train` does not do it, so the simulator does not either; this script patches the
-environment builder and runs `bench.bench_bandits` unchanged.
+environment builder and runs `bench.bench_bandits` unchanged. `--lam-factor F` multiplies the
+fitted λ by F (a narrower prior for F > 1), to ask whether the prior's width, not only its shape,
+is what holds the policies back.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import numpy as np
 from numpy.typing import NDArray
@@ -24,6 +29,7 @@ from velox.catalog import ItemMatrix
 
 MIN_LABELS = 20
 _basis: dict[str, NDArray[np.float64]] = {}
+_lam_factor = [1.0]
 
 
 def population_prior(
@@ -45,7 +51,8 @@ def population_prior(
     scale = np.trace(spread) / dim
     basis = np.linalg.cholesky(spread + 1e-9 * scale * np.eye(dim)) / np.sqrt(scale)
     _basis["R"] = basis
-    return fit_head_prior(features @ basis, users, items, labels, seed=seed)
+    whitened = fit_head_prior(features @ basis, users, items, labels, seed=seed)
+    return dataclasses.replace(whitened, lam=whitened.lam * _lam_factor[0])
 
 
 class _WhitenedItems:
@@ -57,7 +64,16 @@ class _WhitenedItems:
         return ItemMatrix.from_features(whitened.astype(np.float32))
 
 
+def _take_lam_factor(argv: list[str]) -> None:
+    """Remove `--lam-factor F` from `argv` (the rest goes to bench_bandits) and keep F."""
+    if "--lam-factor" in argv:
+        at = argv.index("--lam-factor")
+        _lam_factor[0] = float(argv[at + 1])
+        del argv[at : at + 2]
+
+
 if __name__ == "__main__":
+    _take_lam_factor(sys.argv)
     # The builder looks both names up in its module when it runs.
     vars(environment).update(fit_head_prior=population_prior, ItemMatrix=_WhitenedItems)
     main()
