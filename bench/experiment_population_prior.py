@@ -16,7 +16,9 @@ is what holds the policies back.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import sys
 
 import numpy as np
@@ -29,7 +31,6 @@ from velox.catalog import ItemMatrix
 
 MIN_LABELS = 20
 _basis: dict[str, NDArray[np.float64]] = {}
-_lam_factor = [1.0]
 
 
 def population_prior(
@@ -39,8 +40,12 @@ def population_prior(
     labels: NDArray[np.float64],
     *,
     seed: int = 0,
+    lam_factor: float = 1.0,
 ) -> HeadPrior:
-    """`fit_head_prior` in the basis where the fitted users' weights are isotropic."""
+    """`fit_head_prior` in the basis where the fitted users' weights are isotropic.
+
+    The fitted λ is then multiplied by `lam_factor` (> 1: a narrower prior around w0).
+    """
     head = fit_head_prior(features, users, items, labels, seed=seed)
     n_users, dim = int(users.max()) + 1, features.shape[1]
     gram, moment = _user_statistics(features, users, items, labels, n_users)
@@ -52,7 +57,7 @@ def population_prior(
     basis = np.linalg.cholesky(spread + 1e-9 * scale * np.eye(dim)) / np.sqrt(scale)
     _basis["R"] = basis
     whitened = fit_head_prior(features @ basis, users, items, labels, seed=seed)
-    return dataclasses.replace(whitened, lam=whitened.lam * _lam_factor[0])
+    return dataclasses.replace(whitened, lam=whitened.lam * lam_factor)
 
 
 class _WhitenedItems:
@@ -64,16 +69,21 @@ class _WhitenedItems:
         return ItemMatrix.from_features(whitened.astype(np.float32))
 
 
-def _take_lam_factor(argv: list[str]) -> None:
-    """Remove `--lam-factor F` from `argv` (the rest goes to bench_bandits) and keep F."""
-    if "--lam-factor" in argv:
-        at = argv.index("--lam-factor")
-        _lam_factor[0] = float(argv[at + 1])
-        del argv[at : at + 2]
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":
-    _take_lam_factor(sys.argv)
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--lam-factor", type=_positive, default=1.0)
+    known, sys.argv[1:] = own.parse_known_args()  # the rest goes to bench_bandits
+    prior = functools.partial(population_prior, lam_factor=known.lam_factor)
     # The builder looks both names up in its module when it runs.
-    vars(environment).update(fit_head_prior=population_prior, ItemMatrix=_WhitenedItems)
+    vars(environment).update(fit_head_prior=prior, ItemMatrix=_WhitenedItems)
     main()
