@@ -2,7 +2,8 @@
 
 Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3]
        [--cohort 100] [--learner-rank 16] [--candidates M] [--no-repeat]
-       [--prior-labels ratings|world] [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope]
+       [--prior-labels ratings|world] [--learner velox-train|biased-als]
+       [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope]
        [--plot bench/out/bandits.png]
 
 1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on their
@@ -17,8 +18,9 @@ Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3
    the prior mean's first item would earn (whole-catalog worlds only). `--prior-labels world`
    fits the learner's head prior on labels drawn from the hidden world
    (`jobs.simulation.environment`); `--learner-rank` sets the rank of the learner's item
-   features (default 16, as `velox train`) and `--candidates M` adds a retrieval stage of M
-   random items per visit.
+   features (default 16, as `velox train`), `--learner biased-als` swaps `velox train`'s
+   feature recipe for the hidden world's own model class (the simulator's old learner), and
+   `--candidates M` adds a retrieval stage of M random items per visit.
 2. OPE: a frozen ε-greedy(0.1) target over personalised posteriors, logged by ε-greedy(0.5)
    over the population prior, `--ope-repetitions` logs of `--ope-rows` decisions; each
    estimator's worst relative error against the measured on-policy value and the share of
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jobs.simulation.environment import PRIOR_LABELS, SimulationSetting, build_environment
+from jobs.simulation.environment import LEARNERS, PRIOR_LABELS, SimulationSetting, build_environment
 from jobs.simulation.ope_study import ESTIMATORS, OpeSetting, coverage_study, replay_study
 from jobs.simulation.plot import plot_cumulative_reward
 from jobs.simulation.ratings import Ratings, load_ratings
@@ -92,7 +94,8 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
     table(
         f"policies on seeds {seeds}, {args.steps} steps, cohort {setting.cohort}, "
         f"learner_rank={setting.learner_rank}, candidates={setting.candidates}, "
-        f"repeat={setting.repeat}, prior_labels={setting.prior_labels} (tuned: {', '.join(tuned)}; "
+        f"repeat={setting.repeat}, prior_labels={setting.prior_labels}, "
+        f"learner={setting.learner} (tuned: {', '.join(tuned)}; "
         f"{time.perf_counter() - started:.0f} s)",
         ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
         rows,
@@ -196,6 +199,7 @@ def main() -> None:
     parser.add_argument(
         "--prior-labels", choices=PRIOR_LABELS, default=SimulationSetting.prior_labels
     )
+    parser.add_argument("--learner", choices=LEARNERS, default=SimulationSetting.learner)
     parser.add_argument("--ope-rows", type=int, default=20_000)
     parser.add_argument("--ope-repetitions", type=int, default=20)
     parser.add_argument("--skip-ope", action="store_true")
@@ -205,7 +209,7 @@ def main() -> None:
     ratings = load_ratings("movielens-100k", VeloxSettings())
     setting = SimulationSetting(
         cohort=args.cohort, learner_rank=args.learner_rank, candidates=args.candidates,
-        repeat=not args.no_repeat, prior_labels=args.prior_labels,
+        repeat=not args.no_repeat, prior_labels=args.prior_labels, learner=args.learner,
     )  # fmt: skip
     if not args.skip_bandits:
         bandits(ratings, setting, args)

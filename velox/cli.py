@@ -164,6 +164,12 @@ def simulate(
     no_repeat: Annotated[
         bool, typer.Option("--no-repeat", help="Never show a user an item twice.")
     ] = False,
+    learner: Annotated[
+        str,
+        typer.Option(
+            help="Learner's item features: velox-train (the snapshot's recipe) or biased-als."
+        ),
+    ] = "velox-train",
 ) -> None:
     """Run policies against a hidden reward model built from held-out ratings; print JSON."""
     from pathlib import Path
@@ -172,8 +178,9 @@ def simulate(
     from jobs.simulation.environment import SimulationSetting
 
     setting = SimulationSetting(
-        cohort=cohort, slate_size=slate_size, candidates=candidates, repeat=not no_repeat
-    )
+        cohort=cohort, slate_size=slate_size, candidates=candidates, repeat=not no_repeat,
+        learner=learner,
+    )  # fmt: skip
     run_simulate(
         _settings(),
         dataset=dataset,

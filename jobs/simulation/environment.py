@@ -7,10 +7,13 @@ The setting (documented in the package docstring) in code:
 2. Hidden reward model: biased ALS at rank `world_rank` fitted on ALL ratings gives r̂(u, i);
    a held-out user likes item i with probability Φ((r̂(u, i) - like_threshold) / s), s the
    fit's residual std, i.e. the chance that their rating would exceed the threshold.
-3. Learner: the same model class at rank `learner_rank` (the batch job's default rank, not
-   the hidden world's), fitted on the other users' ratings only, gives the item features
-   f(x; θ) = [v_i, 1, b_i] (an ItemMatrix, as in a snapshot; d = learner_rank + 2), and the
-   head prior (w0, λ, noise_std) is fitted on those users' like labels at the items they rated:
+3. Learner: fitted on the other users' ratings only, at rank `learner_rank` (the batch job's
+   default rank, not the hidden world's). `learner="velox-train"` (the default) gives the
+   item features `velox train` publishes, f(x; θ) = [v_i, s·y_i, mu + b_i, 1]
+   (train_features.py; d = 2 · learner_rank + 2); `learner="biased-als"` gives the world's
+   own model class, [v_i, 1, b_i] (d = learner_rank + 2), the features this simulator used
+   before it followed `velox train`. The head prior (w0, λ, noise_std) is then fitted on
+   those users' like labels at the items they rated:
    `prior_labels="ratings"` takes the recorded ratings (rating > threshold);
    `prior_labels="world"` draws each label from the hidden model, so that the prior is fitted
    on the same world the cohort lives in, as a deployed prior is fitted on the population it
@@ -29,6 +32,7 @@ from scipy.special import ndtr  # type: ignore[import-untyped]
 from jobs.simulation.factorize import BiasedFactors, IndexArray, fit_biased_als
 from jobs.simulation.head_prior import HeadPrior, fit_head_prior
 from jobs.simulation.ratings import Ratings
+from jobs.simulation.train_features import fit_train_features
 from velox.catalog import ItemMatrix
 from velox.errors import InvalidInputError
 from velox.posterior import UserPosterior
@@ -36,6 +40,7 @@ from velox.posterior import UserPosterior
 FloatArray = NDArray[np.float64]
 
 PRIOR_LABELS = ("ratings", "world")
+LEARNERS = ("velox-train", "biased-als")
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,10 @@ class SimulationSetting:
     learner's item features: 16, because that is what `velox train` publishes by default and
     the learner holds only what a snapshot would hold. It used to be the world's own rank (8),
     which handed the learner the hidden model's dimension; on ml-100k the rank-16 learner earns
-    less over greedy (BENCHMARKS.md, "Exploration"), and that is the honest figure.
+    less over greedy (BENCHMARKS.md, "Exploration"), and that is the honest figure. For the
+    same reason `learner` is "velox-train": the learner's features are fitted by the recipe
+    and at the hyper-parameters (`batch.options.TrainOptions`) of `velox train`, and `reg` and
+    `iterations` are the hidden world's (and the "biased-als" learner's) alone.
     """
 
     cohort: int = 100
@@ -59,6 +67,7 @@ class SimulationSetting:
     prior_labels: str = "ratings"
     slate_size: int = 1
     candidates: int | None = None
+    learner: str = "velox-train"
 
     def as_dict(self) -> dict[str, Any]:
         """The setting as a JSON-ready mapping."""
@@ -101,6 +110,10 @@ def build_environment(ratings: Ratings, setting: SimulationSetting, seed: int) -
         raise InvalidInputError(
             f"prior_labels must be one of {', '.join(PRIOR_LABELS)}, got {setting.prior_labels!r}"
         )
+    if setting.learner not in LEARNERS:
+        raise InvalidInputError(
+            f"learner must be one of {', '.join(LEARNERS)}, got {setting.learner!r}"
+        )
     rng = np.random.default_rng([seed, 0])
     cohort = np.sort(rng.choice(ratings.n_users, setting.cohort, replace=False))
     in_cohort = np.zeros(ratings.n_users, dtype=np.bool_)
@@ -120,8 +133,14 @@ def build_environment(ratings: Ratings, setting: SimulationSetting, seed: int) -
     like = ndtr((hidden.predict_all(cohort) - setting.like_threshold) / sigma)
     train = ~in_cohort[ratings.users]
     users, items, values = ratings.users[train], ratings.items[train], ratings.values[train]
-    learner = fit(users, items, values, setting.learner_rank, seed + 1)
-    features = learner.item_features()
+    if setting.learner == "velox-train":
+        learned = fit_train_features(
+            users, items, values, ratings.n_users, ratings.n_items,
+            rank=setting.learner_rank, seed=seed + 1,
+        )  # fmt: skip
+        features = learned.item_features()
+    else:
+        features = fit(users, items, values, setting.learner_rank, seed + 1).item_features()
     if setting.prior_labels == "world":
         liked = ndtr((hidden.predict(users, items) - setting.like_threshold) / sigma)
         draws = np.random.default_rng([seed, 3]).random(liked.shape[0])

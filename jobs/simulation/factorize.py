@@ -65,7 +65,7 @@ class BiasedFactors:
         return np.hstack([self.user_factors, (self.mean + self.user_bias)[:, None], ones])
 
 
-def _solve_rows(
+def solve_rows(
     incidence: sp.csr_matrix, targets: sp.csr_matrix, other: FloatArray, reg: float
 ) -> FloatArray:
     """Ridge solution per row: (Σ f fᵀ + reg·n·I)⁻¹ Σ t f over the row's rated others."""
@@ -109,11 +109,11 @@ def fit_biased_als(
         residual = values - mean - item_part[items, rank]
         fixed = np.hstack([item_part[:, :rank], np.ones((n_items, 1))])
         targets = sp.csr_matrix((residual, (users, items)), shape=(n_users, n_items))
-        user_part = _solve_rows(by_user, targets, fixed, reg)
+        user_part = solve_rows(by_user, targets, fixed, reg)
         residual = values - mean - user_part[users, rank]
         fixed = np.hstack([user_part[:, :rank], np.ones((n_users, 1))])
         targets = sp.csr_matrix((residual, (items, users)), shape=(n_items, n_users))
-        item_part = _solve_rows(by_item, targets, fixed, reg)
+        item_part = solve_rows(by_item, targets, fixed, reg)
     return BiasedFactors(
         mean=mean,
         user_factors=user_part[:, :rank].copy(),

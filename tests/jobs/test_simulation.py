@@ -110,8 +110,9 @@ def test_the_learner_rank_sets_the_feature_dimension_and_leaves_the_world_alone(
     ratings = planted_ratings()
     wide = build_environment(ratings, replace(SMALL, learner_rank=6), seed=3)
     narrow = build_environment(ratings, replace(SMALL, learner_rank=2), seed=3)
-    assert (wide.items.dim, narrow.items.dim) == (6 + 2, 2 + 2)  # [v_i, 1, b_i]
-    assert wide.head.w0.shape == (8,) and narrow.head.w0.shape == (4,)
+    # [v_i, s y_i, mu + b_i, 1], as `velox train` publishes
+    assert (wide.items.dim, narrow.items.dim) == (2 * 6 + 2, 2 * 2 + 2)
+    assert wide.head.w0.shape == (14,) and narrow.head.w0.shape == (6,)
     np.testing.assert_array_equal(wide.like_probability, narrow.like_probability)
     np.testing.assert_array_equal(wide.cohort_ids, narrow.cohort_ids)
     # The world's rank changes the world and not the learner's features.

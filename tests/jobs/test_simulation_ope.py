@@ -1,8 +1,11 @@
 """Off-policy evaluation inside the simulator, against the target's measured on-policy value.
 
-Moderate sizes that still show the acceptance property: 20 seeded logs of 1500 decisions
+Moderate sizes that still show the acceptance property: 20 seeded logs of 5000 decisions
 each (ε-greedy(0.8) logging over 5 candidates, frozen ε-greedy(0.1) target); every IPS, SNIPS
 and DR estimate within 10% of the on-policy value, and ≥ 90% of the 95% intervals covering it.
+Why 5000: with importance weights up to 0.92 / 0.16 ≈ 5.8, one IPS estimate over 1500 rows has
+a standard error near 7% of the value, so the worst of 20 sits at 10-14% by chance alone (seen
+when the learner's features changed: 0.116); at 5000 rows it is near 4%.
 bench/bench_bandits.py runs the full-size version on ml-100k.
 """
 
@@ -29,13 +32,13 @@ def test_estimates_from_another_policy_s_logs_match_the_on_policy_value() -> Non
     env = build_environment(planted_ratings(), SMALL, seed=0)
     setting = OpeSetting(logging="egreedy:0.8", candidates=5, n_boot=200)
     report = coverage_study(
-        env, setting, rows=1500, repetitions=20, seed=0, on_policy_contexts=3000
+        env, setting, rows=5000, repetitions=20, seed=0, on_policy_contexts=3000
     )
     assert 0.3 < report.on_policy_value < 0.9
     for name in ESTIMATORS:
         assert report.max_relative_error[name] <= 0.10, name
         assert report.coverage[name] >= 0.90, name
-    assert report.mean_ess["ips"] < 1500  # the logs really come from another policy
+    assert report.mean_ess["ips"] < 5000  # the logs really come from another policy
 
 
 def test_the_on_policy_value_is_what_running_the_target_earns() -> None:
