@@ -145,13 +145,32 @@ def _implicit_features(
     )
 
 
-def _exposure_scale(rating: Factors, exposure: Factors) -> float:
-    def mean_norm(matrix: NDArray[np.float64]) -> float:
-        norms = np.linalg.norm(matrix, axis=1)
-        return float(norms[norms > 0].mean()) if (norms > 0).any() else 0.0
+def _mean_norm(matrix: NDArray[np.float64]) -> float:
+    norms = np.linalg.norm(matrix, axis=1)
+    return float(norms[norms > 0].mean()) if (norms > 0).any() else 0.0
 
-    target, current = mean_norm(rating.item), mean_norm(exposure.item)
-    return target / current if current > 0 and target > 0 else 1.0
+
+def explicit_item_features(
+    rating_items: NDArray[np.float64],
+    exposure_items: NDArray[np.float64],
+    item_baseline: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """x_i = [v_i, s · y_i, mu + b_i, 1] from the two factor blocks and mu + b_i (module doc).
+
+    s gives the exposure block the rating block's mean item norm. Rounded to the float32 the
+    snapshot stores, so that the heads are fitted on exactly the features that online scoring
+    and updates use. The simulator builds its learner's features with this too.
+    """
+    target, current = _mean_norm(rating_items), _mean_norm(exposure_items)
+    scale = target / current if current > 0 and target > 0 else 1.0
+    blocks = [
+        rating_items,
+        scale * exposure_items,
+        item_baseline[:, None],
+        np.ones((item_baseline.shape[0], 1)),
+    ]
+    features: NDArray[np.float64] = np.hstack(blocks).astype(np.float32).astype(np.float64)
+    return features
 
 
 def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions) -> FeatureModel:
@@ -183,15 +202,7 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
     finally:
         train.unpersist()
     rank = options.rank
-    blocks = [
-        rating.item,
-        _exposure_scale(rating, exposure) * exposure.item,
-        (biases.mean + biases.item)[:, None],
-        np.ones((n_items, 1)),
-    ]
-    # Rounded to the float32 the snapshot stores, so the heads are fitted on exactly the
-    # features that online scoring and updates use.
-    features = np.hstack(blocks).astype(np.float32).astype(np.float64)
+    features = explicit_item_features(rating.item, exposure.item, biases.mean + biases.item)
     als_weights = np.hstack(
         [rating.user, np.zeros((n_users, rank)), np.ones((n_users, 1)), biases.user[:, None]]
     )

@@ -65,18 +65,34 @@ class BiasedFactors:
         return np.hstack([self.user_factors, (self.mean + self.user_bias)[:, None], ones])
 
 
+def ridge_rows(
+    incidence: sp.csr_matrix,
+    other: FloatArray,
+    reg: float,
+    rhs: FloatArray,
+    *,
+    weight: float = 1.0,
+    base: FloatArray | None = None,
+) -> FloatArray:
+    """Per row: (base + weight · Σ f fᵀ + reg·n·I)⁻¹ rhs_row, the sum over the row's rated
+    others f and n their number (Spark's weighted-λ); `base` is a Gram matrix every row shares.
+    """
+    width = other.shape[1]
+    outer = (other[:, :, None] * other[:, None, :]).reshape(other.shape[0], width * width)
+    gram = weight * np.asarray(incidence @ outer).reshape(-1, width, width)
+    if base is not None:
+        gram += base
+    counts = np.asarray(incidence.sum(axis=1)).ravel()
+    gram += (reg * np.maximum(counts, 1.0))[:, None, None] * np.eye(width)
+    solved = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
+    return np.asarray(solved, dtype=np.float64)
+
+
 def solve_rows(
     incidence: sp.csr_matrix, targets: sp.csr_matrix, other: FloatArray, reg: float
 ) -> FloatArray:
     """Ridge solution per row: (Σ f fᵀ + reg·n·I)⁻¹ Σ t f over the row's rated others."""
-    width = other.shape[1]
-    outer = (other[:, :, None] * other[:, None, :]).reshape(other.shape[0], width * width)
-    gram = np.asarray(incidence @ outer).reshape(-1, width, width)
-    counts = np.asarray(incidence.sum(axis=1)).ravel()
-    gram += (reg * np.maximum(counts, 1.0))[:, None, None] * np.eye(width)
-    rhs = np.asarray(targets @ other)
-    solved: FloatArray = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
-    return solved
+    return ridge_rows(incidence, other, reg, np.asarray(targets @ other))
 
 
 def fit_biased_als(

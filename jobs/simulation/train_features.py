@@ -9,7 +9,8 @@ with mu + b_u + b_i the regularized baseline (`batch.biases`, one pass, pseudo-c
 an implicit ALS (Hu, Koren & Volinsky 2008) on which items each user rated (preference 1,
 confidence 1 + alpha), and s the scale that gives both factor blocks the same mean item norm.
 Both ALS fits use Spark's weighted-λ regularization (reg · the row's number of ratings).
-This module is the same recipe at `TrainOptions`' defaults, in numpy, so that the simulator's
+This module fits the same three parts at `TrainOptions`' defaults in numpy and assembles x_i
+with batch's own `explicit_item_features`, so that the simulator's
 learner holds what a snapshot would hold without starting Spark for every seeded world
 (factorize.py says why). Spark initialises its factors differently, so the two fits agree
 in what they solve, not bit for bit.
@@ -25,7 +26,8 @@ from numpy.typing import NDArray
 
 from batch.biases import BIAS_REG
 from batch.options import TrainOptions
-from jobs.simulation.factorize import IndexArray, solve_rows
+from batch.train_als import explicit_item_features
+from jobs.simulation.factorize import IndexArray, ridge_rows, solve_rows
 from velox.errors import InvalidInputError
 
 FloatArray = NDArray[np.float64]
@@ -43,18 +45,13 @@ class TrainFeatures:
     rating_users: FloatArray
     rating_factors: FloatArray
     exposure_factors: FloatArray
-    exposure_scale: float
 
     def item_features(self) -> NDArray[np.float32]:
-        """x_i, rounded to the float32 a snapshot stores."""
-        n_items = self.item_bias.shape[0]
-        blocks = [
-            self.rating_factors,
-            self.exposure_scale * self.exposure_factors,
-            (self.mean + self.item_bias)[:, None],
-            np.ones((n_items, 1)),
-        ]
-        return np.hstack(blocks).astype(np.float32)
+        """x_i as `velox train` assembles it (`batch.train_als.explicit_item_features`)."""
+        features = explicit_item_features(
+            self.rating_factors, self.exposure_factors, self.mean + self.item_bias
+        )
+        return features.astype(np.float32)
 
 
 def baseline_biases(
@@ -84,19 +81,8 @@ def implicit_rows(
     1 + alpha where rated, 1 elsewhere), so the Gram matrix is the dense OᵀO plus the rated
     pairs' extra confidence.
     """
-    width = other.shape[1]
-    outer = (other[:, :, None] * other[:, None, :]).reshape(other.shape[0], width * width)
-    gram = alpha * np.asarray(incidence @ outer).reshape(-1, width, width) + other.T @ other
-    counts = np.asarray(incidence.sum(axis=1)).ravel()
-    gram += (reg * np.maximum(counts, 1.0))[:, None, None] * np.eye(width)
     rhs = (1.0 + alpha) * np.asarray(incidence @ other)
-    solved = np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
-    return np.asarray(solved, dtype=np.float64)
-
-
-def _mean_norm(matrix: FloatArray) -> float:
-    norms = np.linalg.norm(matrix, axis=1)
-    return float(norms[norms > 0].mean()) if (norms > 0).any() else 0.0
+    return ridge_rows(incidence, other, reg, rhs, weight=alpha, base=other.T @ other)
 
 
 def fit_train_features(
@@ -134,11 +120,7 @@ def fit_train_features(
     for _ in range(iterations):
         exposed_users = implicit_rows(by_user, exposed_items, reg, alpha)
         exposed_items = implicit_rows(by_item, exposed_users, reg, alpha)
-    current = _mean_norm(exposed_items)
-    target = _mean_norm(item_part)
     return TrainFeatures(
         mean=mean, item_bias=item_bias, user_bias=user_bias, rating_users=user_part,
-        rating_factors=item_part,
-        exposure_factors=exposed_items,
-        exposure_scale=target / current if current > 0 and target > 0 else 1.0,
+        rating_factors=item_part, exposure_factors=exposed_items,
     )  # fmt: skip
