@@ -53,6 +53,19 @@ def train_options(
     return replace(base, **chosen, model=model)
 
 
+def connect(redis_url: str) -> redis.Redis:
+    """A client of the jobs' Redis; one clear error at once when it cannot be reached."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        raise JobError(
+            f"cannot reach Redis at {redis_url} ({error}): start it, or fix or unset "
+            "VELOX_REDIS_URL (unset, velox starts an embedded Redis)"
+        ) from error
+    return client
+
+
 def retrain_cycle(
     options: RetrainOptions, settings: VeloxSettings, client: redis.Redis, console: Console
 ) -> Cycle:
@@ -88,7 +101,7 @@ def retrain_command(
     settings: VeloxSettings, options: RetrainOptions, redis_url: str, *, lock_ttl_s: float = 60.0
 ) -> CycleRecord:
     """One manual cycle (`velox retrain`); a cycle that did not promote raises, to exit 1."""
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     console = Console()
     cycle = retrain_cycle(options, settings, client, console)
     record = CycleRunner(client, options.train.model, cycle, lock_ttl_s=lock_ttl_s).run("manual")
@@ -111,7 +124,7 @@ def scheduler_command(
     max_cycles: int | None = None,
 ) -> list[CycleRecord]:
     """Run `velox scheduler` until SIGINT/SIGTERM (or `max_cycles` cycles)."""
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     console = Console()
     registry = Registry(settings.resolved_snapshot_root())
     cycle = retrain_cycle(options, settings, client, console)

@@ -75,7 +75,7 @@ class ServiceSettings(VeloxSettings):
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("VELOX_REDIS_URL must start with redis://, rediss:// or unix://")
+            raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
     def rewards_for(self, model: str) -> RewardSettings:

@@ -24,6 +24,30 @@ ModelOpt = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"velox {version('velox-serving')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="Print the full traceback of a failure.")
+    ] = False,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_show_version, help="Print the version."),
+    ] = False,
+) -> None:
+    """Velox: online personalization, f(x; theta)^T w_u."""
+    from velox.cli_errors import configure_logging
+
+    configure_logging(verbose)
+
+
 def _settings(model: str | None = None) -> VeloxSettings:
     settings = VeloxSettings()
     return settings.model_copy(update={"model": model}) if model else settings
@@ -121,23 +145,10 @@ def models_rollback(model: ModelOpt = None) -> None:
 
 
 def main() -> None:
-    """Entry point: run the app and turn Velox errors into a message and exit status 1."""
-    try:
-        app(standalone_mode=False)
-    except VeloxError as error:
-        from rich.console import Console
+    """Entry point: usage errors exit 2 with click's message, failures print one line (exit 1)."""
+    from velox.cli_errors import run_cli
 
-        Console(stderr=True).print(f"[red]error:[/red] {error.message}")
-        sys.exit(1)
-    except (typer.Exit, typer.Abort) as stop:
-        sys.exit(getattr(stop, "exit_code", 1))
-    except Exception as error:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
-        raise
+    sys.exit(run_cli(app))
 
 
 @app.command()

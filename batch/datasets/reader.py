@@ -27,6 +27,8 @@ def resolve_dataset(options: TrainOptions, settings: VeloxSettings) -> tuple[str
     if options.events_path is not None:
         if not Path(options.events_path).exists() and "://" not in options.events_path:
             raise DatasetError(f"events path {options.events_path} does not exist")
+        if not _is_csv(options.events_path):
+            _check_parquet_footers(options.events_path)
         files = DatasetFiles(events=options.events_path, items=options.items_path)
         return f"events:{options.events_path}", files
     cache = settings.dataset_cache()
@@ -53,6 +55,18 @@ def _is_csv(path: str) -> bool:
         return True
     local = Path(path)
     return local.is_dir() and any(local.rglob("*.csv")) and not any(local.rglob("*.parquet"))
+
+
+def _check_parquet_footers(path: str) -> None:
+    """Refuse local files that are not Parquet before Spark does (with pages of Java)."""
+    if "://" in path:
+        return
+    local = Path(path)
+    for file in [local] if local.is_file() else sorted(local.rglob("*.parquet")):
+        try:
+            pq.read_schema(file)
+        except (OSError, pa.ArrowInvalid) as error:
+            raise DatasetError(f"cannot read events at {file}: {error}") from error
 
 
 def read_events(spark: SparkSession, path: str) -> DataFrame:
