@@ -1,6 +1,6 @@
 """The exploration acceptance run and the off-policy-evaluation coverage run, on ml-100k.
 
-Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3]
+Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3] [--skip-tuning]
        [--cohort 100] [--learner-rank 16] [--candidates M] [--no-repeat]
        [--prior-labels ratings|world] [--learner velox-train|biased-als]
        [--ope-rows 20000] [--ope-repetitions 20] [--skip-ope]
@@ -8,15 +8,18 @@ Run: python -m bench.bench_bandits [--steps 20000] [--seeds 5] [--tuning-seeds 3
 
 1. ε-greedy's ε, LinUCB's alpha and Thompson sampling's posterior scale are tuned alike on their
    own seeds (1000, 1001, 1002; `--tuning-seeds N` takes the first N, for quick scans): the grid
-   value (`jobs.simulation.tuning`) with the highest mean cumulative reward there. Greedy, the
-   tuned ε-greedy, plain Thompson sampling (scale 1), the tuned Thompson sampling, LinUCB(1) and
-   the tuned LinUCB then run on the evaluation seeds 0..seeds-1 (one world per seed, the same
-   for every policy); the table gives mean cumulative reward, its ratio to the tuned ε-greedy
-   (the baseline of the same run) and the mean cumulative expected regret, and the acceptance
-   line checks the tuned Thompson sampling and the tuned LinUCB against 1.10 x the tuned
-   ε-greedy. A headroom table follows: what the best item, a least-squares head's first item and
-   the prior mean's first item would earn (whole-catalog worlds only). `--prior-labels world`
-   fits the learner's head prior on labels drawn from the hidden world
+   value (`jobs.simulation.tuning`) with the highest mean cumulative reward there. Greedy,
+   ε-greedy at its default 0.1 and tuned, the default Thompson sampling (bare `thompson`: the
+   head prior's calibrated scale, `velox.policies.calibration`), plain Thompson sampling
+   (`thompson:1.0`), the tuned Thompson sampling, the default LinUCB (alpha 1) and the tuned
+   LinUCB then run on the evaluation seeds 0..seeds-1 (one world per seed, the same for every
+   policy); the table gives mean cumulative reward, its ratio to greedy and to the tuned
+   ε-greedy (baselines of the same run) and the mean cumulative expected regret. Two acceptance
+   lines follow: the defaults, untuned, against 1.05 x greedy and 1.05 x `egreedy:0.1`; the
+   tuned Thompson sampling and LinUCB against 1.10 x the tuned ε-greedy (`--skip-tuning` runs
+   the defaults only). A headroom table follows: what the best item, a least-squares head's
+   first item and the prior mean's first item would earn (whole-catalog worlds only).
+   `--prior-labels world` fits the learner's head prior on labels drawn from the hidden world
    (`jobs.simulation.environment`); `--learner-rank` sets the rank of the learner's item
    features (default 16, as `velox train`), `--learner biased-als` swaps `velox train`'s
    feature recipe for the hidden world's own model class (the simulator's old learner), and
@@ -53,6 +56,9 @@ from velox.settings import VeloxSettings
 TUNING_SEEDS = (1000, 1001, 1002)
 GRIDS = (("egreedy", EPSILON_GRID), ("thompson", SCALE_GRID), ("linucb", ALPHA_GRID))
 ACCEPTANCE = 1.10
+DEFAULTS_ACCEPTANCE = 1.05
+DEFAULTS = ("thompson", "linucb")
+BASELINES = ("greedy", "egreedy:0.1")
 
 
 def table(title: str, header: list[str], rows: Sequence[Sequence[object]]) -> None:
@@ -69,7 +75,7 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
     started = time.perf_counter()
     tuned = []
     tuning_seeds = TUNING_SEEDS[: args.tuning_seeds]
-    for family, grid in GRIDS:
+    for family, grid in () if args.skip_tuning else GRIDS:
         best, means = tune(ratings, setting, family, grid, seeds=tuning_seeds, steps=args.steps)
         table(
             f"{family} grid on tuning seeds {tuning_seeds} ({args.steps} steps, mean cum. reward)",
@@ -77,35 +83,48 @@ def bandits(ratings: Ratings, setting: SimulationSetting, args: argparse.Namespa
             [[value, f"{means[value]:.1f}"] for value in grid],
         )
         tuned.append(make_policy(f"{family}:{best}").spec)
-    epsilon_greedy, thompson, linucb = tuned
-    # Canonical specs, so that a tuned value equal to the default one runs once.
-    candidates = ("greedy", epsilon_greedy, "thompson", thompson, "linucb", linucb)
-    specs = list(dict.fromkeys(make_policy(spec).spec for spec in candidates))
+    # Canonical specs, so that a tuned value equal to a fixed one runs once; the bare defaults
+    # stay bare (a bare "thompson" is the calibrated scale, not "thompson:1.0").
+    wanted = [*BASELINES, *DEFAULTS, "thompson:1.0", *tuned]
+    specs = list(dict.fromkeys(s if s in DEFAULTS else make_policy(s).spec for s in wanted))
     seeds = list(range(args.seeds))
     outcomes = compare_policies(ratings, setting, specs, seeds=seeds, steps=args.steps)
-    baseline = outcomes[epsilon_greedy].cumulative_reward
+    greedy = outcomes["greedy"].cumulative_reward
+    baseline = outcomes[tuned[0]].cumulative_reward if tuned else greedy
     rows = []
     for spec, outcome in outcomes.items():
         per_seed = [run.rewards.sum() for run in outcome.runs]
         rows.append([
-            spec, f"{outcome.cumulative_reward:.1f}", f"{outcome.cumulative_reward / baseline:.3f}",
-            f"{outcome.regret:.1f}", f"{min(per_seed):.0f}..{max(per_seed):.0f}",
+            spec, f"{outcome.cumulative_reward:.1f}", f"{outcome.cumulative_reward / greedy:.3f}",
+            f"{outcome.cumulative_reward / baseline:.3f}", f"{outcome.regret:.1f}",
+            f"{min(per_seed):.0f}..{max(per_seed):.0f}",
         ])  # fmt: skip
     table(
         f"policies on seeds {seeds}, {args.steps} steps, cohort {setting.cohort}, "
         f"learner_rank={setting.learner_rank}, candidates={setting.candidates}, "
         f"repeat={setting.repeat}, prior_labels={setting.prior_labels}, "
-        f"learner={setting.learner} (tuned: {', '.join(tuned)}; "
+        f"learner={setting.learner} (tuned: {', '.join(tuned) or 'skipped'}; "
         f"{time.perf_counter() - started:.0f} s)",
-        ["policy", "cum. reward", "vs tuned ε-greedy", "regret", "per-seed range"],
+        ["policy", "cum. reward", "vs greedy", "vs tuned ε-greedy", "regret", "per-seed range"],
         rows,
     )
-    verdicts = [
-        f"{spec} {outcomes[spec].cumulative_reward / baseline:.3f} "
-        f"({'meets' if outcomes[spec].cumulative_reward >= ACCEPTANCE * baseline else 'misses'})"
-        for spec in (thompson, linucb)
-    ]
-    print(f"\nacceptance (tuned, >= {ACCEPTANCE:.2f} x {epsilon_greedy}): {'; '.join(verdicts)}")
+    verdicts = []
+    for spec in DEFAULTS:
+        ratios = [
+            outcomes[spec].cumulative_reward / outcomes[b].cumulative_reward for b in BASELINES
+        ]
+        met = min(ratios) >= DEFAULTS_ACCEPTANCE
+        shown = ", ".join(f"{r:.3f} x {b}" for r, b in zip(ratios, BASELINES, strict=True))
+        verdicts.append(f"{spec} {shown} ({'meets' if met else 'misses'})")
+    print(f"\nacceptance (defaults, >= {DEFAULTS_ACCEPTANCE:.2f} x each): {'; '.join(verdicts)}")
+    if tuned:
+        epsilon_greedy, thompson, linucb = tuned
+        tuned_ratios = {s: outcomes[s].cumulative_reward / baseline for s in (thompson, linucb)}
+        verdicts = [
+            f"{s} {r:.3f} ({'meets' if r >= ACCEPTANCE else 'misses'})"
+            for s, r in tuned_ratios.items()
+        ]
+        print(f"acceptance (tuned, >= {ACCEPTANCE:.2f} x {epsilon_greedy}): {'; '.join(verdicts)}")
     if args.plot:
         curves = {spec: outcome.mean_curve() for spec, outcome in outcomes.items()}
         title = f"ml-100k simulator, mean of {len(seeds)} seeds"
@@ -204,6 +223,7 @@ def main() -> None:
     parser.add_argument("--ope-repetitions", type=int, default=20)
     parser.add_argument("--skip-ope", action="store_true")
     parser.add_argument("--skip-bandits", action="store_true")
+    parser.add_argument("--skip-tuning", action="store_true")
     parser.add_argument("--plot", default="bench/out/bandits.png")
     args = parser.parse_args()
     ratings = load_ratings("movielens-100k", VeloxSettings())

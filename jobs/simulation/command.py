@@ -37,7 +37,12 @@ def simulate(
         "seed": seed,
         "steps": steps,
         "setting": setting.as_dict(),
-        "learner": {"dim": env.items.dim, "lam": env.head.lam, "noise_std": env.head.noise_std},
+        "learner": {
+            "dim": env.items.dim,
+            "lam": env.head.lam,
+            "noise_std": env.head.noise_std,
+            "thompson_scale": env.head.thompson_scale,
+        },
         "policies": {run.policy: run.summary() for run in runs},
     }
     if plot is not None:

@@ -8,7 +8,10 @@ be, from the training users only:
   population's linear model);
 * `lam`: the grid value whose per-user posterior means, each fitted on a random half of that
   user's labels starting from `w0`, predict the other half best (squared error);
-* `noise_std`: that held-out RMSE, the spread of a label around a posterior-mean prediction.
+* `noise_std`: that held-out RMSE, the spread of a label around a posterior-mean prediction;
+* `thompson_scale`: default Thompson sampling's calibrated scale
+  (`velox.policies.calibration`), from the training users' posterior means on all their labels
+  at the chosen λ, as a snapshot's users.arrow holds them.
 
 All per-user normal equations are built at once from one sparse product (see factorize.py).
 """
@@ -22,6 +25,7 @@ import scipy.sparse as sp  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from velox.errors import InvalidInputError
+from velox.policies.calibration import calibrated_thompson_scale
 
 FloatArray = NDArray[np.float64]
 IndexArray = NDArray[np.int64]
@@ -37,6 +41,7 @@ class HeadPrior:
     lam: float
     noise_std: float
     validation_rmse: dict[float, float]
+    thompson_scale: float
 
 
 def _user_statistics(
@@ -79,4 +84,11 @@ def fit_head_prior(
         errors = np.einsum("ij,ij->i", rows[held_out], weights[users[held_out]]) - labels[held_out]
         rmse[float(lam)] = float(np.sqrt(np.mean(errors * errors)))
     best = min(rmse, key=rmse.__getitem__)
-    return HeadPrior(w0=w0, lam=best, noise_std=rmse[best], validation_rmse=rmse)
+    gram, moment = _user_statistics(features, users, items, labels, n_users)
+    trained = np.unique(users)
+    system = gram[trained] + best * np.eye(dim)
+    user_weights = np.linalg.solve(system, (moment[trained] + best * w0)[:, :, None])[:, :, 0]
+    scale = calibrated_thompson_scale(features, user_weights, lam=best, noise_std=rmse[best])
+    return HeadPrior(
+        w0=w0, lam=best, noise_std=rmse[best], validation_rmse=rmse, thompson_scale=scale
+    )

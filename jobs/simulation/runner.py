@@ -2,7 +2,8 @@
 
 Every step a held-out user visits (and, when the setting has `candidates` = M, a retrieval
 stage offers M random items of the catalog); the policy (`velox.policies.make_policy`)
-chooses a slate from the learner's ItemMatrix given the user's `UserPosterior`; the hidden
+chooses a slate from the learner's ItemMatrix given the user's `UserPosterior` (a bare
+"thompson" at the head prior's calibrated scale, as the service's default would be); the hidden
 model decides each slot's reward (like = 1, else 0); every slot's reward is applied to the
 posterior by `UserPosterior.update`, exactly as /observe does. Visitors, candidate sets and
 reward draws come from generators seeded by the run's seed alone, so every policy meets the
@@ -86,7 +87,7 @@ def run_policy(env: Environment, spec: str, *, steps: int, seed: int) -> PolicyR
     visitors = world.integers(0, env.cohort, steps)
     draws = world.random((steps, k))
     retrieval = np.random.default_rng([seed, 2])
-    policy = make_policy(spec, seed=seed)
+    policy = make_policy(spec, seed=seed, thompson_scale=env.head.thompson_scale)
     features = env.items.features.astype(np.float64)
     best_overall = np.sort(env.like_probability, axis=1)[:, -k:].sum(axis=1)
     posteriors: dict[int, UserPosterior] = {}

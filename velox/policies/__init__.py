@@ -1,7 +1,8 @@
 """Exploration policies behind one interface, and `make_policy` to build one from a spec.
 
 Specs: ``greedy``, ``egreedy`` or ``egreedy:<epsilon>``, ``thompson`` or ``thompson:<scale>``
-(the posterior-std scale, default 1), ``linucb`` or ``linucb:<alpha>``, ``slate`` or
+(the posterior-std scale; a bare ``thompson`` takes `thompson_scale`, a snapshot's calibrated
+scale from `velox.policies.calibration`, or 1), ``linucb`` or ``linucb:<alpha>``, ``slate`` or
 ``slate:<pool>`` (`velox.policies.slate.SlatePolicy`).
 
 >>> make_policy("egreedy:0.2", seed=7)
@@ -44,15 +45,19 @@ def _number(spec: str, text: str) -> float:
     return value
 
 
-def make_policy(spec: str, seed: int | None = None) -> Policy:
-    """Build the policy a spec names, e.g. "greedy", "egreedy:0.1", "thompson:0.5", "linucb:1"."""
+def make_policy(spec: str, seed: int | None = None, *, thompson_scale: float = 1.0) -> Policy:
+    """Build the policy a spec names, e.g. "greedy", "egreedy:0.1", "thompson:0.5", "linucb:1".
+
+    `thompson_scale` is the scale of a bare "thompson" (a snapshot's calibrated default);
+    "thompson:<scale>" always uses its own.
+    """
     name, sep, argument = spec.strip().partition(":")
     if sep and not argument:
         raise InvalidInputError(f"policy spec {spec!r} has an empty argument")
     if name == "greedy" and not sep:
         return Greedy(seed=seed)
     if name == "thompson":
-        return ThompsonSampling(_number(spec, argument) if sep else 1.0, seed=seed)
+        return ThompsonSampling(_number(spec, argument) if sep else thompson_scale, seed=seed)
     if name == "egreedy":
         return EpsilonGreedy(_number(spec, argument) if sep else 0.1, seed=seed)
     if name == "linucb":
