@@ -120,6 +120,43 @@ def serve(
     run_server(_settings(model), host=host, port=port, workers=workers)
 
 
+@app.command()
+def materialize(
+    model: ModelOpt = None,
+    version: Annotated[
+        int | None, typer.Option(min=1, help="Snapshot version (default: the current one).")
+    ] = None,
+    top_n: Annotated[int | None, typer.Option(min=1, help="Items kept per user [500].")] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all-items", help="Keep every item for every user.")
+    ] = False,
+    users: Annotated[str, typer.Option(help="all, active:DAYS or a file of user ids.")] = "all",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    master: Annotated[str | None, typer.Option(help="Spark master URL (default local[*]).")] = None,
+    keep: Annotated[int, typer.Option(min=1, help="Score table versions kept.")] = 2,
+) -> None:
+    """Score every user against every item and publish a top-N score table (Spark job)."""
+    from batch.materialize.command import materialize_options, run_materialize
+    from jobs.retrain import log_root
+
+    settings = _settings(model)
+    try:
+        options = materialize_options(
+            settings.model,
+            version=version,
+            top_n=top_n,
+            all_items=all_items,
+            users=users,
+            device=device,
+            master=master,
+            keep=keep,
+            events_root=log_root(settings, settings.model),
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+    run_materialize(options, settings)
+
+
 @models_app.command("list")
 def models_list(model: ModelOpt = None) -> None:
     """List the published versions of a model and mark the current one."""

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 CRASH_HOOK = "VELOX_MATERIALIZE_CRASH_AT_PART"
 """Test hook: the task of this part index kills its Python worker before writing the part."""
 
+DEFAULT_TOP_N = 500
+
 Progress = Callable[[int, int], None]
 """Called with (parts finished, parts in all) whenever the count grows."""
 
@@ -46,7 +48,7 @@ class MaterializeOptions:
 
     model: str
     version: int | None = None
-    top_n: int | None = 500
+    top_n: int | None = DEFAULT_TOP_N
     users: str = "all"
     device: str = "auto"
     master: str | None = None
