@@ -13,6 +13,8 @@ class TrainOptions:
     `implicit_alpha` is the confidence scale of implicit ALS. Evaluation holds out the last
     `holdout_fraction` of each user's events (users with at least `min_user_events`) and
     ranks the top `top_k` items for about `max_eval_users` users (a seeded hash sample).
+    `kind` is `mf` (ALS) or `deep` (the torch two-tower model, batch/deep; its `deep_*`
+    options and `device` — auto, cpu, cuda — are described in docs/batch.md).
     """
 
     dataset: str | None = "synthetic"
@@ -33,3 +35,15 @@ class TrainOptions:
     min_user_events: int = 5
     top_k: int = 10
     max_eval_users: int = 5000
+    kind: str = "mf"
+    deep_dim: int = 32
+    deep_embed: int = 32
+    deep_hidden: int = 128
+    deep_epochs: int = 12
+    deep_batch_size: int = 1024
+    deep_lr: float = 3e-3
+    deep_weight_decay: float = 1e-5
+    deep_id_dropout: float = 0.5
+    deep_text_buckets: int = 4096
+    deep_negatives: int = 4
+    device: str = "auto"

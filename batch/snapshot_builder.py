@@ -1,7 +1,9 @@
 """Turn a trained model into the `SnapshotData` that `feature_store` publishes.
 
 The catalog is every item with events plus every item of the attribute table (items without
-events get the model's cold-item features); attribute rows are aligned with the item ids.
+events get the model's cold-item features, or for `deep` models the tower's features of their
+attributes); attribute rows are aligned with the item ids. A `deep` model's snapshot also holds
+the item tower (weights and input spec).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from batch.datasets.reader import known_item_types
+from batch.deep.model import DeepFeatureModel
 from batch.errors import TrainingError
 from batch.train_als import TrainedModel
 from feature_store.item_columns import RESERVED_COLUMNS
@@ -72,6 +75,12 @@ def build_snapshot_data(
     found = model.features
     items = catalog_ids(item_ids, attributes)
     cold = np.broadcast_to(found.cold_item, (len(items) - len(item_ids), len(found.cold_item)))
+    tower: dict[str, Any] = {}
+    if isinstance(found, DeepFeatureModel):
+        # Catalog items without events get the tower's features of their attributes.
+        cold = found.catalog_features if found.catalog_features is not None else cold
+        tower = {"model_weights": found.tower_weights, "tower_spec": found.tower_spec}
+        extra = {**extra, "deep_training": found.training}
     features = np.vstack([found.item_features, cold]).astype(np.float32)
     return SnapshotData(
         kind=kind,
@@ -87,4 +96,5 @@ def build_snapshot_data(
         metrics=metrics,
         training_cutoff=training_cutoff,
         extra=extra,
+        **tower,
     )

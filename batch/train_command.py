@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from rich.console import Console
 from rich.table import Table
 
 from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
+from batch.errors import TrainingError
 from batch.evaluate import evaluate_holdout, random_split_rmse
 from batch.gate import Comparison, check_gate, comparable, compare_metrics
 from batch.options import TrainOptions
@@ -22,12 +23,12 @@ from batch.snapshot_builder import build_snapshot_data
 from batch.spark import get_spark, is_local, session_exists, ui_address
 from batch.splits import no_holdout, random_holdout, time_holdout
 from batch.stages import StageTimer, concurrently
-from batch.train_als import TrainedModel, fit_features, fit_users
+from batch.train_als import FeatureModel, TrainedModel, fit_features, fit_users
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
 from velox.settings import VeloxSettings
 
-KIND = "mf"
+KINDS = ("mf", "deep")
 RANDOM_TEST_FRACTION = 0.2
 SHORT_JOB_BYTES = 16 << 20  # events on disk below which the job is short (batch.spark)
 
@@ -58,6 +59,19 @@ def _print_metrics(console: Console, metrics: dict[str, float], gate: list[Compa
     console.print(table)
 
 
+def feature_fitter(
+    options: TrainOptions, item_ids: list[str], attributes: pa.Table | None
+) -> Callable[[DataFrame, tuple[int, int], TrainOptions], FeatureModel]:
+    """How `options.kind` fits item features on a frame: ALS (`mf`) or the two towers."""
+    if options.kind == "mf":
+        return fit_features
+    if options.kind == "deep":
+        from batch.deep.features import fit_deep_features  # torch loads only for this kind
+
+        return partial(fit_deep_features, item_ids=item_ids, attributes=attributes)
+    raise TrainingError(f"unknown model kind {options.kind!r}; choose one of {', '.join(KINDS)}")
+
+
 def train_and_publish(
     prepared: PreparedEvents,
     attributes: pa.Table | None,
@@ -82,9 +96,10 @@ def train_and_publish(
         frames["random split"] = random_holdout(prepared.frame, RANDOM_TEST_FRACTION, options.seed)
     frames = {name: frame.cache() for name, frame in frames.items()}
     frames["all events"] = no_holdout(prepared.frame)
-    with timer.stage(f"ALS features on {', '.join(frames)} (concurrently)"):
+    fit = feature_fitter(options, prepared.item_ids, attributes)
+    with timer.stage(f"{options.kind} features on {', '.join(frames)} (concurrently)"):
         features = concurrently(
-            {name: partial(fit_features, frame, shape, options) for name, frame in frames.items()}
+            {name: partial(fit, frame, shape, options) for name, frame in frames.items()}
         )
     with timer.stage("evaluate: per-user time-ordered holdout"):
         evaluation = evaluate_holdout(frames["holdout"], features["holdout"], shape[0], options)
@@ -131,7 +146,7 @@ def train_and_publish(
             prepared.item_ids,
             model,
             attributes,
-            kind=KIND,
+            kind=options.kind,
             metrics=metrics,
             extra={**extra, "stage_seconds": dict(timer.seconds)},
             training_cutoff=training_cutoff or prepared.cutoff,

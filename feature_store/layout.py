@@ -5,6 +5,7 @@
 <root>/<model>/v<N>/items.arrow
 <root>/<model>/v<N>/users.arrow
 <root>/<model>/v<N>/weights.safetensors   (optional)
+<root>/<model>/v<N>/tower.json            (kind deep: the item tower's input spec)
 <root>/<model>/.tmp-<uuid>/         a publish in progress (or a crashed one, for gc)
 <root>/<model>/.CURRENT.tmp-<uuid>  a CURRENT replacement in progress (same)
 """
@@ -20,6 +21,7 @@ MANIFEST = "manifest.json"
 ITEMS = "items.arrow"
 USERS = "users.arrow"
 WEIGHTS = "weights.safetensors"
+TOWER_SPEC = "tower.json"
 CURRENT = "CURRENT"
 LOCK = ".lock"
 TMP_PREFIX = ".tmp-"

@@ -16,6 +16,7 @@ from feature_store.errors import FeatureStoreError
 from feature_store.layout import (
     ITEMS,
     MANIFEST,
+    TOWER_SPEC,
     USERS,
     WEIGHTS,
     parse_version_dir,
@@ -68,6 +69,9 @@ def publish_snapshot(
             files[WEIGHTS] = _write_bytes(
                 storage, f"{temp}/{WEIGHTS}", safetensors_save(tables.model_weights)
             )
+        if data.tower_spec is not None:
+            spec = data.tower_spec.encode()
+            files[TOWER_SPEC] = _write_bytes(storage, f"{temp}/{TOWER_SPEC}", spec)
         created_at = utc_now()
         for _ in range(_MAX_RENAME_ATTEMPTS):
             manifest = Manifest(

@@ -20,10 +20,11 @@ from safetensors.numpy import load as safetensors_load
 from feature_store.arrow_tables import check_factors, read_factors, read_ids, row_index
 from feature_store.errors import InvalidFactorsError, SnapshotCorruptError
 from feature_store.item_columns import to_item_columns
-from feature_store.layout import WEIGHTS
+from feature_store.layout import TOWER_SPEC, WEIGHTS
 from feature_store.manifest import Manifest
 from feature_store.snapshot_files import SnapshotFiles, open_snapshot_files
 from feature_store.storage import SnapshotStorage, open_storage
+from feature_store.tower.spec import TowerSpec
 from velox.catalog import ItemMatrix
 from velox.errors import NonFiniteError
 from velox.filters import FilterCache, ItemColumns
@@ -45,6 +46,7 @@ class Snapshot:
     user_counts: NDArray[np.int64]
     prior_mean: NDArray[np.float64]
     model_weights: dict[str, NDArray[Any]] | None
+    tower_spec: TowerSpec | None = None
 
     @property
     def model(self) -> str:
@@ -125,6 +127,11 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
             weights = safetensors_load(files.weights.to_pybytes())
         except SafetensorError as error:
             raise SnapshotCorruptError(f"{label}: unreadable {WEIGHTS}: {error}") from error
+    tower = None
+    if files.tower_spec is not None:
+        tower = TowerSpec.from_json(files.tower_spec.to_pybytes())
+        if weights is None or tower.dim != dim:
+            raise SnapshotCorruptError(f"{label}: {TOWER_SPEC} needs {WEIGHTS} and dim {tower.dim}")
     return Snapshot(
         manifest=manifest,
         items=matrix,
@@ -138,4 +145,5 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
         user_counts=user_counts,
         prior_mean=prior_mean,
         model_weights=weights,
+        tower_spec=tower,
     )

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 
 from feature_store.arrow_tables import build_items, build_users
 from feature_store.errors import InvalidFactorsError, InvalidSnapshotDataError
+from feature_store.tower.spec import TowerSpec
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,9 @@ class SnapshotData:
 
     `item_attributes` rows are aligned with `item_ids` (columns of type int, float, bool,
     string or list<string>, e.g. title, year, price, genres). `model_weights` (for computed
-    features) are written as safetensors. Nothing here is written until `validate` passes.
+    features) are written as safetensors; `tower_spec` (kind `deep`: the item tower's input
+    spec, `feature_store.tower.spec`) as `tower.json`. Nothing here is written until
+    `validate` passes.
     """
 
     kind: str
@@ -54,6 +57,7 @@ class SnapshotData:
     metrics: dict[str, float] = field(default_factory=dict)
     training_cutoff: str | None = None
     model_weights: dict[str, NDArray[Any]] | None = None
+    tower_spec: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -66,12 +70,23 @@ class SnapshotData:
         items = build_items(self.item_ids, self.item_features, self.item_attributes)
         dim = int(self.item_features.shape[1])
         users = build_users(self.user_ids, self.user_weights, self.user_counts, dim)
+        self._check_tower(dim)
         return SnapshotTables(
             items=items,
             users=users,
             prior_mean=self._checked_prior_mean(dim),
             model_weights=self._checked_model_weights(),
         )
+
+    def _check_tower(self, dim: int) -> None:
+        if self.tower_spec is None:
+            return
+        spec = TowerSpec.from_json(self.tower_spec)  # SnapshotCorruptError if malformed
+        if self.model_weights is None or spec.dim != dim:
+            raise InvalidSnapshotDataError(
+                f"a tower spec needs the tower's weights and features of its dimension "
+                f"{spec.dim} (got {dim})"
+            )
 
     def _check_scalars(self) -> None:
         if not isinstance(self.kind, str) or not self.kind:

@@ -12,7 +12,15 @@ import pyarrow as pa
 from pyarrow import ipc
 
 from feature_store.errors import ModelNotFoundError, SnapshotCorruptError, VersionNotFoundError
-from feature_store.layout import ITEMS, MANIFEST, USERS, WEIGHTS, check_model_name, version_dir
+from feature_store.layout import (
+    ITEMS,
+    MANIFEST,
+    TOWER_SPEC,
+    USERS,
+    WEIGHTS,
+    check_model_name,
+    version_dir,
+)
 from feature_store.manifest import Manifest
 from feature_store.storage import SnapshotStorage, sha256_hex
 
@@ -25,6 +33,7 @@ class SnapshotFiles:
     items: pa.RecordBatch
     users: pa.RecordBatch
     weights: pa.Buffer | None
+    tower_spec: pa.Buffer | None = None
 
 
 def read_manifest(storage: SnapshotStorage, model: str, version: int) -> Manifest:
@@ -79,7 +88,7 @@ def open_snapshot_files(
     manifest = read_manifest(storage, model, version)
     label = f"{model} v{version}"
     names = set(manifest.files)
-    if not {ITEMS, USERS} <= names <= {ITEMS, USERS, WEIGHTS}:
+    if not {ITEMS, USERS} <= names <= {ITEMS, USERS, WEIGHTS, TOWER_SPEC}:
         raise SnapshotCorruptError(f"{label}: the manifest lists files {sorted(names)}")
     buffers = {name: _read_file(storage, manifest, name, verify) for name in sorted(names)}
     return SnapshotFiles(
@@ -87,4 +96,5 @@ def open_snapshot_files(
         items=_read_batch(buffers[ITEMS], f"{label}: {ITEMS}"),
         users=_read_batch(buffers[USERS], f"{label}: {USERS}"),
         weights=buffers.get(WEIGHTS),
+        tower_spec=buffers.get(TOWER_SPEC),
     )

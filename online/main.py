@@ -10,10 +10,11 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from feature_store.registry import Registry
+from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
 from online.reward_sweeper import RewardSweeper
-from online.routes import health, metrics, models, observe, predict
+from online.routes import dashboard, health, metrics, models, observe, predict
 from online.server import redis_url_for
 from online.service import Service
 from online.settings import ServiceSettings
@@ -30,12 +31,15 @@ def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
         dedupe_window=settings.dedupe_window,
         recent_events=settings.recent_events,
         decision_log_maxlen=settings.decision_log_maxlen,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=settings.redis_wait_timeout_ms,
     )
 
 
 def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
     """Build the app; uvicorn calls it with no argument in every worker (`--factory`)."""
     settings = settings or ServiceSettings()
+    dashboard_state = DashboardState()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,6 +52,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             sweeper = RewardSweeper(service, settings.reward_sweep_interval_s)
             sweeper.start()
             app.state.service = service
+            dashboard_state.start(service, url)
             # Long-lived startup objects need no more collection passes: fewer GC pauses.
             gc.freeze()
             # A request allocates a few hundred objects and frees them by reference counting;
@@ -57,6 +62,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             try:
                 yield
             finally:
+                await dashboard_state.stop()
                 await sweeper.stop()
                 service.watcher.stop()
                 await store.close()
@@ -67,8 +73,12 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    routers = (predict.router, observe.router, models.router, health.router, metrics.router)
+    routers = (predict.router, observe.router, models.router, health.router, metrics.router,
+               dashboard.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     app.serve_directly(routers)
+    # The dashboard's traffic panel times the hot routes (two clock reads per request).
+    app.direct_endpoints = dashboard_state.traffic.timed(app.direct_endpoints)
+    app.state.dashboard = dashboard_state
     return app

@@ -1,0 +1,173 @@
+"""Fit the two-tower model on a frame's training rows and express it as a `FeatureModel`.
+
+Item features are the tower's `[z_i, global_mean + b_i, 1]` (with the item's id row for items
+that have training events); the users' trained vectors `[p_u, 1, b_u]` score exactly like the
+network, and serve as each user's own prior and, averaged, as the population prior of the
+ridge heads that `batch.train_als.fit_users` fits, as for ALS. Lambda_EB is the training
+residual variance over the per-coordinate variance of the trained user vectors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+from pyspark.sql import DataFrame
+
+from batch.deep.inputs import attribute_rows, build_spec
+from batch.deep.launch import run_training
+from batch.deep.model import DeepFeatureModel
+from batch.deep.train_torch import TowerJob, item_features
+from batch.deep.training_data import write_training_rows
+from batch.options import TrainOptions
+from batch.snapshot_builder import catalog_ids
+from batch.spark import is_local
+from batch.train_als import _empirical_bayes_lambda
+from feature_store.tower.encode import EncodedItems, encode_items
+
+ValidationRows = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
+
+
+def _rows_dir(frame: DataFrame) -> str:
+    """Local: a temporary folder. Cluster: under the (shared) Spark checkpoint directory."""
+    context = frame.sparkSession.sparkContext
+    if is_local(context.master or "local"):
+        return tempfile.mkdtemp(prefix="velox-deep-rows-")
+    shared = context.getCheckpointDir()
+    if shared is None:
+        raise ValueError("a cluster run of --kind deep needs spark.checkpoint.dir (shared storage)")
+    return f"{shared}/velox-deep-rows-{uuid.uuid4().hex}"
+
+
+def tower_job(
+    options: TrainOptions,
+    rows_path: str,
+    spec_json: str,
+    items: EncodedItems,
+    n_users: int,
+    validation: ValidationRows | None = None,
+) -> TowerJob:
+    """The `TowerJob` of `options` for rows at `rows_path` (the bench reuses this)."""
+    return TowerJob(
+        rows_path=rows_path,
+        spec_json=spec_json,
+        items=items,
+        n_users=n_users,
+        implicit=options.implicit,
+        epochs=options.deep_epochs,
+        batch_size=options.deep_batch_size,
+        lr=options.deep_lr,
+        weight_decay=options.deep_weight_decay,
+        id_dropout=options.deep_id_dropout,
+        device=options.device,
+        seed=options.seed,
+        validation=validation,
+    )
+
+
+def fit_deep_features(
+    frame: DataFrame,
+    shape: tuple[int, int],
+    options: TrainOptions,
+    *,
+    item_ids: Sequence[str],
+    attributes: pa.Table | None,
+) -> DeepFeatureModel:
+    """Train the towers on `frame`'s training rows (u, i, r, test); `shape` = (users, items)."""
+    n_items = shape[1]
+    rows_path = write_training_rows(
+        frame,
+        f"{_rows_dir(frame)}/rows.parquet",
+        implicit=options.implicit,
+        negatives=options.deep_negatives,
+        n_items=n_items,
+        seed=options.seed,
+    )
+    try:
+        table = pq.read_table(rows_path, columns=["u", "i", "r"])
+        trained = _train(frame, options, shape, rows_path, table, item_ids, attributes)
+    finally:
+        _remove_local(rows_path)
+    return trained
+
+
+def _train(
+    frame: DataFrame,
+    options: TrainOptions,
+    shape: tuple[int, int],
+    rows_path: str,
+    table: pa.Table,
+    item_ids: Sequence[str],
+    attributes: pa.Table | None,
+) -> DeepFeatureModel:
+    n_users, n_items = shape
+    users, items, rewards = (table.column(n).to_numpy() for n in ("u", "i", "r"))
+    positive = rewards > 0 if options.implicit else np.ones(len(rewards), dtype=bool)
+    global_mean = 0.0 if options.implicit else float(rewards.mean())
+    spec = build_spec(
+        attributes,
+        embed_dim=options.deep_embed,
+        hidden=options.deep_hidden,
+        out_dim=options.deep_dim,
+        text_buckets=options.deep_text_buckets,
+        global_mean=global_mean,
+    )
+    catalog = catalog_ids(list(item_ids), attributes)
+    attrs = attribute_rows(catalog, attributes)
+    seen_items = np.bincount(items[positive], minlength=n_items) > 0
+    id_rows = np.where(seen_items, np.arange(1, n_items + 1), 0)
+    encoded = encode_items(spec, attrs[:n_items], id_rows)
+    job = tower_job(options, rows_path, spec.to_json(), encoded, n_users)
+    result = run_training(frame.sparkSession, job)
+    state = result.tower_state
+    features = item_features(state, spec, encoded)
+    extra = item_features(state, spec, encode_items(spec, attrs[n_items:]))
+    cold = item_features(state, spec, encode_items(spec, [{}]))[0]
+    own = (
+        np.hstack([result.user_vectors, np.ones((n_users, 1)), result.user_bias[:, None]])
+        .astype(np.float32)
+        .astype(np.float64)
+    )
+    counts = np.bincount(users[positive], minlength=n_users)
+    seen_users = counts > 0
+    prior = own[seen_users].mean(axis=0)
+    own[~seen_users] = prior
+    scores = np.einsum("ij,ij->i", features[items], own[users])
+    residual_var = float(np.mean((scores - rewards) ** 2))
+    k = options.deep_dim
+    free = np.r_[np.arange(k), [k + 1]]
+    published = dict(state)
+    published["ids.weight"] = state["ids.weight"][:1].copy()
+    return DeepFeatureModel(
+        item_features=features,
+        prior_mean=prior,
+        own_weights=own,
+        lam_eb=_empirical_bayes_lambda(residual_var, own[seen_users][:, free]),
+        cold_item=cold,
+        relevance_threshold=global_mean,
+        layout={"tower": [0, k], "item_bias": [k, k + 1], "constant": [k + 1, k + 2]},
+        implicit_counts=counts.astype(np.int64) if options.implicit else None,
+        implicit_rmse=float(np.sqrt(residual_var)),
+        catalog_features=extra,
+        tower_weights=published,
+        tower_spec=spec.to_json(),
+        training={
+            "device": result.device,
+            "samples_per_s": result.samples_per_s,
+            "seconds": result.seconds,
+            "train_loss": result.train_loss,
+        },
+    )
+
+
+def _remove_local(path: str) -> None:
+    """Delete a local rows folder (cluster paths are left to the checkpoint cleanup)."""
+    if "://" not in path:
+        shutil.rmtree(Path(path).parent, ignore_errors=True)

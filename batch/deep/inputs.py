@@ -1,0 +1,92 @@
+"""The item tower's input spec from an attribute table, and attribute rows in id order.
+
+Column roles by Arrow type: list<string> → categorical (a vocabulary of its values);
+string → categorical when it has few distinct values (at most `MAX_VOCABULARY` and under
+half the rows), else hashed text words (titles, descriptions); int and float → numeric
+(standardized). Boolean columns are not read by the tower.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from batch.datasets.reader import known_item_types
+from feature_store.item_columns import RESERVED_COLUMNS
+from feature_store.tower.spec import Categorical, Numeric, TowerSpec
+
+MAX_VOCABULARY = 1000
+
+
+def _is_text(column: pa.ChunkedArray) -> bool:
+    values = [v for v in column.to_pylist() if v is not None]
+    distinct = len(set(values))
+    return distinct > MAX_VOCABULARY or distinct >= 0.5 * max(len(values), 1)
+
+
+def _vocabulary(values: Sequence[Any]) -> list[str]:
+    counts = Counter(str(v) for v in values if v is not None)
+    ordered = sorted(counts, key=lambda v: (-counts[v], v))
+    return ordered[:MAX_VOCABULARY]
+
+
+def build_spec(
+    attributes: pa.Table | None,
+    *,
+    embed_dim: int,
+    hidden: int,
+    out_dim: int,
+    text_buckets: int,
+    global_mean: float,
+    max_text_tokens: int = 16,
+) -> TowerSpec:
+    """The spec of a tower over `attributes`' columns (none: the tower sees only ids)."""
+    categorical: dict[str, Categorical] = {}
+    text: list[str] = []
+    numeric: dict[str, Numeric] = {}
+    if attributes is not None:
+        table = known_item_types(attributes)
+        for name in table.column_names:
+            column = table.column(name)
+            kind = column.type
+            if name in RESERVED_COLUMNS:
+                continue
+            if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+                flat = [v for row in column.to_pylist() for v in (row or [])]
+                categorical[name] = Categorical(_vocabulary(flat), is_list=True)
+            elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+                if _is_text(column):
+                    text.append(name)
+                else:
+                    categorical[name] = Categorical(_vocabulary(column.to_pylist()), False)
+            elif pa.types.is_integer(kind) or pa.types.is_floating(kind):
+                found = np.array([v for v in column.to_pylist() if v is not None], np.float64)
+                found = found[np.isfinite(found)]
+                mean = float(found.mean()) if found.size else 0.0
+                std = float(found.std()) if found.size > 1 else 1.0
+                numeric[name] = Numeric(mean, std if std > 0 else 1.0)
+    return TowerSpec(
+        embed_dim=embed_dim,
+        hidden=hidden,
+        out_dim=out_dim,
+        global_mean=global_mean,
+        text_buckets=text_buckets,
+        max_text_tokens=max_text_tokens,
+        categorical=categorical,
+        text=text,
+        numeric=numeric,
+    )
+
+
+def attribute_rows(items: Sequence[str], attributes: pa.Table | None) -> list[dict[str, Any]]:
+    """One attribute dict per item of `items` (empty for items the table lacks)."""
+    if attributes is None:
+        return [{} for _ in items]
+    table = known_item_types(attributes)
+    names = [n for n in table.column_names if n not in RESERVED_COLUMNS]
+    rows = {str(row["item_id"]): {n: row[n] for n in names} for row in table.to_pylist()}
+    return [rows.get(item, {}) for item in items]

@@ -1,0 +1,120 @@
+"""`TowerSpec`: what the item tower needs to turn an item's attributes into its inputs.
+
+Stored beside the tower's weights as `tower.json` in a `kind = deep` snapshot. Columns:
+
+- `categorical`: a string or list<string> column with a vocabulary; each known value is one
+  token of the item's token bag (unknown values are ignored, as an item without them).
+- `text`: a string column whose words are hashed into `text_buckets` shared buckets.
+- `numeric`: an int or float column, standardized by the training mean and std; a missing
+  value is 0 with a missing flag.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from feature_store.errors import SnapshotCorruptError
+
+SPEC_FORMAT = 1
+MAX_TEXT_CHARS = 1000
+MAX_LIST_VALUES = 64
+
+
+@dataclass(frozen=True)
+class Categorical:
+    """A vocabulary column; `is_list` for list<string>, else a plain string."""
+
+    values: list[str]
+    is_list: bool
+
+
+@dataclass(frozen=True)
+class Numeric:
+    """A numeric column and its standardization."""
+
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class TowerSpec:
+    """Inputs and sizes of an item tower (the JSON of `tower.json`).
+
+    `out_dim` is k, the learned part of the features; the published features are
+    `[z (k), global_mean + bias, 1]`, so d = k + 2. `id_rows` is the id table's size: the
+    published tower keeps only row 0, the embedding of an item the tower never saw.
+    """
+
+    embed_dim: int
+    hidden: int
+    out_dim: int
+    global_mean: float
+    text_buckets: int
+    max_text_tokens: int
+    categorical: dict[str, Categorical] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+    numeric: dict[str, Numeric] = field(default_factory=dict)
+    id_rows: int = 1
+    format: int = SPEC_FORMAT
+
+    @property
+    def columns(self) -> list[str]:
+        """Every attribute column the tower reads."""
+        return [*self.categorical, *self.text, *self.numeric]
+
+    @property
+    def n_tokens(self) -> int:
+        """Size of the categorical token table (row 0 is padding)."""
+        return 1 + sum(len(column.values) for column in self.categorical.values())
+
+    @property
+    def dim(self) -> int:
+        """The feature dimension d the tower's features have."""
+        return self.out_dim + 2
+
+    def token_offsets(self) -> dict[str, int]:
+        """First token row of each categorical column."""
+        offsets, start = {}, 1
+        for name, column in self.categorical.items():
+            offsets[name] = start
+            start += len(column.values)
+        return offsets
+
+    def to_json(self) -> str:
+        """The spec as JSON text (finite numbers only)."""
+        return json.dumps(asdict(self), indent=1, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TowerSpec:
+        """Parse `tower.json`; anything malformed raises `SnapshotCorruptError`."""
+        try:
+            data: Any = json.loads(text)
+            if data.get("format") != SPEC_FORMAT:
+                raise ValueError(f"unknown tower spec format {data.get('format')!r}")
+            spec = cls(
+                embed_dim=int(data["embed_dim"]),
+                hidden=int(data["hidden"]),
+                out_dim=int(data["out_dim"]),
+                global_mean=float(data["global_mean"]),
+                text_buckets=int(data["text_buckets"]),
+                max_text_tokens=int(data["max_text_tokens"]),
+                categorical={
+                    str(k): Categorical([str(v) for v in c["values"]], bool(c["is_list"]))
+                    for k, c in data["categorical"].items()
+                },
+                text=[str(name) for name in data["text"]],
+                numeric={
+                    str(k): Numeric(float(n["mean"]), float(n["std"]))
+                    for k, n in data["numeric"].items()
+                },
+                id_rows=int(data["id_rows"]),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise SnapshotCorruptError(f"tower spec is not valid: {error}") from error
+        bad_numbers = [n for n in spec.numeric.values() if not (math.isfinite(n.std) and n.std > 0)]
+        if bad_numbers or min(spec.embed_dim, spec.hidden, spec.out_dim, spec.text_buckets) < 1:
+            raise SnapshotCorruptError("tower spec has non-positive sizes or scales")
+        return spec
