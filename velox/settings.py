@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,25 @@ class VeloxSettings(BaseSettings):
     redis_url: str | None = None
     snapshot_root: str | None = None
     model: str = "default"
+    scores_url: str | None = None  # postgresql://... serves score tables from PostgreSQL
+    scores_keep: int = Field(default=2, ge=1, le=100)  # table versions kept loaded there
+    # Rewards outside [reward_min, reward_max] are refused by /observe (422) and skipped by
+    # training; the default admits ratings, clicks and most amounts, not a typo like 1e50.
+    reward_min: float = Field(default=-1e6, ge=-1e12, le=1e12)
+    reward_max: float = Field(default=1e6, ge=-1e12, le=1e12)
+
+    @model_validator(mode="after")
+    def _ordered_reward_range(self) -> VeloxSettings:
+        if not self.reward_min < self.reward_max:
+            raise ValueError(
+                f"VELOX_REWARD_MIN ({self.reward_min:g}) must be below VELOX_REWARD_MAX "
+                f"({self.reward_max:g})"
+            )
+        return self
+
+    def reward_range(self) -> tuple[float, float]:
+        """The accepted rewards, `(VELOX_REWARD_MIN, VELOX_REWARD_MAX)`, both inclusive."""
+        return self.reward_min, self.reward_max
 
     def resolved_snapshot_root(self) -> str:
         """The snapshot root: `VELOX_SNAPSHOT_ROOT` (a path or URI) or `<home>/snapshots`."""
