@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Velox: online personalization, f(x; theta)^T w_u.", no_args_is_help=True)
 models_app = typer.Typer(help="List, promote and roll back snapshot versions.")
 app.add_typer(models_app, name="models")
+events_app = typer.Typer(help="Find and drop drained feedback events that training skips.")
+app.add_typer(events_app, name="events")
+
+class ModelKind(StrEnum):
+    """What `velox train` fits: matrix factorization or the deep content model."""
+
+    MF = "mf"
+    DEEP = "deep"
+
 
 ModelOpt = Annotated[
     str | None, typer.Option(help="Model name (default: VELOX_MODEL or 'default').")
@@ -82,6 +91,11 @@ def train(
     ] = 100_000,
     gate_tolerance: Annotated[float, typer.Option(help="Allowed relative regression.")] = 0.02,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Publish only.")] = False,
+    kind: Annotated[
+        ModelKind, typer.Option(help="mf: ALS factors; deep: the torch two-tower content model.")
+    ] = ModelKind.MF,
+    epochs: Annotated[int, typer.Option(help="Training epochs of --kind deep.")] = 12,
+    device: Annotated[str, typer.Option(help="--kind deep: auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Train f(x; theta) with Spark, evaluate it, publish a snapshot and promote it if it passes."""
     from batch.options import TrainOptions
@@ -103,6 +117,9 @@ def train(
         synthetic_events=synthetic_events,
         gate_tolerance=gate_tolerance,
         promote=not no_promote,
+        kind=kind.value,
+        deep_epochs=epochs,
+        device=device,
     )
     run_train(options, settings)
 
@@ -118,6 +135,23 @@ def serve(
     from online.server import run_server
 
     run_server(_settings(model), host=host, port=port, workers=workers)
+
+
+@app.command("synthetic-catalog")
+def synthetic_catalog(
+    items: Annotated[int, typer.Option(help="Catalog size.")] = 1_000_000,
+    dim: Annotated[int, typer.Option(help="Feature dimension d (the last is the bias).")] = 64,
+    users: Annotated[int, typer.Option(help="Users with batch weights.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    model: ModelOpt = None,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Publish only.")] = False,
+) -> None:
+    """Publish a synthetic catalog (skewed item norms, attributes) to measure large catalogs."""
+    from batch.datasets.large_catalog import CatalogSpec
+    from jobs.synthetic_catalog import run_synthetic_catalog
+
+    spec = CatalogSpec(n_items=items, dim=dim, n_users=users, seed=seed)
+    run_synthetic_catalog(_settings(model), spec, promote=not no_promote)
 
 
 @app.command()
@@ -186,6 +220,34 @@ def main() -> None:
     from velox.cli_errors import run_cli
 
     sys.exit(run_cli(app))
+
+
+EventsRootOpt = Annotated[
+    str | None, typer.Option(help="Drained feedback log (default <home>/events/<model>).")
+]
+
+
+def _events_command(model: str | None, events_root: str | None, *, drop: bool) -> None:
+    from pathlib import Path
+
+    from jobs.events_command import run_events_check
+    from jobs.retrain import log_root
+
+    settings = _settings(model)
+    root = Path(events_root) if events_root else log_root(settings, settings.model)
+    run_events_check(root, settings.reward_range(), drop=drop)
+
+
+@events_app.command("check")
+def events_check(model: ModelOpt = None, events_root: EventsRootOpt = None) -> None:
+    """Count drained events whose reward is NaN, infinite or outside VELOX_REWARD_MIN/MAX."""
+    _events_command(model, events_root, drop=False)
+
+
+@events_app.command("drop-invalid")
+def events_drop_invalid(model: ModelOpt = None, events_root: EventsRootOpt = None) -> None:
+    """Rewrite the drained log without those events (kept aside in its _dropped folder)."""
+    _events_command(model, events_root, drop=True)
 
 
 @app.command()
