@@ -21,10 +21,10 @@ from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
 
-import redis
-
 from batch.drain import DECISIONS, EVENTS, Drain, DrainReport
+from batch.materialize.job import MaterializeOptions, materialize
 from batch.options import TrainOptions
+from batch.redis_client import SyncRedis
 from feature_store.log_cutoff import LogCutoff
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
@@ -41,6 +41,7 @@ class RetrainOptions:
     train: TrainOptions
     events_root: Path | None = None
     keep_versions: int = 2
+    materialize: MaterializeOptions | None = None  # a score table after each promote
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RetrainReport:
     manifest: Manifest
     promoted: bool
     seconds: dict[str, float]
+    table_version: int | None = None  # the score table built for it, with --materialize
 
 
 def log_root(settings: VeloxSettings, model: str, family: str = EVENTS.name) -> Path:
@@ -81,7 +83,7 @@ def protected_cutoff(registry: Registry, model: str, keep_versions: int) -> LogC
 def run_retrain(
     options: RetrainOptions,
     settings: VeloxSettings,
-    client: redis.Redis,
+    client: SyncRedis,
     *,
     before_promote: Callable[[], None] = lambda: None,
     on_stage: Stage = lambda _: None,
@@ -122,4 +124,14 @@ def run_retrain(
         before_promote()
         registry.promote(model, manifest.version)
         promoted = True
-    return RetrainReport(drained, manifest, promoted, seconds)
+    table_version = None
+    if promoted and options.materialize is not None:
+        on_stage("materialize")
+        started = time.perf_counter()
+        built = materialize(
+            replace(options.materialize, version=manifest.version),
+            settings.resolved_snapshot_root(),
+        )
+        table_version = built.manifest.table_version
+        seconds["materialize"] = time.perf_counter() - started
+    return RetrainReport(drained, manifest, promoted, seconds, table_version)
