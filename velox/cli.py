@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -103,6 +104,8 @@ def train(
 
     if (dataset is None) == (events is None):
         raise VeloxError("give exactly one of --dataset NAME or --events PATH")
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {device!r}")
     settings = _settings(model)
     options = TrainOptions(
         dataset=dataset,
@@ -410,9 +413,17 @@ def retrain(
     no_promote: NoPromoteOpt = False,
     events_root: LogRootOpt = None,
     keep_versions: KeepOpt = 2,
+    materialize_table: Annotated[
+        bool,
+        typer.Option("--materialize", help="After a promote, build its top-500 score table."),
+    ] = False,
 ) -> None:
     """Drain the feedback log, retrain on everything, gate, publish and promote (one cycle)."""
+    from dataclasses import replace
+
+    from batch.materialize.job import MaterializeOptions
     from jobs.commands import retrain_command
+    from jobs.retrain import log_root
 
     settings = _settings(model)
     options = _retrain_options(
@@ -429,6 +440,11 @@ def retrain(
         gate_tolerance=gate_tolerance,
         promote=not no_promote,
     )
+    if materialize_table:
+        table = MaterializeOptions(
+            model=settings.model, master=master, events_root=log_root(settings, settings.model)
+        )
+        options = replace(options, materialize=table)
     with _redis_for_jobs(settings) as url:
         retrain_command(settings, options, url)
 
