@@ -15,7 +15,6 @@ from rich.console import Console
 
 from batch.errors import GateRejectedError
 from batch.options import TrainOptions
-from batch.redis_client import RedisUnreachableError, SyncRedis, redis_client
 from feature_store.registry import Registry
 from jobs.cycle_lock import Lease
 from jobs.cycle_log import CycleRecord, Outcome
@@ -54,13 +53,12 @@ def train_options(
     return replace(base, **chosen, model=model)
 
 
-def connect(redis_url: str) -> SyncRedis:
-    """A client of the jobs' Redis (or Redis Cluster); one clear error at once when it cannot
-    be reached."""
+def connect(redis_url: str) -> redis.Redis:
+    """A client of the jobs' Redis; one clear error at once when it cannot be reached."""
+    client = redis.Redis.from_url(redis_url)
     try:
-        client = redis_client(redis_url)
         client.ping()
-    except (redis.RedisError, RedisUnreachableError) as error:
+    except redis.RedisError as error:
         raise JobError(
             f"cannot reach Redis at {redis_url} ({error}): start it, or fix or unset "
             "VELOX_REDIS_URL (unset, velox starts an embedded Redis)"
@@ -69,7 +67,7 @@ def connect(redis_url: str) -> SyncRedis:
 
 
 def retrain_cycle(
-    options: RetrainOptions, settings: VeloxSettings, client: SyncRedis, console: Console
+    options: RetrainOptions, settings: VeloxSettings, client: redis.Redis, console: Console
 ) -> Cycle:
     """The cycle the runner calls: one `run_retrain`, promoting only while the lock is held."""
 

@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
 
+import redis
+
 from batch.drain import DECISIONS, EVENTS, Drain, DrainReport
 from batch.materialize.job import MaterializeOptions, materialize
 from batch.options import TrainOptions
-from batch.redis_client import SyncRedis
 from feature_store.log_cutoff import LogCutoff
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
@@ -83,7 +84,7 @@ def protected_cutoff(registry: Registry, model: str, keep_versions: int) -> LogC
 def run_retrain(
     options: RetrainOptions,
     settings: VeloxSettings,
-    client: SyncRedis,
+    client: redis.Redis,
     *,
     before_promote: Callable[[], None] = lambda: None,
     on_stage: Stage = lambda _: None,

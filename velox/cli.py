@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -104,8 +103,6 @@ def train(
 
     if (dataset is None) == (events is None):
         raise VeloxError("give exactly one of --dataset NAME or --events PATH")
-    if device not in ("auto", "cpu", "cuda"):
-        raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {device!r}")
     settings = _settings(model)
     options = TrainOptions(
         dataset=dataset,
