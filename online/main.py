@@ -10,6 +10,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from feature_store.registry import Registry
+from online.access import AccessGate, load_keys
 from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
@@ -73,6 +74,8 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    keys = load_keys(settings.api_keys, settings.api_keys_file)
+    app.access = AccessGate(keys) if keys is not None else None
     routers = (predict.router, observe.router, models.router, health.router, metrics.router,
                dashboard.router)  # fmt: skip
     for router in routers:

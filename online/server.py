@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from online.access import check_bind, load_keys
 from online.embedded_redis import EmbeddedRedis
 from online.settings import ServiceSettings
 from velox.settings import VeloxSettings
@@ -38,11 +39,19 @@ def _exit_on_sigterm(signum: int, _: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 1) -> None:
-    """Serve until interrupted; with several workers only this process owns the embedded Redis."""
+def run_server(
+    settings: VeloxSettings, *, host: str, port: int, workers: int = 1, insecure: bool = False
+) -> None:
+    """Serve until interrupted; with several workers only this process owns the embedded Redis.
+
+    Refuses (`AccessConfigError`) keys it cannot read, and a non-loopback `host` with no key
+    configured unless `insecure`.
+    """
     import uvicorn
 
     service_settings = ServiceSettings(**settings.model_dump(exclude_unset=False))
+    keys = load_keys(service_settings.api_keys, service_settings.api_keys_file)
+    check_bind(host, keys, insecure)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found: the default one would kill this process before the embedded Redis is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

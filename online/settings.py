@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from online.retrieval.cascade import CascadeConfig
 from online.weight_store import DEFAULT_REWARD_WINDOW_S
@@ -62,6 +63,9 @@ class ServiceSettings(VeloxSettings):
     model_rewards: dict[str, RewardSettings] = Field(default_factory=dict)
     reward_sweep_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
+    # API keys (online.access): `role:key,...` or JSON; a SecretStr, never shown in a repr.
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
     redis_wait_replicas: int = Field(default=0, ge=0, le=16)
     redis_wait_timeout_ms: int = Field(default=100, ge=1, le=60_000)
     ann_retrieval: bool = True
