@@ -35,7 +35,8 @@ def _print_table(user: str, answer: TableAnswer) -> None:
     console = Console()
     table = Table(
         title=f"top items for {user!r}",
-        caption=f"{answer.model}: table {answer.table_version}, snapshot v{answer.snapshot_version}",
+        caption=f"{answer.model}: table {answer.table_version}, "
+        f"snapshot v{answer.snapshot_version}",
     )
     for column in ("#", "item", "score"):
         table.add_column(column, justify="right" if column != "item" else "left")

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
 
-from feature_store.score_tables.engine import ScoreEngine
+from feature_store.score_tables.engine import ScoreEngine, TableGoneError
 from feature_store.score_tables.errors import ScoreEngineError
 from feature_store.score_tables.layout import table_dir
 from feature_store.score_tables.manifest import TableManifest
@@ -72,6 +72,8 @@ class DuckDBEngine(ScoreEngine):
     def _execute(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
         try:
             return self._cursor().execute(sql, params).fetchall()
+        except duckdb.IOException as error:  # the version's files were deleted under us
+            raise TableGoneError(str(error)) from error
         except duckdb.Error as error:
             raise ScoreEngineError(f"DuckDB could not answer: {error}") from error
 
