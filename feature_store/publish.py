@@ -12,10 +12,8 @@ import pyarrow as pa
 from pyarrow import ipc
 from safetensors.numpy import save as safetensors_save
 
-from feature_store.ann_index import ANN_MIN_ITEMS, build_index, params_for
 from feature_store.errors import FeatureStoreError
 from feature_store.layout import (
-    INDEX,
     ITEMS,
     MANIFEST,
     TOWER_SPEC,
@@ -55,17 +53,9 @@ def _write_bytes(storage: SnapshotStorage, path: str, data: bytes) -> str:
 
 
 def publish_snapshot(
-    storage: SnapshotStorage,
-    model: str,
-    data: SnapshotData,
-    *,
-    parent: int | None,
-    ann_min_items: int = ANN_MIN_ITEMS,
+    storage: SnapshotStorage, model: str, data: SnapshotData, *, parent: int | None
 ) -> Manifest:
-    """Validate `data`, write it as the next version of `model` and return its manifest.
-
-    A catalog of `ann_min_items` or more gets an inner-product ANN index (feature_store.ann_index).
-    """
+    """Validate `data`, write it as the next version of `model` and return its manifest."""
     tables = data.to_tables()  # every refusal happens here, before anything is written
     temp = f"{model}/{temp_name()}"
     storage.make_dir(temp)
@@ -82,12 +72,6 @@ def publish_snapshot(
         if data.tower_spec is not None:
             spec = data.tower_spec.encode()
             files[TOWER_SPEC] = _write_bytes(storage, f"{temp}/{TOWER_SPEC}", spec)
-        extra = dict(data.extra)
-        ann = params_for(data.item_features, min_items=ann_min_items)
-        if ann is not None:
-            index = build_index(data.item_features, ann)
-            files[INDEX] = _write_bytes(storage, f"{temp}/{INDEX}", index)
-            extra["ann_index"] = ann.to_dict()
         created_at = utc_now()
         for _ in range(_MAX_RENAME_ATTEMPTS):
             manifest = Manifest(
@@ -104,7 +88,7 @@ def publish_snapshot(
                 parent=parent,
                 files=files,
                 prior_mean=tables.prior_mean,
-                extra=extra,
+                extra=dict(data.extra),
             )
             # replace_file also syncs `temp`, making the data files' entries durable too.
             storage.replace_file(f"{temp}/{MANIFEST}", manifest.to_json().encode())

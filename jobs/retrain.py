@@ -24,7 +24,8 @@ from pathlib import Path
 import redis
 
 from batch.drain import DECISIONS, EVENTS, Drain, DrainReport
-from batch.materialize.job import MaterializeOptions, materialize
+from batch.materialize.command import build_and_load
+from batch.materialize.job import MaterializeOptions
 from batch.options import TrainOptions
 from feature_store.log_cutoff import LogCutoff
 from feature_store.manifest import Manifest
@@ -129,10 +130,7 @@ def run_retrain(
     if promoted and options.materialize is not None:
         on_stage("materialize")
         started = time.perf_counter()
-        built = materialize(
-            replace(options.materialize, version=manifest.version),
-            settings.resolved_snapshot_root(),
-        )
+        built = build_and_load(replace(options.materialize, version=manifest.version), settings)
         table_version = built.manifest.table_version
         seconds["materialize"] = time.perf_counter() - started
     return RetrainReport(drained, manifest, promoted, seconds, table_version)

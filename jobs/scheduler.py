@@ -17,7 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from batch.redis_client import SyncRedis
+import redis
+
 from feature_store.registry import Registry
 from jobs.cycle_log import CycleRecord
 from jobs.cycle_runner import Cycle, CycleRunner
@@ -92,7 +93,7 @@ class Scheduler:
 
     def __init__(
         self,
-        client: SyncRedis,
+        client: redis.Redis,
         registry: Registry,
         model: str,
         options: ScheduleOptions,

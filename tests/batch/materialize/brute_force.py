@@ -36,20 +36,26 @@ def publish(root: Path, data: SnapshotData) -> int:
     return Registry(str(root)).publish(MODEL, data).version
 
 
-def snapshot_tables(root: Path, version: int) -> tuple[pa.Table, pa.Table, list[float]]:
+def snapshot_tables(
+    root: Path, version: int, model: str = MODEL
+) -> tuple[pa.Table, pa.Table, list[float]]:
     """items.arrow, users.arrow and the prior mean of a version, read with plain pyarrow."""
-    directory = root / MODEL / f"v{version}"
+    directory = root / model / f"v{version}"
     items = ipc.open_file(str(directory / "items.arrow")).read_all()
     users = ipc.open_file(str(directory / "users.arrow")).read_all()
-    prior = Registry(str(root)).manifest(MODEL, version).prior_mean
+    prior = Registry(str(root)).manifest(model, version).prior_mean
     return items, users, prior
 
 
 def expected_rows(
-    root: Path, version: int, top_n: int | None, user_ids: list[str] | None = None
+    root: Path,
+    version: int,
+    top_n: int | None,
+    user_ids: list[str] | None = None,
+    model: str = MODEL,
 ) -> list[dict[str, object]]:
     """Every row the table must hold, in table order, attributes included."""
-    items, users, prior = snapshot_tables(root, version)
+    items, users, prior = snapshot_tables(root, version, model)
     features = np.array(items.column("features").to_pylist(), dtype=np.float64)
     item_ids = items.column("item_id").to_pylist()
     weights = users.column("w").to_pylist()

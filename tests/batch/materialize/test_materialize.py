@@ -10,7 +10,11 @@ import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
 
+from batch.materialize.command import build_and_load
 from batch.materialize.job import MaterializeOptions, MaterializeReport, materialize
+from feature_store.score_tables.publish import switch_current
+from feature_store.score_tables.retention import drop_old_tables
+from feature_store.storage import LocalStorage
 from tests.batch.materialize.brute_force import (
     MODEL,
     assert_rows_match,
@@ -20,6 +24,7 @@ from tests.batch.materialize.brute_force import (
     tied_data,
 )
 from tests.feature_store.planted import planted_data
+from velox.settings import VeloxSettings
 
 pytestmark = pytest.mark.spark
 
@@ -106,3 +111,23 @@ def test_a_file_of_users_selects_them_and_unknown_users_get_the_prior(
         expected_rows(tmp_path, version, 4, wanted),
     )
     assert (report.manifest.users, report.manifest.rows) == (4, 16)
+
+
+def test_keep_leaves_the_newest_versions_and_never_the_current_one(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    publish(tmp_path, planted_data(seed=10, n=12, m=4, d=3))
+    settings = VeloxSettings(home=tmp_path / "home", snapshot_root=str(tmp_path))
+    for _ in range(3):
+        options = MaterializeOptions(model=MODEL, device="cpu", top_n=2, keep=2)
+        build_and_load(options, settings, spark=spark)
+    tables = tmp_path / MODEL / "score_tables"
+    assert sorted(p.name for p in tables.iterdir() if not p.name.startswith(".")) == [
+        "2",
+        "3",
+        "CURRENT",
+    ]
+    storage = LocalStorage(tmp_path)
+    switch_current(storage, MODEL, 2)  # a rollback, say: the current table is older
+    assert drop_old_tables(storage, MODEL, keep=1) == []
+    assert (tables / "2" / "manifest.json").is_file() and (tables / "3").is_dir()
