@@ -3,7 +3,9 @@
 The service appends one entry per /predict answer to the partitioned stream
 `velox:{M|pP}:decisions` (docs/redis_layout.md, "Decision log entries"): `prediction_id`,
 `user_id`, `version`, `policy`, `candidates` (items the policy could choose from; absent in
-entries written before it was logged), `timestamp` (epoch microseconds) and `items` /
+entries written before it was logged), `source` (where the candidates came from: `exact`, or the
+retrieval cascade's `ann-cheap`, `ann-costly`, `ann-widened`, `scan`; absent in older entries),
+`timestamp` (epoch microseconds) and `items` /
 `propensities` (JSON arrays, slot 0 first), every value a string. The drain (batch/drain.py, family
 `DECISIONS`) moves them to Parquet in this schema, partitioned by date like the events.
 """
@@ -25,6 +27,7 @@ DECISIONS_SCHEMA = pa.schema(
         pa.field("version", pa.int64(), nullable=False),
         pa.field("policy", pa.string(), nullable=False),
         pa.field("candidates", pa.int64(), nullable=True),
+        pa.field("source", pa.string(), nullable=True),
         pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
         pa.field("items", pa.list_(pa.string()), nullable=False),
         pa.field("propensities", pa.list_(pa.float64()), nullable=False),
@@ -52,6 +55,7 @@ def decisions_table_from_stream_entries(entries: Sequence[StreamEntry]) -> pa.Ta
                     "version": int(decoded["version"]),
                     "policy": decoded["policy"],
                     "candidates": int(decoded["candidates"]) if "candidates" in decoded else None,
+                    "source": decoded.get("source"),
                     "timestamp": int(decoded["timestamp"]),
                     "items": [str(item) for item in items],
                     "propensities": [float(p) for p in propensities],

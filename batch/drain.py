@@ -40,7 +40,6 @@ from typing import cast
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import redis
 
 from batch.decision_log import decisions_table_from_stream_entries
 from batch.drain_ledger import (
@@ -57,6 +56,7 @@ from batch.events_schema import (
     events_table_from_stream_entries,
     with_date_partition,
 )
+from batch.redis_client import SyncRedis
 from feature_store.log_cutoff import LOG_START, LogCutoff, LogId
 
 __all__ = [
@@ -125,7 +125,7 @@ class Drain:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncRedis,
         model: str,
         root: Path,
         family: StreamFamily = EVENTS,

@@ -1,11 +1,16 @@
 """The inner-product ANN index of a large catalog: built at publish, checked at load.
 
 Velox scores are maximum inner products (`w_u` is not unit-norm, and item norms carry
-popularity), so the index is faiss's inverted file with `METRIC_INNER_PRODUCT` — never a
-cosine or L2 index on normalised rows. Items are stored 8-bit scalar-quantised (a quarter of
-the float32 bytes): the index only proposes candidates, and the service re-scores them exactly
-from `items.features`, so quantisation moves an item's rank among the candidates, not the
-score a user is shown.
+popularity), never cosines. The index answers that exactly-posed question through the
+MIPS→L2 reduction (Bachrach et al., RecSys 2014): each item x gets one more coordinate
+sqrt(M² - |x|²), M the largest item norm, and a query q gets 0 there, so
+|q' - x'|² = |q|² + M² - 2 qᵀx: the nearest items in L2 are exactly the highest inner
+products. Measured here on the synthetic 10⁶-item catalog (bench/bench_cascade.py), faiss's
+inverted file with `METRIC_INNER_PRODUCT` directly reached recall@10 0.71 at 64 probed lists
+(its inner-product k-means lets large-norm centroids swallow the lists), the reduction 0.99.
+Items are stored 8-bit scalar-quantised (a quarter of the float32 bytes): the index only
+proposes candidates, and the service re-scores them exactly from `items.features`, so
+quantisation moves an item's rank among the candidates, not the score a user is shown.
 
 On disk the index is faiss's own serialisation (no pickle) in `index.faiss`, hashed in the
 manifest like every file; its parameters are under `extra["ann_index"]`. Loading copies the
@@ -30,7 +35,7 @@ Measured (bench/bench_cascade.py): an exact score + top-k over 10⁵ items, d = 
 1.5 ms of one core here, already more than an index search plus a re-rank of a thousand rows.
 """
 
-INDEX_KIND = "ivf_sq8_ip"
+INDEX_KIND = "ivf_sq8_mips_l2"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class AnnParams:
     candidates_costly: int
     train_sample: int
     seed: int
+    max_norm_sq: float
+    """M², the largest squared item norm (the reduction's constant)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object kept under the manifest's `extra["ann_index"]`."""
@@ -56,33 +63,57 @@ class AnnParams:
         names = set(cls.__dataclass_fields__)
         if not isinstance(data, dict) or set(data) != names:
             raise SnapshotCorruptError(f"{label}: ann_index must have exactly the keys {names}")
-        ints = {k: v for k, v in data.items() if k != "kind"}
-        if data["kind"] != INDEX_KIND or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints.values()
+        ints = {k: v for k, v in data.items() if k not in ("kind", "max_norm_sq")}
+        norm = data["max_norm_sq"]
+        if (
+            data["kind"] != INDEX_KIND
+            or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ints.values()
+            )
+            or not (isinstance(norm, int | float) and not isinstance(norm, bool) and norm >= 0)
         ):
             raise SnapshotCorruptError(f"{label}: ann_index has invalid values {data}")
         return cls(**data)
 
 
-def params_for(n_items: int, *, min_items: int = ANN_MIN_ITEMS) -> AnnParams | None:
-    """Index parameters for a catalog of `n_items` (None: small enough for exact scoring).
+def params_for(
+    features: NDArray[np.float32], *, min_items: int = ANN_MIN_ITEMS
+) -> AnnParams | None:
+    """Index parameters for a catalog (None: small enough for exact scoring).
 
-    About 500 items per list (nlist ≈ n / 500, a power of two): probing 8 lists re-ranks a few
-    thousand rows. The costly path probes 8x more and keeps 4x more candidates.
+    About 500-1000 items per list (nlist a power of two); the cheap path probes 16 lists, the
+    costly one 8x more with 4x more candidates (the trade-off measured in BENCHMARKS.md).
     """
+    n_items = int(features.shape[0])
     if n_items < min_items:
         return None
+    norms_sq = np.einsum("ij,ij->i", features, features, dtype=np.float64)
     nlist = 1 << max(4, int(np.log2(max(n_items // 500, 16))))
     return AnnParams(
         kind=INDEX_KIND,
         nlist=nlist,
-        nprobe_cheap=8,
-        nprobe_costly=64,
+        nprobe_cheap=16,
+        nprobe_costly=128,
         candidates_cheap=256,
         candidates_costly=1024,
         train_sample=min(n_items, max(40 * nlist, 50_000)),
         seed=0,
+        max_norm_sq=float(norms_sq.max()),
     )
+
+
+def augmented(rows: NDArray[np.float32], max_norm_sq: float) -> NDArray[np.float32]:
+    """Items with the reduction's extra coordinate sqrt(M² - |x|²) (module doc)."""
+    norms_sq = np.einsum("ij,ij->i", rows, rows, dtype=np.float64)
+    extra = np.sqrt(np.maximum(max_norm_sq - norms_sq, 0.0)).astype(np.float32)
+    return np.hstack([rows, extra[:, None]])
+
+
+def query_rows(queries: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
+    """Queries with the reduction's extra coordinate 0."""
+    found = np.zeros((queries.shape[0], queries.shape[1] + 1), dtype=np.float32)
+    found[:, :-1] = queries
+    return found
 
 
 def build_index(features: NDArray[np.float32], params: AnnParams) -> bytes:
@@ -90,12 +121,12 @@ def build_index(features: NDArray[np.float32], params: AnnParams) -> bytes:
     import faiss
 
     n, dim = features.shape
-    rows = np.ascontiguousarray(features, dtype=np.float32)
+    rows = augmented(np.ascontiguousarray(features, dtype=np.float32), params.max_norm_sq)
     rng = np.random.default_rng(params.seed)
     sample = rows[np.sort(rng.choice(n, size=min(n, params.train_sample), replace=False))]
-    quantizer = faiss.IndexFlatIP(dim)
+    quantizer = faiss.IndexFlatL2(dim + 1)
     index = faiss.IndexIVFScalarQuantizer(
-        quantizer, dim, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        quantizer, dim + 1, params.nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_L2
     )
     index.cp.seed = params.seed
     index.train(sample)
@@ -117,7 +148,7 @@ class AnnIndex:
         return int(self._index.ntotal)
 
     def centroids(self) -> NDArray[np.float32]:
-        """The inverted lists' centroids (nlist, d), as the quantizer stores them."""
+        """The inverted lists' centroids in the reduced space (nlist, d + 1)."""
         import faiss
 
         ivf = faiss.extract_index_ivf(self._index)
@@ -133,10 +164,9 @@ class AnnIndex:
         """
         import faiss
 
-        parameters = faiss.SearchParametersIVF(nprobe=nprobe)
-        _, rows = self._index.search(
-            np.ascontiguousarray(queries, dtype=np.float32), n_candidates, params=parameters
-        )
+        parameters = faiss.SearchParametersIVF()
+        parameters.nprobe = nprobe
+        _, rows = self._index.search(query_rows(queries), n_candidates, params=parameters)
         found: NDArray[np.intp] = rows.astype(np.intp, copy=False)
         return found
 
@@ -151,12 +181,12 @@ def load_index(data: Any, params: AnnParams, n_items: int, dim: int, label: str)
         raise SnapshotCorruptError(f"{label}: unreadable ANN index: {error}") from error
     if (
         index.ntotal != n_items
-        or index.d != dim
-        or index.metric_type != faiss.METRIC_INNER_PRODUCT
+        or index.d != dim + 1
+        or index.metric_type != faiss.METRIC_L2
         or faiss.extract_index_ivf(index).nlist != params.nlist
     ):
         raise SnapshotCorruptError(
-            f"{label}: the ANN index ({index.ntotal} items, d = {index.d}) does not match the "
+            f"{label}: the ANN index ({index.ntotal} items, d = {index.d - 1}) does not match the "
             f"catalog ({n_items} items, d = {dim}) or its manifest parameters"
         )
     faiss.omp_set_num_threads(1)  # one request, one core: threads only add hand-off latency

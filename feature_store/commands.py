@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+
 from rich.console import Console
 from rich.table import Table
 
 from feature_store.errors import SnapshotCorruptError
+from feature_store.log_cutoff import LOG_START, LogId
 from feature_store.registry import Registry
 from velox.settings import VeloxSettings
 
@@ -16,6 +20,23 @@ def _registry(settings: VeloxSettings) -> Registry:
 
 def _metrics(metrics: dict[str, float]) -> str:
     return "\n".join(f"{name}={value:.4g}" for name, value in sorted(metrics.items()))
+
+
+def cutoff_summary(cutoff: str | None) -> str:
+    """One short line for a training cutoff: a time, or the log's latest drained entry time."""
+    if not cutoff:
+        return ""
+    if not cutoff.lstrip().startswith("{"):
+        return cutoff[:19].replace("T", " ")
+    try:
+        positions = [LogId.parse(text) for text in json.loads(cutoff)["positions"]]
+    except (ValueError, TypeError, KeyError) as error:
+        return f"unreadable ({error})"
+    drained = [position for position in positions if position != LOG_START]
+    if not drained:
+        return "log: nothing drained"
+    latest = datetime.fromtimestamp(max(drained).ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"log to {latest} ({len(drained)}/{len(positions)} partitions drained)"
 
 
 def list_versions(settings: VeloxSettings) -> None:
@@ -29,7 +50,7 @@ def list_versions(settings: VeloxSettings) -> None:
     table = Table(title=f"model {model} ({registry.storage.description})")
     for header in ("version", "kind", "dim", "created (UTC)", "parent"):
         table.add_column(header, no_wrap=True)
-    table.add_column("cutoff", overflow="fold")
+    table.add_column("cutoff", no_wrap=True)
     table.add_column("metrics", overflow="fold")
     for version in versions:
         name = f"v{version} *" if version == current else f"v{version}"
@@ -40,7 +61,7 @@ def list_versions(settings: VeloxSettings) -> None:
             continue
         created = m.created_at[:16].replace("T", " ")
         parent = f"v{m.parent}" if m.parent else ""
-        cutoff = m.training_cutoff or ""
+        cutoff = cutoff_summary(m.training_cutoff)
         table.add_row(name, m.kind, str(m.dim), created, parent, cutoff, _metrics(m.metrics))
     console.print(table)
 

@@ -6,6 +6,7 @@
 <root>/<model>/v<N>/users.arrow
 <root>/<model>/v<N>/weights.safetensors   (optional)
 <root>/<model>/v<N>/tower.json            (kind deep: the item tower's input spec)
+<root>/<model>/v<N>/index.faiss           (optional: the ANN index of a large catalog)
 <root>/<model>/.tmp-<uuid>/         a publish in progress (or a crashed one, for gc)
 <root>/<model>/.CURRENT.tmp-<uuid>  a CURRENT replacement in progress (same)
 """
@@ -22,6 +23,7 @@ ITEMS = "items.arrow"
 USERS = "users.arrow"
 WEIGHTS = "weights.safetensors"
 TOWER_SPEC = "tower.json"
+INDEX = "index.faiss"
 CURRENT = "CURRENT"
 LOCK = ".lock"
 TMP_PREFIX = ".tmp-"

@@ -12,8 +12,10 @@ import pyarrow as pa
 from pyarrow import ipc
 from safetensors.numpy import save as safetensors_save
 
+from feature_store.ann_index import ANN_MIN_ITEMS, build_index, params_for
 from feature_store.errors import FeatureStoreError
 from feature_store.layout import (
+    INDEX,
     ITEMS,
     MANIFEST,
     TOWER_SPEC,
@@ -53,9 +55,17 @@ def _write_bytes(storage: SnapshotStorage, path: str, data: bytes) -> str:
 
 
 def publish_snapshot(
-    storage: SnapshotStorage, model: str, data: SnapshotData, *, parent: int | None
+    storage: SnapshotStorage,
+    model: str,
+    data: SnapshotData,
+    *,
+    parent: int | None,
+    ann_min_items: int = ANN_MIN_ITEMS,
 ) -> Manifest:
-    """Validate `data`, write it as the next version of `model` and return its manifest."""
+    """Validate `data`, write it as the next version of `model` and return its manifest.
+
+    A catalog of `ann_min_items` or more gets an inner-product ANN index (feature_store.ann_index).
+    """
     tables = data.to_tables()  # every refusal happens here, before anything is written
     temp = f"{model}/{temp_name()}"
     storage.make_dir(temp)
@@ -72,6 +82,12 @@ def publish_snapshot(
         if data.tower_spec is not None:
             spec = data.tower_spec.encode()
             files[TOWER_SPEC] = _write_bytes(storage, f"{temp}/{TOWER_SPEC}", spec)
+        extra = dict(data.extra)
+        ann = params_for(data.item_features, min_items=ann_min_items)
+        if ann is not None:
+            index = build_index(data.item_features, ann)
+            files[INDEX] = _write_bytes(storage, f"{temp}/{INDEX}", index)
+            extra["ann_index"] = ann.to_dict()
         created_at = utc_now()
         for _ in range(_MAX_RENAME_ATTEMPTS):
             manifest = Manifest(
@@ -88,7 +104,7 @@ def publish_snapshot(
                 parent=parent,
                 files=files,
                 prior_mean=tables.prior_mean,
-                extra=dict(data.extra),
+                extra=extra,
             )
             # replace_file also syncs `temp`, making the data files' entries durable too.
             storage.replace_file(f"{temp}/{MANIFEST}", manifest.to_json().encode())

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 from safetensors import SafetensorError
 from safetensors.numpy import load as safetensors_load
 
+from feature_store.ann_index import AnnIndex, AnnParams, load_index
 from feature_store.arrow_tables import check_factors, read_factors, read_ids, row_index
 from feature_store.errors import InvalidFactorsError, SnapshotCorruptError
 from feature_store.item_columns import to_item_columns
@@ -46,6 +47,7 @@ class Snapshot:
     user_counts: NDArray[np.int64]
     prior_mean: NDArray[np.float64]
     model_weights: dict[str, NDArray[Any]] | None
+    ann: AnnIndex | None = None
     tower_spec: TowerSpec | None = None
 
     @property
@@ -133,6 +135,7 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
         if weights is None or tower.dim != dim:
             raise SnapshotCorruptError(f"{label}: {TOWER_SPEC} needs {WEIGHTS} and dim {tower.dim}")
     return Snapshot(
+        ann=_ann_index(files, matrix.n, label),
         manifest=manifest,
         items=matrix,
         item_ids=item_ids,
@@ -147,3 +150,14 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
         model_weights=weights,
         tower_spec=tower,
     )
+
+
+def _ann_index(files: SnapshotFiles, n_items: int, label: str) -> AnnIndex | None:
+    """The catalog's ANN index, if the snapshot has one; refused unless it matches the items."""
+    described = files.manifest.extra.get("ann_index")
+    if files.index is None and described is None:
+        return None
+    if files.index is None or described is None:
+        raise SnapshotCorruptError(f"{label}: an ANN index file needs its manifest entry and back")
+    params = AnnParams.from_dict(described, label)
+    return load_index(files.index, params, n_items, files.manifest.dim, label)

@@ -13,6 +13,7 @@ from pyarrow import ipc
 
 from feature_store.errors import ModelNotFoundError, SnapshotCorruptError, VersionNotFoundError
 from feature_store.layout import (
+    INDEX,
     ITEMS,
     MANIFEST,
     TOWER_SPEC,
@@ -33,6 +34,7 @@ class SnapshotFiles:
     items: pa.RecordBatch
     users: pa.RecordBatch
     weights: pa.Buffer | None
+    index: pa.Buffer | None = None
     tower_spec: pa.Buffer | None = None
 
 
@@ -88,7 +90,7 @@ def open_snapshot_files(
     manifest = read_manifest(storage, model, version)
     label = f"{model} v{version}"
     names = set(manifest.files)
-    if not {ITEMS, USERS} <= names <= {ITEMS, USERS, WEIGHTS, TOWER_SPEC}:
+    if not {ITEMS, USERS} <= names <= {ITEMS, USERS, WEIGHTS, INDEX, TOWER_SPEC}:
         raise SnapshotCorruptError(f"{label}: the manifest lists files {sorted(names)}")
     buffers = {name: _read_file(storage, manifest, name, verify) for name in sorted(names)}
     return SnapshotFiles(
@@ -96,5 +98,6 @@ def open_snapshot_files(
         items=_read_batch(buffers[ITEMS], f"{label}: {ITEMS}"),
         users=_read_batch(buffers[USERS], f"{label}: {USERS}"),
         weights=buffers.get(WEIGHTS),
+        index=buffers.get(INDEX),
         tower_spec=buffers.get(TOWER_SPEC),
     )

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from batch.redis_client import SyncRedis
 from jobs.errors import CycleBusyError, LockLostError
 
 log = logging.getLogger("velox.jobs.lock")
@@ -90,7 +90,7 @@ class Lease:
 class CycleLock:
     """The cycle lock of one model; `token` names this holder (host, pid, random)."""
 
-    def __init__(self, client: redis.Redis, model: str, *, ttl_s: float = 30.0) -> None:
+    def __init__(self, client: SyncRedis, model: str, *, ttl_s: float = 30.0) -> None:
         self.client = client
         self.model = model
         self.key = cycle_lock_key(model)

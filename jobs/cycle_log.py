@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import cast
 
-import redis
+from batch.redis_client import SyncRedis
 
 log = logging.getLogger("velox.jobs.cycles")
 
@@ -57,7 +57,7 @@ def records_key(model: str) -> str:
 class CycleLog:
     """Counts and keeps the records of one model's cycles."""
 
-    def __init__(self, client: redis.Redis, model: str, *, maxlen: int = 1000) -> None:
+    def __init__(self, client: SyncRedis, model: str, *, maxlen: int = 1000) -> None:
         self.client = client
         self.model = model
         self.maxlen = maxlen

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import redis
 from redis.exceptions import RedisError
 
 from batch.errors import GateRejectedError
+from batch.redis_client import SyncRedis
 from jobs.cycle_lock import CycleLock, Lease
 from jobs.cycle_log import CycleLog, CycleRecord, Outcome
 from jobs.errors import CycleBusyError
@@ -44,7 +44,7 @@ class CycleRunner:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncRedis,
         model: str,
         cycle: Cycle,
         *,

@@ -17,9 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
-
 from batch.drain import EVENTS
+from batch.redis_client import SyncRedis
 
 
 def online_error_key(model: str, partition: int, version: int) -> str:
@@ -28,7 +27,7 @@ def online_error_key(model: str, partition: int, version: int) -> str:
     return f"velox:{{{model}|p{partition}}}:online_error:v{version}"
 
 
-def online_error(client: redis.Redis, model: str, version: int) -> tuple[int, float]:
+def online_error(client: SyncRedis, model: str, version: int) -> tuple[int, float]:
     """The version's count and sum of squared errors so far, over every log partition."""
     pipe = client.pipeline(transaction=False)
     for partition in range(EVENTS.partitions):
@@ -64,7 +63,7 @@ class DriftMonitor:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncRedis,
         model: str,
         *,
         threshold: float,

@@ -22,6 +22,11 @@ def curl_examples(port: int, user: str, item: str) -> list[str]:
     ]
 
 
+def dashboard_url(port: int) -> str:
+    """Where the operator's dashboard of a service on localhost:`port` is."""
+    return f"http://127.0.0.1:{port}/dashboard"
+
+
 def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: bool) -> None:
     """Train on `dataset` with Spark local, publish and promote, then serve unless told not to."""
     from batch.options import TrainOptions
@@ -40,6 +45,7 @@ def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: b
     console.print("Try it:" if serve else "Serve it with `velox serve`, then try:")
     for line in curl_examples(port, user, item):
         console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"Dashboard: {dashboard_url(port)}", highlight=False, markup=False)
     if serve:
         from online.server import run_server
 

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis
-
+from batch.redis_client import SyncRedis
 from feature_store.registry import Registry
 from jobs.cycle_log import CycleRecord
 from jobs.cycle_runner import Cycle, CycleRunner
@@ -93,7 +92,7 @@ class Scheduler:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: SyncRedis,
         registry: Registry,
         model: str,
         options: ScheduleOptions,

@@ -13,6 +13,9 @@ each route, declared on its router as usual: OpenAPI at /docs is unchanged, any 
 or path goes through FastAPI, and only the framework's per-request work is skipped. A
 middleware added to the app later does not see the hot routes.
 
+Access control (`online.access`) is checked here, first, for every HTTP call, hot or not: the
+one place no route can bypass. With no key configured it costs one attribute test.
+
 Errors are answered exactly as FastAPI answers them (`online.errors`): a `VeloxError` becomes
 its status and `{"error": message}`; anything else becomes Starlette's plain 500 and is raised
 on to the server, as `ServerErrorMiddleware` does.
@@ -29,6 +32,7 @@ from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
+from online.access import AccessGate, refusal_response
 from online.errors import velox_error_response
 from velox.errors import VeloxError
 
@@ -71,6 +75,7 @@ class DirectRoutesApp(FastAPI):
         """Take FastAPI's arguments; nothing is served directly yet."""
         super().__init__(**kwargs)
         self.direct_endpoints: dict[tuple[str, str], Endpoint] = {}
+        self.access: AccessGate | None = None
 
     def serve_directly(self, routers: Sequence[APIRouter]) -> None:
         """Serve the hot routes found in `routers` (included without a prefix) directly."""
@@ -78,6 +83,13 @@ class DirectRoutesApp(FastAPI):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one ASGI call."""
+        if scope["type"] == "http" and self.access is not None:
+            refused = self.access.refusal(scope)
+            if refused is not None:
+                scope["app"] = self
+                request = Request(scope, receive, send)
+                await refusal_response(request, refused)(scope, receive, send)
+                return
         if scope["type"] == "http" and not self.root_path and not scope.get("root_path"):
             endpoint = self.direct_endpoints.get((scope["method"], scope["path"]))
             if endpoint is not None:

@@ -7,6 +7,7 @@
         ├── UnprocessableError (422)        well-formed input with an out-of-range value
         ├── NoSnapshotError (503)           the model has no loaded snapshot yet
         ├── StoreUnavailableError (503)     Redis cannot be reached (after retries)
+        │   └── NotReplicatedError (503)    a write reached fewer replicas than required
         └── EmbeddedRedisError (500)        the embedded redis-server cannot be started
 
 Errors from velox and feature_store (unknown item 404, malformed filter 400, ...) carry their
@@ -54,6 +55,10 @@ class StoreUnavailableError(ServiceError):
     """The weight store (Redis) did not answer, even after the retry policy's attempts."""
 
     status = 503
+
+
+class NotReplicatedError(StoreUnavailableError):
+    """A write reached the master but fewer replicas than `redis_wait_replicas` in time."""
 
 
 class EmbeddedRedisError(ServiceError):

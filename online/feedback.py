@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from online import rebase
+from online.errors import UnprocessableError
 from online.schemas import ObserveRequest, ObserveResponse
 from online.served_model import ServedModel
 from online.service import Service
@@ -33,13 +34,20 @@ def epoch_micros(timestamp: datetime | None) -> int:
 
 
 async def observe(service: Service, request: ObserveRequest) -> ObserveResponse:
-    """Validate against the snapshot, then log + update atomically in the weight store.
+    """Check the reward's range and validate against the snapshot (nothing is written before),
+    then log + update atomically in the weight store.
 
     The squared error of the score predicted just before the update feeds the drift monitor
     of the scheduler (`jobs.drift`). A reward whose `prediction_id` is unknown, expired (its
     reward window closed) or did not show the item is still learned from, without a
     propensity, and the answer says so.
     """
+    settings = service.settings
+    if not settings.reward_min <= request.reward <= settings.reward_max:
+        raise UnprocessableError(
+            f"reward {request.reward:g} is outside the accepted range [{settings.reward_min:g}, "
+            f"{settings.reward_max:g}] (VELOX_REWARD_MIN, VELOX_REWARD_MAX)"
+        )
     served = service.models.get(request.model)
     event, outcome = await apply(service, served, request)
     joined = None

@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager, closing
 
 from fastapi import FastAPI
 
 from feature_store.registry import Registry
+from feature_store.score_tables.engines import open_score_engine
+from online.access import AccessGate, load_keys
 from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
 from online.reward_sweeper import RewardSweeper
 from online.routes import dashboard, health, metrics, models, observe, predict
+from online.routes import recommendations
 from online.server import redis_url_for
 from online.service import Service
 from online.settings import ServiceSettings
@@ -52,6 +55,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             sweeper = RewardSweeper(service, settings.reward_sweep_interval_s)
             sweeper.start()
             app.state.service = service
+            app.state.scores = stack.enter_context(closing(open_score_engine(settings)))
             dashboard_state.start(service, url)
             # Long-lived startup objects need no more collection passes: fewer GC pauses.
             gc.freeze()
@@ -73,10 +77,13 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    keys = load_keys(settings.api_keys, settings.api_keys_file)
+    app.access = AccessGate(keys) if keys is not None else None
     routers = (predict.router, observe.router, models.router, health.router, metrics.router,
                dashboard.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
+    app.include_router(recommendations.router)  # not a hot route: FastAPI serves it
     app.serve_directly(routers)
     # The dashboard's traffic panel times the hot routes (two clock reads per request).
     app.direct_endpoints = dashboard_state.traffic.timed(app.direct_endpoints)

@@ -33,8 +33,17 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
     exclude = served.rows_of(read.seen) if read.seen else None
     policy = _policy(service, served, query)
     posterior = await posterior_for(service, served, query.user, read)
-    request = policy.request(snapshot.items, posterior, query.k, allowed=allowed, exclude=exclude)
-    selection = await service.selections.select(policy, snapshot.items, request)
+    if served.cascade is None:
+        request = policy.request(
+            snapshot.items, posterior, query.k, allowed=allowed, exclude=exclude
+        )
+        selection = await service.selections.select(policy, snapshot.items, request)
+        candidates, source = _eligible_count(snapshot.items.n, allowed, exclude), "exact"
+    else:
+        selection, found = served.cascade.select(
+            policy, posterior, query.k, allowed, exclude, explore=query.explore
+        )
+        candidates, source = int(found.rows.size), found.source
     prediction_id = os.urandom(16).hex()
     ids = served.item_ids
     names = [ids[row] for row in selection.items.tolist()]
@@ -47,7 +56,8 @@ async def predict(service: Service, query: PredictQuery) -> PredictResponse | Sc
         timestamp_us=time.time_ns() // 1000,
         items=names,
         propensities=propensities,
-        candidates=_eligible_count(snapshot.items.n, allowed, exclude),
+        candidates=candidates,
+        source=source,
         window_s=served.rewards.window_s,
         default_reward=served.rewards.default_reward,
     )

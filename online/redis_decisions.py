@@ -47,6 +47,7 @@ def decision_commands(model: str, decision: Decision, log_maxlen: int) -> list[C
             "version", decision.version,
             "policy", decision.policy,
             "candidates", decision.candidates,
+            "source", decision.source,
             "timestamp", decision.timestamp_us,
             "items", orjson.dumps(list(decision.items)),
             "propensities", orjson.dumps(list(decision.propensities)),

@@ -114,6 +114,11 @@ class UserKeys:
         return f"velox:{partition_tag(self.model, self.partition)}:rewarded:{prediction_id}"
 
     @property
+    def replicated(self) -> str:
+        """Counter of the partition written before a WAIT that confirms an earlier write."""
+        return f"velox:{partition_tag(self.model, self.partition)}:replicated"
+
+    @property
     def pending(self) -> str:
         """Sorted set of the partition's answers owed default rewards, by window close (ms)."""
         return pending_key(self.model, self.partition)

@@ -20,6 +20,16 @@ only happen between processes (uvicorn workers, replicas); they are retried by a
 `Retry` (redis-py's policy object) with a small jittered backoff. Connection losses and
 timeouts are retried by a second injected `Retry`; a retried script is idempotent because the
 event id is checked inside it.
+
+A Redis Cluster (`redis+cluster://...`) is reached through `ClusterClient`, which sends every
+pipeline to the master of its keys' slot (one hash tag per user: still one node, one round
+trip). Replication is asynchronous: a master that dies before its replica got a write loses
+it. With `wait_replicas` N > 0 an /observe is acknowledged only once N replicas have it: the
+script and `WAIT N timeout` go out together on a second connection (WAIT blocks the connection
+it is sent on, so reads never queue behind it), and an event found already applied (a retry)
+is confirmed by a write of the partition's `replicated` counter and a WAIT. Fewer replicas in
+time is a 503 (`NotReplicatedError`): the write stands, and the client's retry with the same
+event id is answered from it once replicated.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from feature_store.log_cutoff import LOG_START, LogId
-from online.errors import StoreUnavailableError
+from online.errors import NotReplicatedError, StoreUnavailableError
 from online.keyed_lock import KeyedLock
 from online.redis_decisions import REWARDED_GRACE_S, decision_commands, due_rewards, settle_reward
 from online.redis_keys import UserKeys, online_error_key
@@ -52,7 +62,8 @@ from online.redis_scripts import (
     optional_text,
     text,
 )
-from online.resp_client import RedisAddress, RespClient
+from online.resp_client import Command, PipelineClient
+from online.store.connect import connect
 from online.weight_store import (
     CatchUp,
     Decision,
@@ -132,7 +143,10 @@ class RedisWeightStore(WeightStore):
         conflict_retry: Retry | None = None,
     ) -> None:
         self.config = config
-        self.client = RespClient(RedisAddress.from_url(config.url), timeout_s=config.timeout_s)
+        self.client: PipelineClient = connect(config.url, timeout_s=config.timeout_s)
+        self._writer: PipelineClient | None = None
+        if config.wait_replicas:
+            self._writer = connect(config.url, timeout_s=config.timeout_s)
         self._connection_retry = connection_retry or default_connection_retry(config.retries)
         self._conflict_retry = conflict_retry or default_conflict_retry()
         self._locks = KeyedLock()
@@ -228,6 +242,7 @@ class RedisWeightStore(WeightStore):
                 commands.append(("GET", keys.prediction(event.prediction_id)))
             replies = [check(reply) for reply in await self.client.pipeline(commands)]
             if replies[2] is not None:
+                await self._confirm_replicated(keys)
                 return attempt.seen_before()
             attempt.current, applied = replies[0]
             attempt.applied, attempt.last = optional_text(applied), optional_text(replies[1])
@@ -275,9 +290,12 @@ class RedisWeightStore(WeightStore):
             keys.rewarded(event.prediction_id or ""),
         )
         attempt.script_sent = True
-        reply = await OBSERVE.run(self.client.pipeline, script_keys, args)
+        replicas: list[int] = []
+        send = self.client.pipeline if self._writer is None else self._waiting(replicas)
+        reply = await OBSERVE.run(send, script_keys, args)
         outcome = reply[0]
         if outcome == b"ok":
+            self._check_replicas(replicas[-1] if replicas else 0, keys)
             return ObserveOutcome(
                 ObserveStatus.APPLIED,
                 log_id=text(reply[1]),
@@ -286,6 +304,7 @@ class RedisWeightStore(WeightStore):
                 attempts=attempt.tries,
             )
         if outcome == b"dup":
+            await self._confirm_replicated(keys)
             return attempt.seen_before()
         if outcome == b"rewarded":
             return ObserveOutcome(ObserveStatus.REWARDED, attempts=attempt.tries)
@@ -293,6 +312,45 @@ class RedisWeightStore(WeightStore):
         attempt.applied, attempt.last = optional_text(reply[2]), optional_text(reply[3])
         attempt.missed = None
         raise WatchError(f"state of {keys.user!r} changed since it was read")
+
+    def _waiting(self, replicas: list[int]) -> Send:
+        """A sender over the writer connection that appends `WAIT` and records its answer."""
+        writer, config = self._writer, self.config
+        assert writer is not None
+
+        async def send(commands: Sequence[Command]) -> list[Any]:
+            wait = ("WAIT", config.wait_replicas, config.wait_timeout_ms)
+            *replies, count = await writer.pipeline([*commands, wait])
+            replicas.append(count if isinstance(count, int) else 0)
+            return replies
+
+        return send
+
+    async def _confirm_replicated(self, keys: UserKeys) -> None:
+        """With `wait_replicas`, make sure what this master holds of the user is on replicas.
+
+        The event was found applied, maybe by a write that never reached a replica (its
+        client's connection broke): a write on this connection moves its replication offset
+        past it, and WAIT then covers it.
+        """
+        if self._writer is None:
+            return
+        config = self.config
+        commands: list[Command] = [
+            ("INCR", keys.replicated),
+            ("WAIT", config.wait_replicas, config.wait_timeout_ms),
+        ]
+        counted, count = await self._writer.pipeline(commands)
+        check(counted)
+        self._check_replicas(count if isinstance(count, int) else 0, keys)
+
+    def _check_replicas(self, count: int, keys: UserKeys) -> None:
+        wanted = self.config.wait_replicas
+        if count < wanted:
+            raise NotReplicatedError(
+                f"the observation of {keys.user!r} reached {count} of {wanted} Redis "
+                f"replica(s) in {self.config.wait_timeout_ms} ms; retry with the same event_id"
+            )
 
     async def _catch_up(self, keys: UserKeys, version: int, cutoff: LogId, send: Send) -> CaughtUp:
         script_keys = (keys.state(version), keys.applied(version), keys.recent, keys.events)
@@ -361,9 +419,15 @@ class RedisWeightStore(WeightStore):
             return False
         return bool(reply == b"PONG")
 
+    async def unavailable(self) -> str | None:
+        """None if Redis serves (a cluster: every slot, every master answers), else why not."""
+        return await self.client.unavailable()
+
     async def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         await self.client.close()
+        if self._writer is not None:
+            await self._writer.close()
 
 
 def _join(event: FeedbackEvent, propensity: float | None) -> str:

@@ -23,7 +23,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
@@ -90,6 +90,30 @@ class RedisAddress:
         if self.db:
             commands.append(("SELECT", self.db))
         return commands
+
+
+class PipelineClient(Protocol):
+    """What the weight store needs of a Redis client: `RespClient` (one node) or
+    `online.store.cluster_client.ClusterClient` (a Redis Cluster)."""
+
+    @property
+    def round_trips(self) -> int:
+        """Pipelines sent and awaited so far."""
+
+    async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
+        """Send `commands` and return their replies in order."""
+
+    def send_nowait(self, commands: Sequence[Command]) -> None:
+        """Send `commands` soon, without waiting for their replies (best effort)."""
+
+    async def execute(self, *command: Arg) -> Any:
+        """Send one command and return its reply."""
+
+    async def unavailable(self) -> str | None:
+        """None if Redis serves, else one line saying why not."""
+
+    async def close(self) -> None:
+        """Send what is deferred and close the connection(s)."""
 
 
 class _Pending:
@@ -204,6 +228,14 @@ class RespClient:
         self._watchdog: asyncio.TimerHandle | None = None
         self.round_trips = 0
         """Pipelines sent and awaited so far (what the round-trip budgets count)."""
+
+    async def unavailable(self) -> str | None:
+        """None if the server answers PING, else why it does not."""
+        try:
+            (reply,) = await self.pipeline([("PING",)])
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            return f"Redis is down: {error}"
+        return None if reply == b"PONG" else f"Redis answered PING with {reply!r}"
 
     async def pipeline(self, commands: Sequence[Command]) -> list[Any]:
         """Send `commands` in one write and return their replies (one round trip)."""

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Response
 from orjson import dumps
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 from typing_extensions import TypedDict
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -42,7 +42,8 @@ class ObserveRequest(BaseModel):
 
     user: Id
     item: Id
-    reward: float = Field(allow_inf_nan=False)
+    # A JSON number only (not true or "5"); its range is VELOX_REWARD_MIN..VELOX_REWARD_MAX.
+    reward: Annotated[float, Strict(), Field(allow_inf_nan=False)]
     model: Id | None = None
     prediction_id: Annotated[str, StringConstraints(max_length=128)] | None = None
     event_id: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None

@@ -13,6 +13,8 @@ from feature_store.log_cutoff import LogCutoff, LogId
 from feature_store.snapshot import Snapshot
 from online.errors import NoSnapshotError, UnprocessableError
 from online.redis_keys import LOG_PARTITIONS, partition_of
+from online.retrieval.cascade import CascadeConfig
+from online.retrieval.served_cascade import ServedCascade
 from online.schemas import ModelInfo
 from online.settings import RewardSettings
 from velox.errors import NotFoundError
@@ -34,6 +36,8 @@ class ServedModel:
     population_prior: UserPosterior
     log_cutoff: LogCutoff
     rewards: RewardSettings
+    cascade: ServedCascade | None = None
+    """The retrieval cascade of a snapshot with an ANN index (None: exact scoring)."""
     _known_prior: Callable[[str], UserPosterior] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -45,12 +49,23 @@ class ServedModel:
         object.__setattr__(self, "_known_prior", cached)
 
     @classmethod
-    def build(cls, snapshot: Snapshot, policy: Policy, rewards: RewardSettings) -> ServedModel:
-        """Precompute what requests need: id lists, the shared prior, filter columns."""
+    def build(
+        cls,
+        snapshot: Snapshot,
+        policy: Policy,
+        rewards: RewardSettings,
+        cascade: CascadeConfig | None = None,
+        seed: int | None = None,
+    ) -> ServedModel:
+        """Precompute what requests need: id lists, the shared prior, filter columns, and the
+        retrieval cascade when the snapshot has an ANN index and `cascade` is given."""
         snapshot.filters  # noqa: B018  (built here, on the loading thread, not by a request)
         prior = UserPosterior.prior(snapshot.prior_mean, snapshot.lam, snapshot.noise_std)
         cutoff = LogCutoff.from_manifest(snapshot.manifest.training_cutoff, LOG_PARTITIONS)
-        return cls(snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff, rewards)
+        served_cascade = None if cascade is None else ServedCascade.of(snapshot, cascade, seed)
+        return cls(
+            snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff, rewards, served_cascade
+        )
 
     @property
     def name(self) -> str:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import os
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from online.access import check_bind, load_keys
 from online.embedded_redis import EmbeddedRedis
+from online.metrics import MULTIPROCESS_ENV
 from online.settings import ServiceSettings
 from velox.settings import VeloxSettings
 
@@ -38,15 +41,37 @@ def _exit_on_sigterm(signum: int, _: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def run_server(settings: VeloxSettings, *, host: str, port: int, workers: int = 1) -> None:
-    """Serve until interrupted; with several workers only this process owns the embedded Redis."""
+@contextmanager
+def _metrics_dir(workers: int) -> Iterator[None]:
+    """With several workers, a fresh PROMETHEUS_MULTIPROC_DIR (online/metrics.py) while serving."""
+    if workers <= 1 or MULTIPROCESS_ENV in os.environ:
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="velox-metrics-") as directory:
+        os.environ[MULTIPROCESS_ENV] = directory
+        try:
+            yield
+        finally:
+            del os.environ[MULTIPROCESS_ENV]
+
+
+def run_server(
+    settings: VeloxSettings, *, host: str, port: int, workers: int = 1, insecure: bool = False
+) -> None:
+    """Serve until interrupted; with several workers only this process owns the embedded Redis.
+
+    Refuses (`AccessConfigError`) keys it cannot read, and a non-loopback `host` with no key
+    configured unless `insecure`.
+    """
     import uvicorn
 
     service_settings = ServiceSettings(**settings.model_dump(exclude_unset=False))
+    keys = load_keys(service_settings.api_keys, service_settings.api_keys_file)
+    check_bind(host, keys, insecure)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found: the default one would kill this process before the embedded Redis is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with redis_url_for(service_settings) as url:
+    with redis_url_for(service_settings) as url, _metrics_dir(workers):
         # Workers are fresh processes that build their settings from the environment.
         os.environ.update(
             VELOX_HOME=str(service_settings.home),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
+from online.featurize.added_items import AddedItems
 from online.metrics import ServiceMetrics
 from online.policy_book import PolicyBook
 from online.selection_batch import SelectionBatch
@@ -12,6 +15,7 @@ from online.settings import ServiceSettings
 from online.snapshot_watcher import SnapshotWatcher
 from online.weight_store import WeightStore
 from velox.policies import make_policy
+from velox.policies.calibration import calibrated_thompson_scale
 
 
 class Service:
@@ -25,6 +29,8 @@ class Service:
         self.policies = PolicyBook(settings.seed)
         self.metrics = ServiceMetrics()
         self.selections = SelectionBatch()
+        self.install_lock = threading.RLock()
+        self.items: AddedItems | None = None  # set by the app once Redis is known
         self.watcher = SnapshotWatcher(
             registry,
             self.install,
@@ -34,9 +40,28 @@ class Service:
         )
 
     def install(self, snapshot: Snapshot) -> ServedModel:
-        """Precompute `snapshot` and swap it in (one assignment; the watcher is the only writer)."""
-        policy = make_policy(self.settings.policy_for(snapshot.model), seed=self.settings.seed)
-        served = ServedModel.build(snapshot, policy, self.settings.rewards_for(snapshot.model))
+        """Precompute `snapshot` and swap it in (one assignment; the watcher and the added
+        items' refresh are the writers, one at a time under `install_lock`)."""
+        with self.install_lock:
+            if self.items is not None:  # added items, featurized by this snapshot's tower
+                snapshot = self.items.extend(snapshot)
+            return self._install(snapshot)
+
+    def _install(self, snapshot: Snapshot) -> ServedModel:
+        # A bare "thompson" explores at the scale the snapshot's users calibrate (not 1).
+        scale = calibrated_thompson_scale(
+            snapshot.items.features, snapshot.user_weights, lam=snapshot.lam,
+            noise_std=snapshot.noise_std,
+        )  # fmt: skip
+        spec = self.settings.policy_for(snapshot.model)
+        policy = make_policy(spec, seed=self.settings.seed, thompson_scale=scale)
+        served = ServedModel.build(
+            snapshot,
+            policy,
+            self.settings.rewards_for(snapshot.model),
+            self.settings.cascade_config(),
+            self.settings.seed,
+        )
         self.models = self.models.with_model(served)
         self.metrics.snapshot_version.labels(served.name).set(served.version)
         return served

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from online.retrieval.cascade import CascadeConfig
 from online.weight_store import DEFAULT_REWARD_WINDOW_S
 from velox.errors import InvalidInputError
 from velox.policies import make_policy
+from velox.redis_url import ClusterUrl, is_cluster_url
 from velox.settings import VeloxSettings
 
 AppendFsync = Literal["everysec", "always"]
@@ -60,6 +63,16 @@ class ServiceSettings(VeloxSettings):
     model_rewards: dict[str, RewardSettings] = Field(default_factory=dict)
     reward_sweep_interval_s: float = Field(default=1.0, ge=0.05, le=3600.0)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
+    # API keys (online.access): `role:key,...` or JSON; a SecretStr, never shown in a repr.
+    api_keys: SecretStr | None = None
+    api_keys_file: Path | None = None
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_timeout_ms: int = Field(default=100, ge=1, le=60_000)
+    ann_retrieval: bool = True
+    ann_gated: bool = True
+    ann_gate_margin: float = Field(default=CascadeConfig.gate_margin, ge=0.0, le=100.0)
+    ann_scan_share: float = Field(default=CascadeConfig.scan_share, gt=0.0, le=1.0)
+    ann_random_rows: int = Field(default=CascadeConfig.random_rows, ge=0, le=100_000)
 
     @field_validator("policy")
     @classmethod
@@ -74,8 +87,15 @@ class ServiceSettings(VeloxSettings):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value is not None and is_cluster_url(value):
+            try:
+                ClusterUrl.parse(value)
+            except InvalidInputError as error:
+                raise ValueError(error.message) from None
+        elif value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "must start with redis://, rediss://, unix:// or (a cluster) redis+cluster://"
+            )
         return value
 
     def rewards_for(self, model: str) -> RewardSettings:
@@ -85,6 +105,18 @@ class ServiceSettings(VeloxSettings):
         if found is not None:
             return found
         return RewardSettings(window_s=self.prediction_ttl_s, default_reward=self.default_reward)
+
+    def cascade_config(self) -> CascadeConfig | None:
+        """The retrieval cascade's knobs for snapshots with an ANN index (None: exact scoring
+        even where there is one, `VELOX_ANN_RETRIEVAL=false`)."""
+        if not self.ann_retrieval:
+            return None
+        return CascadeConfig(
+            gate_margin=self.ann_gate_margin,
+            scan_share=self.ann_scan_share,
+            random_rows=self.ann_random_rows,
+            gated=self.ann_gated,
+        )
 
     def policy_for(self, model: str) -> str:
         """The default exploration policy spec of `model` (e.g. `thompson`, `egreedy:0.1`)."""

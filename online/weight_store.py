@@ -95,6 +95,8 @@ class Decision(NamedTuple):
     """How long a reward joins this answer."""
     default_reward: float | None = None
     """Given to each shown item that got no reward when the window closes (None: nothing)."""
+    source: str = "exact"
+    """Where the candidates came from: `exact` (the whole catalog) or the cascade's path."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,9 @@ class RedisStoreConfig(BaseModel):
     recent_events: int = Field(default=1000, ge=1)
     decision_log_maxlen: int = Field(default=100_000, ge=0)
     retries: int = Field(default=8, ge=0)
+    wait_replicas: int = Field(default=0, ge=0)
+    """Replicas that must hold an /observe before it is acknowledged (Redis `WAIT`; 0: off)."""
+    wait_timeout_ms: int = Field(default=100, ge=1)
 
 
 StoreConfig = RedisStoreConfig
@@ -246,6 +251,10 @@ class WeightStore(ABC):
     @abstractmethod
     async def ping(self) -> bool:
         """True if the store answers."""
+
+    async def unavailable(self) -> str | None:
+        """None if the store serves, else one line saying why not (for /readyz)."""
+        return None if await self.ping() else "the weight store does not answer"
 
     @abstractmethod
     async def close(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -103,6 +104,8 @@ def train(
 
     if (dataset is None) == (events is None):
         raise VeloxError("give exactly one of --dataset NAME or --events PATH")
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {device!r}")
     settings = _settings(model)
     options = TrainOptions(
         dataset=dataset,
@@ -130,11 +133,19 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
     model: ModelOpt = None,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Serve a non-loopback address with no API key.")
+    ] = False,
 ) -> None:
     """Serve /predict and /observe with uvicorn."""
+    from online.access import AccessConfigError
     from online.server import run_server
 
-    run_server(_settings(model), host=host, port=port, workers=workers)
+    try:
+        run_server(_settings(model), host=host, port=port, workers=workers, insecure=insecure)
+    except AccessConfigError as error:  # a usage error: one line, exit status 2
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command("synthetic-catalog")
@@ -189,6 +200,27 @@ def materialize(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     run_materialize(options, settings)
+
+
+@app.command()
+def query(
+    user: Annotated[str, typer.Option(help="The user whose top items to show.")],
+    where: Annotated[
+        str | None, typer.Option(help="Filter, e.g. \"price < 20 and genres contains 'Comedy'\".")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Items to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    model: ModelOpt = None,
+) -> None:
+    """A user's top-k from the current score table (no model in the loop)."""
+    from feature_store.score_tables.commands import run_query
+    from velox.errors import InvalidInputError
+
+    try:
+        run_query(_settings(model), user, k, where, as_json=as_json)
+    except InvalidInputError as error:  # a malformed --where or model name: a usage error
+        typer.echo(f"error: {error.message}", err=True)
+        raise typer.Exit(2) from None
 
 
 @models_app.command("list")

@@ -34,7 +34,10 @@ from scipy.linalg import blas, lapack  # type: ignore[import-untyped]
 
 from velox.errors import DimensionError, InvalidInputError, NonFiniteError
 
-__all__ = ["REFRESH_EVERY", "UserPosterior", "closed_form_mean"]
+__all__ = ["MAX_ABS_REWARD", "REFRESH_EVERY", "UserPosterior", "closed_form_mean"]
+
+MAX_ABS_REWARD = 1e12
+"""The largest |reward| an update accepts: beyond it a mean could overflow float32 scores."""
 
 REFRESH_EVERY = 64
 """Recompute the mean and square root from the exact statistics after this many updates."""
@@ -200,8 +203,13 @@ class UserPosterior:
         xx = blas.ddot(vec, vec)
         # One scalar test covers every entry: a NaN or inf anywhere makes x·x non-finite, and
         # so does any x whose outer product would overflow A.
-        if not (math.isfinite(r) and math.isfinite(w) and math.isfinite(w * xx * (1.0 + r * r))):
-            raise NonFiniteError("x, reward and weight must be finite (and x·x must not overflow)")
+        if not (
+            abs(r) <= MAX_ABS_REWARD and math.isfinite(w) and math.isfinite(w * xx * (1.0 + r * r))
+        ):
+            raise NonFiniteError(
+                f"x and weight must be finite (x·x must not overflow) and |reward| at most "
+                f"{MAX_ABS_REWARD:g}, got reward {reward!r}"
+            )
         if w <= 0.0:
             raise InvalidInputError(f"weight must be > 0, got {weight!r}")
         self._own_buffers()

@@ -17,9 +17,10 @@ Layout (little-endian, format version 1), a 40-byte header then four float64 arr
     ...     8·d·d         S (S Sᵀ = A⁻¹), column-major
 
 Every array starts 8-byte aligned. Decoding validates the header and the exact length, then
-wraps the bytes with `np.frombuffer` (no copy, no Python loop); the arrays are read-only views
-and `UserPosterior.update` copies them on first write. At d = 64 a state is 50,472 bytes
-(about 1.5·d² float64s).
+wraps the bytes with `np.frombuffer` (no copy, no Python loop) and refuses a mean that is
+not finite or beyond `MAX_MEAN_NORM` (it could only score inf or NaN); the arrays are
+read-only views and `UserPosterior.update` copies them on first write. At d = 64 a state is
+50,472 bytes (about 1.5·d² float64s).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import math
 import struct
 
 import numpy as np
+from scipy.linalg import blas  # type: ignore[import-untyped]
 
 from velox.errors import StateEncodingError
 from velox.posterior import UserPosterior
@@ -38,6 +40,8 @@ MAGIC = b"VXPS"
 FORMAT_VERSION = 1
 _HEADER = struct.Struct("<4sBBHQddd")
 _MAX_DIM = 0xFFFF
+MAX_MEAN_NORM = 1e30
+"""A decoded mean must be finite and smaller in norm (float32 scores stay finite)."""
 
 
 def encoded_size(dim: int) -> int:
@@ -90,6 +94,12 @@ def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
     # A writable buffer (bytearray) must never be changed behind its owner's back.
     values.flags.writeable = False
     mean_end = n_packed + 2 * dim
+    mean = values[n_packed + dim : mean_end]
+    # Scores are float32: a mean this large (or NaN) could only answer inf or null scores.
+    if not blas.ddot(mean, mean) < MAX_MEAN_NORM**2:
+        raise StateEncodingError(
+            f"state has a mean that is not finite or larger than {MAX_MEAN_NORM:g} in norm"
+        )
     return UserPosterior(
         lam=lam,
         noise_std=noise_std,
@@ -97,6 +107,6 @@ def decode_state(data: bytes | bytearray | memoryview) -> UserPosterior:
         floor=floor,
         a_packed=values[:n_packed],
         b=values[n_packed : n_packed + dim],
-        mean=values[n_packed + dim : mean_end],
+        mean=mean,
         sqrt_cov=values[mean_end:].reshape((dim, dim), order="F"),
     )

@@ -74,7 +74,7 @@ def synthetic_catalog(spec: CatalogSpec) -> SnapshotData:
     features = np.empty((spec.n_items, spec.dim), dtype=np.float32)
     features[:, :free] = directions * rng.lognormal(0.0, 0.35, (spec.n_items, 1))
     features[:, free] = 1.0
-    user_directions, _ = _directions(rng, topics, spec.n_users, spread=0.1)
+    user_directions, _ = _directions(rng, topics, spec.n_users, spread=0.25)
     weights = np.empty((spec.n_users, spec.dim), dtype=np.float32)
     weights[:, :free] = user_directions * 2.0
     weights[:, free] = 3.0

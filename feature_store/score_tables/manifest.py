@@ -82,9 +82,13 @@ class TableManifest:
     columns: dict[str, str]
     files: dict[str, PartFile]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this manifest, keys in the spec's order."""
+        return asdict(self)
+
     def to_json(self) -> str:
         """The file's text: indented JSON, keys in the spec's order."""
-        return json.dumps(asdict(self), indent=2) + "\n"
+        return json.dumps(self.to_dict(), indent=2) + "\n"
 
     def is_complete_for(self, matched: int, k: int) -> bool:
         """Whether `matched` rows of a user's top-N answer a top-`k` exactly.

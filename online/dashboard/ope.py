@@ -6,7 +6,8 @@ for the slot's context: the items of the earlier slots, excluded from what the t
 choose. As in `velox evaluate-policy`, the target acts from the served snapshot's priors (so
 it is stationary) and DR's reward model is the prior's mean score clipped to the logged
 rewards' range. The Redis reads are bounded (`log_sample`); the estimate runs in a thread on
-at most `MAX_ROWS` rows and is cached for `CACHE_S` per (model, version, policy).
+at most `MAX_ROWS` rows (fewer on large catalogs: `SCORE_BUDGET`) and is cached for `CACHE_S`
+per (model, version, policy).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from online.redis_keys import decisions_key, events_key
 from online.served_model import ServedModel
 from velox.ope import Estimate, doubly_robust, ips, snips
 from velox.ope.target import action_distribution
-from velox.policies import Policy
+from velox.policies import Policy, ThompsonSampling
 from velox.posterior import UserPosterior
 from velox.scoring import score_items
 
@@ -37,7 +38,11 @@ CANDIDATES = ("greedy", "egreedy:0.1", "thompson", "linucb:1.0")
 EVENTS_PER_PARTITION = 32
 DECISIONS_PER_PARTITION = 32
 MAX_ROWS = 400
-THOMPSON_DRAWS = 200
+MIN_ROWS = 20
+THOMPSON_DRAWS = 100
+SCORE_BUDGET = 20_000_000
+"""Item scores one estimate may compute (rows times catalog size, times draws for Thompson):
+~0.1-1 s of one core. Large catalogs get fewer rows (at least `MIN_ROWS`); `rows` tells."""
 BOOTSTRAP = 200
 CONFIDENCE = 0.95
 CACHE_S = 30.0
@@ -84,9 +89,11 @@ def estimate(served: ServedModel, policy: Policy, rows: list[LoggedSlot]) -> lis
     """IPS, SNIPS and DR of `policy` on `rows` (rows of items the snapshot lacks dropped)."""
     index = served.snapshot.item_index
     rows = [r for r in rows if r.item in index and all(e in index for e in r.earlier)]
+    items = served.snapshot.items
+    per_row = items.n * (THOMPSON_DRAWS if isinstance(policy, ThompsonSampling) else 1)
+    rows = rows[-max(MIN_ROWS, SCORE_BUDGET // per_row) :]
     if not rows:
         return []
-    items = served.snapshot.items
     rewards = np.array([row.reward for row in rows])
     low, high = float(rewards.min()), float(rewards.max())
     rng = np.random.default_rng(0)

@@ -31,8 +31,12 @@ class DashboardState:
 
     def start(self, service: Service, redis_url: str) -> None:
         """Start sampling traffic; open the dashboard's Redis connection on first use."""
-        self._url = redis_url
+        self.connect(redis_url)
         self.traffic.start(service)
+
+    def connect(self, redis_url: str) -> None:
+        """Read from the Redis at `redis_url` (connecting on the first read)."""
+        self._url = redis_url
 
     async def redis(self, commands: Sequence[Command]) -> list[Any]:
         """One pipeline on the dashboard's connection; a Redis error reply raises."""

@@ -11,11 +11,12 @@ What the candidates are:
   look beyond the greedy answer; plus `random_rows` eligible rows drawn uniformly, so ε-greedy
   and every other policy can still show any item of the catalog.
 - Cheap path: `nprobe_cheap` inverted lists, `candidates_cheap` rows per query.
-- The confidence gate (an "I don't know" cascade): after the cheap search the k-th best exact
-  score among the candidates is compared with the best score any unprobed list's centroid
-  reaches. A clear margin (more than `gate_margin` median item norms times |m|) means the
-  lists left out are unlikely to hold a better item: the cheap answer stands. Otherwise the
-  costly path searches again with `nprobe_costly` lists and `candidates_costly` rows.
+- The confidence gate (an "I don't know" cascade): after the cheap search, the k-th best exact
+  score among the candidates is turned into its distance in the index's reduced space and
+  compared with the nearest list the search left out. If that list's centroid is farther by
+  more than `gate_margin` times the largest item norm, the lists left out are unlikely to
+  hold a better item and the cheap answer stands; otherwise the costly path searches again
+  with `nprobe_costly` lists and `candidates_costly` rows.
 - Filters: a `where` (with `exclude_seen`) that keeps under `scan_share` of the catalog is
   answered by an exact scan of the matching rows (Vespa switches at 2 % too); otherwise the
   index is searched and widened (4x the lists and rows, then the exact scan) until k
@@ -40,7 +41,7 @@ WIDEN = 4
 class CascadeConfig:
     """The cascade's knobs (service settings); the index's own sizes are in its manifest."""
 
-    gate_margin: float = 0.05
+    gate_margin: float = 0.1
     scan_share: float = 0.02
     random_rows: int = 16
     gated: bool = True
@@ -62,12 +63,15 @@ class IndexGeometry:
     """What the gate needs from the index, computed once per snapshot."""
 
     centroids: NDArray[np.float32]
-    median_norm: float
+    centroid_norms_sq: NDArray[np.float32]
+    max_norm_sq: float
 
     @classmethod
-    def of(cls, index: AnnIndex, items: ItemMatrix) -> IndexGeometry:
-        """The index's list centroids and the catalog's median item norm."""
-        return cls(index.centroids(), float(np.median(items.norms)))
+    def of(cls, index: AnnIndex) -> IndexGeometry:
+        """The index's list centroids (reduced space) and their squared norms."""
+        centroids = index.centroids()
+        norms_sq = np.einsum("ij,ij->i", centroids, centroids)
+        return cls(centroids, norms_sq, index.params.max_norm_sq)
 
 
 def eligible_mask(
@@ -153,15 +157,25 @@ def _confident(
     nprobe: int,
     config: CascadeConfig,
 ) -> bool:
-    """Whether the k-th exact score clears every unprobed list's centroid score by a margin."""
+    """Whether every unprobed list lies clearly farther than the k-th candidate (module doc).
+
+    In the reduced space (feature_store.ann_index) the k-th best exact score s_k is the
+    distance D_k = sqrt(|m|² + M² - 2 s_k); the nearest unprobed centroid must be more than
+    `gate_margin` · M beyond it.
+    """
     if rows.size < k:
         return False
-    scores = items.features[rows] @ mean.astype(np.float32)
+    if nprobe >= geometry.centroids.shape[0]:
+        return True  # every list was probed: nothing was left out
+    query = mean.astype(np.float32)
+    scores = items.features[rows] @ query
     kth = float(np.partition(scores, scores.size - k)[scores.size - k])
-    centroid_scores = geometry.centroids @ mean.astype(np.float32)
-    first_unprobed = float(np.partition(centroid_scores, -(nprobe + 1))[-(nprobe + 1)])
-    margin = config.gate_margin * geometry.median_norm * float(np.linalg.norm(mean))
-    return kth - first_unprobed > margin
+    norm_sq = float(query @ query)
+    kth_distance = np.sqrt(max(norm_sq + geometry.max_norm_sq - 2.0 * kth, 0.0))
+    centroid_sq = geometry.centroid_norms_sq - 2.0 * (geometry.centroids[:, :-1] @ query)
+    nearest_unprobed = float(np.partition(centroid_sq, nprobe)[nprobe]) + norm_sq
+    gap = np.sqrt(max(nearest_unprobed, 0.0)) - kth_distance
+    return bool(gap > config.gate_margin * np.sqrt(geometry.max_norm_sq))
 
 
 def _random_eligible(

@@ -28,7 +28,7 @@ class ServedCascade:
         """Precompute the gate's geometry; `seed` seeds the exploration queries."""
         self._items = snapshot.items
         self._index = index
-        self._geometry = IndexGeometry.of(index, snapshot.items)
+        self._geometry = IndexGeometry.of(index)
         self._config = config
         self._rng = np.random.default_rng(seed)
 

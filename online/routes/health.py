@@ -23,7 +23,8 @@ async def readyz(service: ServiceDep) -> Response:
     if not served:
         detail = f"no snapshot loaded yet (model {service.models.default_name!r})"
         return json_response(StatusResponse(status="unavailable", detail=detail), 503)
-    if not await service.store.ping():
-        return json_response(StatusResponse(status="unavailable", detail="Redis is down"), 503)
+    problem = await service.store.unavailable()
+    if problem is not None:
+        return json_response(StatusResponse(status="unavailable", detail=problem), 503)
     detail = ", ".join(f"{name} v{model.version}" for name, model in sorted(served.items()))
     return json_response(StatusResponse(status="ok", detail=detail))

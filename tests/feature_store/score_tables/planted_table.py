@@ -58,7 +58,12 @@ def brute_force_top_k(snapshot: Snapshot, user: str, k: int, where: str | None) 
 
 
 def publish_planted_table(
-    registry: Registry, model: str, *, top_n: int | None, users_per_part: int = 4
+    registry: Registry,
+    model: str,
+    *,
+    top_n: int | None,
+    users_per_part: int = 4,
+    make_current: bool = True,
 ) -> TableManifest:
     """Materialize the current snapshot of `model` by brute force and publish it as a table."""
     snapshot = registry.load(model)
@@ -96,6 +101,7 @@ def publish_planted_table(
         weights="snapshot",
         attributes=attributes.schema,
         files=files,
+        make_current=make_current,
     )
 
 

@@ -1,0 +1,73 @@
+"""Arrow batches of a score table as PostgreSQL `COPY ... (FORMAT csv)` input, in C++.
+
+pyarrow's CSV writer produces what PostgreSQL's CSV reader expects (NULL as an unquoted empty
+field, an empty string as `""`, floats in shortest round-trip form, `nan`/`inf`); list<string>
+columns are first rewritten as array literals (`{"a","b"}`), element by element.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from feature_store.score_tables.columns import KEY_SCHEMA, arrow_type
+from feature_store.score_tables.sql_filter import quote_identifier
+
+_WRITE_OPTIONS = pa_csv.WriteOptions(include_header=False)
+
+_SQL_TYPES = {
+    "int8": "smallint",
+    "int16": "smallint",
+    "uint8": "smallint",
+    "int32": "integer",
+    "uint16": "integer",
+    "int64": "bigint",
+    "uint32": "bigint",
+    "uint64": "numeric",
+    "halffloat": "real",
+    "float": "real",
+    "double": "double precision",
+    "bool": "boolean",
+    "string": "text",
+    "large_string": "text",
+}
+
+
+def sql_type(type_string: str) -> str:
+    """The PostgreSQL type of a column of this Arrow type (`text[]` for a list of strings)."""
+    data_type = arrow_type(type_string)
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        return "text[]"
+    return _SQL_TYPES[str(data_type)]
+
+
+def column_definitions(columns: dict[str, str]) -> str:
+    """`"user_id" text NOT NULL, ...` for CREATE TABLE: key columns, then the attributes."""
+    keys = {"string": "text", "int32": "integer", "double": "double precision"}
+    parts = [f"{quote_identifier(f.name)} {keys[str(f.type)]} NOT NULL" for f in KEY_SCHEMA]
+    parts += [f"{quote_identifier(name)} {sql_type(t)}" for name, t in columns.items()]
+    return ", ".join(parts)
+
+
+def _array_literals(column: pa.Array) -> pa.Array:
+    """A list<string> column as PostgreSQL array literals; NULL elements stay NULL."""
+    values = column.flatten()
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.fill_null(pc.binary_join_element_wise('"', escaped, '"', ""), "NULL")
+    offsets = pc.subtract(column.offsets, column.offsets[0])
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, quoted), ",")
+    return pc.binary_join_element_wise("{", joined, "}", "")
+
+
+def csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
+    """The rows of `batch` as CSV for `COPY ... FROM STDIN (FORMAT csv)`."""
+    columns = [
+        _array_literals(column)
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+        else column
+        for column in batch.columns
+    ]
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(pa.RecordBatch.from_arrays(columns, batch.schema.names), sink, _WRITE_OPTIONS)
+    return sink.getvalue()

@@ -1,0 +1,19 @@
+"""The Redis client a URL asks for: `RespClient` for one node, `ClusterClient` for a cluster."""
+
+from __future__ import annotations
+
+from online.errors import ServiceError
+from online.resp_client import PipelineClient, RedisAddress, RespClient
+from online.store.cluster_client import ClusterClient
+from velox.errors import InvalidInputError
+from velox.redis_url import ClusterUrl, is_cluster_url
+
+
+def connect(url: str, *, timeout_s: float) -> PipelineClient:
+    """A client of `url` (`redis+cluster://h:p,h:p` names a cluster); connects lazily."""
+    if is_cluster_url(url):
+        try:
+            return ClusterClient(ClusterUrl.parse(url), timeout_s=timeout_s)
+        except InvalidInputError as error:
+            raise ServiceError(error.message) from None
+    return RespClient(RedisAddress.from_url(url), timeout_s=timeout_s)

@@ -1,0 +1,51 @@
+"""Hash slots of Redis Cluster: which key a command names, and which of the 16384 slots it is in.
+
+A slot is CRC16 of the key's hash tag (the text between the first `{` and the next `}`, when
+not empty) or of the whole key, modulo 16384. Every key of one user carries the hash tag of its
+log partition (`online.redis_keys`), so one user's commands and scripts land in one slot.
+"""
+
+from __future__ import annotations
+
+from binascii import crc_hqx
+from collections.abc import Sequence
+
+SLOTS = 16384
+
+Node = tuple[str, int]
+"""A cluster node as (host, port)."""
+
+KEYLESS = frozenset(
+    {"PING", "WAIT", "ASKING", "SCRIPT", "CLUSTER", "INFO", "ECHO", "TIME", "AUTH", "SELECT",
+     "READONLY", "READWRITE", "DBSIZE", "FLUSHALL", "CONFIG"}
+)  # fmt: skip
+"""Commands of the service that name no key (sent with the keyed command before them)."""
+
+SCRIPTS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+"""Commands whose keys follow a key count: `EVALSHA sha numkeys key...`."""
+
+
+def key_of(command: Sequence[str | bytes | int | float]) -> str | bytes | None:
+    """The first key `command` names, or None for a keyless command."""
+    name = command[0]
+    name = name.upper() if isinstance(name, str) else str(name).upper()
+    if name in KEYLESS or len(command) < 2:
+        return None
+    if name in SCRIPTS:
+        if len(command) < 4 or int(command[2]) < 1:
+            return None
+        key = command[3]
+    else:
+        key = command[1]
+    return key if isinstance(key, str | bytes) else str(key)
+
+
+def slot_of(key: str | bytes) -> int:
+    """The hash slot of `key` (its hash tag's, when it has one)."""
+    raw = key.encode() if isinstance(key, str) else key
+    start = raw.find(b"{")
+    if start > -1:
+        end = raw.find(b"}", start + 1)
+        if end > start + 1:
+            raw = raw[start + 1 : end]
+    return crc_hqx(raw, 0) % SLOTS

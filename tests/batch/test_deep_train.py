@@ -1,0 +1,114 @@
+"""The two-tower model on planted content data, through Spark, torch (CPU) and a snapshot."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from pyspark.sql import SparkSession
+
+from batch.datasets.reader import read_attributes, read_events
+from batch.options import TrainOptions
+from batch.prepare import prepare_events
+from batch.train_command import train_and_publish
+from feature_store.errors import SnapshotCorruptError
+from feature_store.layout import TOWER_SPEC, WEIGHTS
+from feature_store.registry import Registry
+from feature_store.snapshot import Snapshot
+from feature_store.tower.encode import encode_items
+from feature_store.tower.network import featurize, load_tower
+from tests.batch.deep_planted import PlantedContent, planted_content
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+OPTIONS = TrainOptions(
+    dataset=None,
+    model="deep",
+    kind="deep",
+    max_eval_users=100,
+    deep_epochs=30,
+    deep_dim=8,
+    deep_embed=16,
+    deep_hidden=32,
+    deep_batch_size=256,
+    device="cpu",
+)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> PlantedContent:
+    """Ratings planted from genres and year; 20 % of the items have no training events."""
+    return planted_content(tmp_path_factory.mktemp("deep") / "data")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The snapshot root of this module."""
+    return tmp_path_factory.mktemp("snapshots")
+
+
+@pytest.fixture(scope="module")
+def registry(spark: SparkSession, planted: PlantedContent, root: Path) -> Registry:
+    """A registry holding one deep snapshot trained on the warm items' events."""
+    registry = Registry(str(root))
+    prepared = prepare_events(read_events(spark, planted.events_path))
+    items = read_attributes(planted.items_path, "item_id")
+    train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
+    prepared.frame.unpersist()
+    return registry
+
+
+def _cold_scores(
+    snapshot: Snapshot, planted: PlantedContent
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    events = planted.cold_events
+    users, items = events.column("user_id").to_pylist(), events.column("item_id").to_pylist()
+    rows = [snapshot.item_index[item] for item in items]
+    weights = np.stack([snapshot.w0_for(user) for user in users])
+    scores = np.einsum("ij,ij->i", snapshot.items.features[rows].astype(np.float64), weights)
+    return scores, events.column("reward").to_numpy()
+
+
+def test_cold_items_are_scored_from_their_content(
+    registry: Registry, planted: PlantedContent
+) -> None:
+    snapshot = registry.load("deep")
+    assert snapshot.manifest.kind == "deep"
+    scores, rewards = _cold_scores(snapshot, planted)
+    content_rmse = float(np.sqrt(np.mean((scores - rewards) ** 2)))
+    # Popularity has nothing on an item without events: its best guess is the global mean.
+    mean_rmse = float(np.sqrt(np.mean((rewards.mean() - rewards) ** 2)))
+    assert content_rmse < 0.6 * mean_rmse
+    assert np.corrcoef(scores, rewards)[0, 1] > 0.8
+
+
+def test_the_published_tower_recomputes_the_snapshot_features(
+    registry: Registry, planted: PlantedContent
+) -> None:
+    snapshot = registry.load("deep")
+    assert snapshot.tower_spec is not None and snapshot.model_weights is not None
+    tower = load_tower(snapshot.tower_spec, snapshot.model_weights)
+    rows = {r["item_id"]: r for r in planted.items.to_pylist()}
+    encoded = encode_items(snapshot.tower_spec, [rows[item] for item in planted.cold])
+    computed = featurize(tower, snapshot.tower_spec, encoded)
+    stored = snapshot.items.features[[snapshot.item_index[item] for item in planted.cold]]
+    np.testing.assert_allclose(computed, stored, rtol=1e-5, atol=1e-5)
+    assert computed[:, -1].tolist() == [1.0] * len(planted.cold)
+
+
+@pytest.mark.parametrize("name", [WEIGHTS, TOWER_SPEC])
+def test_a_changed_tower_file_is_refused(
+    registry: Registry, root: Path, tmp_path: Path, name: str
+) -> None:
+    assert registry.current("deep") == 1
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    target = copy / "deep" / "v1" / name
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    target.write_bytes(bytes(data))
+    with pytest.raises(SnapshotCorruptError, match="sha256"):
+        Registry(str(copy)).load("deep", 1)

@@ -1,0 +1,142 @@
+"""The retrieval cascade over a snapshot with an ANN index: answers, filters, exploration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from feature_store.snapshot import Snapshot
+from online.retrieval.cascade import CascadeConfig
+from online.retrieval.served_cascade import ServedCascade
+from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
+from tests.online.live_server import LiveServer
+from tests.online.redis_view import user_decisions
+from tests.support.redis_server import RedisServer
+from velox.policies import make_policy
+from velox.posterior import UserPosterior
+from velox.scoring import score_items, top_k
+
+
+@pytest.fixture(scope="module")
+def catalog_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A registry with model `big` v1: 3000 synthetic items with an index, current."""
+    root = tmp_path_factory.mktemp("catalog")
+    publish_catalog(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def snapshot(catalog_root: Path) -> Snapshot:
+    """The loaded snapshot."""
+    from feature_store.registry import Registry
+
+    return Registry(str(catalog_root)).load("big")
+
+
+def posterior_of(snapshot: Snapshot, user: int) -> UserPosterior:
+    """A known user's prior posterior (mean = its batch weights)."""
+    return UserPosterior.prior(snapshot.w0_for(f"u{user}"), snapshot.lam, snapshot.noise_std)
+
+
+def exact(
+    snapshot: Snapshot, posterior: UserPosterior, k: int, allowed: np.ndarray | None
+) -> list[int]:
+    """The exact greedy answer over the whole catalog."""
+    rows: list[int] = top_k(
+        score_items(snapshot.items, posterior.mean()), k, allowed=allowed
+    ).tolist()
+    return rows
+
+
+def test_probing_every_list_gives_the_exact_answer(snapshot: Snapshot) -> None:
+    """At 3000 items the costly path probes all 16 lists: recall 1 is the known right answer."""
+    assert (
+        snapshot.ann is not None and snapshot.ann.params.nprobe_costly >= snapshot.ann.params.nlist
+    )
+    cascade = ServedCascade(snapshot, snapshot.ann, CascadeConfig(gated=False), seed=0)
+    greedy = make_policy("greedy")
+    for user in range(30):
+        posterior = posterior_of(snapshot, user)
+        chosen, found = cascade.select(greedy, posterior, 10, None, None, explore=False)
+        assert found.source == "ann-costly"
+        assert chosen.items.tolist() == exact(snapshot, posterior, 10, None)
+        np.testing.assert_allclose(
+            chosen.scores, score_items(snapshot.items, posterior.mean())[chosen.items], rtol=1e-6
+        )
+
+
+def test_a_rare_filter_is_an_exact_scan_and_a_common_one_never_returns_fewer_than_k(
+    snapshot: Snapshot,
+) -> None:
+    cascade = ServedCascade(snapshot, snapshot.ann, CascadeConfig(), seed=0)  # type: ignore[arg-type]
+    greedy = make_policy("greedy")
+    posterior = posterior_of(snapshot, 1)
+    rare = snapshot.filters.mask("category == 'cat7' and price < 20")
+    assert 10 < np.count_nonzero(rare) < 0.02 * N_ITEMS
+    chosen, found = cascade.select(greedy, posterior, 10, rare, None, explore=False)
+    assert found.source == "scan"
+    assert chosen.items.tolist() == exact(snapshot, posterior, 10, rare)
+    common = snapshot.filters.mask("price < 20")
+    assert np.count_nonzero(common) > 0.2 * N_ITEMS
+    for user in range(20):
+        chosen, found = cascade.select(
+            greedy, posterior_of(snapshot, user), 10, common, None, explore=False
+        )
+        assert found.source.startswith("ann")
+        assert len(chosen.items) == 10 and bool(common[chosen.items].all())
+
+
+def test_k_beyond_the_filtered_set_and_an_empty_filter(snapshot: Snapshot) -> None:
+    cascade = ServedCascade(snapshot, snapshot.ann, CascadeConfig(), seed=0)  # type: ignore[arg-type]
+    policy = make_policy("thompson")
+    posterior = posterior_of(snapshot, 2)
+    few = snapshot.filters.mask("item in ('i5', 'i17', 'i2999')")
+    chosen, _ = cascade.select(policy, posterior, 10, few, None, explore=True)
+    assert sorted(chosen.items.tolist()) == [5, 17, 2999]
+    nothing = snapshot.filters.mask("year > 3000")
+    chosen, _ = cascade.select(policy, posterior, 10, nothing, None, explore=True)
+    assert chosen.items.size == 0
+
+
+def test_exploration_reaches_items_outside_the_greedy_neighbourhood(snapshot: Snapshot) -> None:
+    """ε-greedy with ε = 1 shows uniformly among the candidates; the cascade's random rows and
+    the posterior draw's neighbourhood put items there that the mean's search never proposes."""
+    cascade = ServedCascade(snapshot, snapshot.ann, CascadeConfig(gated=False), seed=0)  # type: ignore[arg-type]
+    posterior = posterior_of(snapshot, 3)
+    _, greedy_set = cascade.select(make_policy("greedy"), posterior, 10, None, None, explore=False)
+    neighbourhood = set(greedy_set.rows.tolist())
+    shown: set[int] = set()
+    for _ in range(50):
+        chosen, found = cascade.select(
+            make_policy("egreedy:1.0", seed=1), posterior, 10, None, None, explore=True
+        )
+        shown.update(chosen.items.tolist())
+        assert set(found.rows.tolist()) >= neighbourhood
+    assert shown - neighbourhood, "exploration never left the greedy neighbourhood"
+
+
+def test_predict_over_http_logs_the_candidate_source(
+    tmp_path: Path, redis_server: RedisServer, catalog_root: Path
+) -> None:
+    server = LiveServer(
+        tmp_path,
+        {"VELOX_REDIS_URL": redis_server.url, "VELOX_SNAPSHOT_ROOT": str(catalog_root),
+         "VELOX_MODEL": "big", "VELOX_SEED": "3"},
+    )  # fmt: skip
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as http:
+            answer = http.get("/predict", params={"user": "u4", "k": 10})
+            assert answer.status_code == 200 and len(answer.json()["items"]) == 10
+            scan = http.get(
+                "/predict", params={"user": "u5", "k": 3, "where": "item in ('i1', 'i2')"}
+            )
+            assert sorted(item["item"] for item in scan.json()["items"]) == ["i1", "i2"]
+        sources = {d["source"] for d in user_decisions(redis_server.url, "big", "u4")}
+        assert sources <= {"ann-cheap", "ann-costly", "ann-widened"} and sources
+        assert {d["source"] for d in user_decisions(redis_server.url, "big", "u5")} == {"scan"}
+    finally:
+        server.stop()

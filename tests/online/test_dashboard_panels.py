@@ -1,0 +1,68 @@
+"""The panel list, the optional panels' extension point, and the keys shared with `jobs`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from feature_store.registry import Registry
+from jobs.cycle_log import counters_key, records_key
+from online.dashboard.extensions import OPTIONAL_PANELS, Extensions
+from online.dashboard.overview import cycle_counts_key, cycle_records_key
+from online.dashboard.panels import PANELS
+from online.dashboard.schemas import ExtensionMetric
+from online.service import Service
+from online.settings import ServiceSettings
+from online.weight_store import RedisStoreConfig, open_store
+from tests.online.synthetic import publish, synthetic_snapshot
+
+
+def test_cycle_log_keys_are_those_jobs_writes() -> None:
+    """`online` repeats jobs.cycle_log's key names (it may not import jobs): they agree."""
+    for model in ("default", "movies", "a.b-c_1"):
+        assert cycle_counts_key(model) == counters_key(model)
+        assert cycle_records_key(model) == records_key(model)
+
+
+def test_every_panel_has_a_renderer_and_a_route() -> None:
+    """Each listed panel has a render function in panels.js and a data path of its own."""
+    script = (Path(__file__).parents[2] / "online/dashboard/static/panels.js").read_text()
+    for panel in PANELS:
+        assert f"function {panel.id}(" in script
+        assert panel.data_path == f"/dashboard/data/{panel.id}" and panel.refresh_s >= 1.0
+
+
+def test_optional_panels_show_what_providers_give(tmp_path: Path, redis_url: str) -> None:
+    """No provider: not available (with why). A provider: its metrics. A failing one: its
+    error, and the other panels still answer."""
+    root = str(tmp_path / "snapshots")
+    publish(root, "movies", synthetic_snapshot())
+    store = open_store(RedisStoreConfig(url=redis_url))
+    service = Service(ServiceSettings(model="movies"), store, Registry(root))
+    extensions = Extensions()
+
+    async def tables(_: Service) -> list[ExtensionMetric] | None:
+        return [ExtensionMetric(label="table version", value=3), ExtensionMetric(
+            label="age", value=12.5, unit="s")]  # fmt: skip
+
+    async def broken(_: Service) -> list[ExtensionMetric] | None:
+        raise RuntimeError("batcher gone")
+
+    async def nothing_yet(_: Service) -> list[ExtensionMetric] | None:
+        return None
+
+    before = asyncio.run(extensions.report(service)).panels
+    assert [(p.id, p.available, p.reason) for p in before] == [
+        (p.id, False, p.absent) for p in OPTIONAL_PANELS
+    ]
+    extensions.register("score_tables", tables)
+    extensions.register("items_online", broken)
+    extensions.register("featurization", nothing_yet)
+    after = asyncio.run(extensions.report(service)).panels
+    assert after[0].available and [m.value for m in after[0].metrics] == [3, 12.5]
+    assert (after[1].available, after[1].reason) == (False, "RuntimeError: batcher gone")
+    assert (after[2].available, after[2].reason) == (False, "no data yet")
+    with pytest.raises(KeyError, match="no optional panel 'cluster'"):
+        extensions.register("cluster", tables)
