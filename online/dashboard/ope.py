@@ -46,6 +46,7 @@ SCORE_BUDGET = 20_000_000
 BOOTSTRAP = 200
 CONFIDENCE = 0.95
 CACHE_S = 30.0
+MAX_CACHED = 32
 
 
 @dataclass(frozen=True)
@@ -160,18 +161,22 @@ def _response(
 async def _compute(
     state: DashboardState, served: ServedModel, spec: str, policy: Policy
 ) -> OpeResponse:
-    began = time.perf_counter()
-    events = await latest_entries(state, events_key, served.name, EVENTS_PER_PARTITION)
-    decisions = await latest_entries(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
-    rows = logged_slots(events, decisions)
-    found = await asyncio.to_thread(estimate, served, policy, rows)
-    return _response(served, spec, rows, found, began)
+    # One estimate at a time per worker: viewers asking for many policies queue, and at
+    # most one thread computes beside the event loop.
+    async with state.caches.setdefault("ope_lock", asyncio.Lock()):
+        began = time.perf_counter()
+        events = await latest_entries(state, events_key, served.name, EVENTS_PER_PARTITION)
+        decisions = await latest_entries(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
+        rows = logged_slots(events, decisions)
+        found = await asyncio.to_thread(estimate, served, policy, rows)
+        return _response(served, spec, rows, found, began)
 
 
 async def off_policy(
     state: DashboardState, served: ServedModel, spec: str, policy: Policy
 ) -> OpeResponse:
-    """The estimates of `policy` (named `spec`), recomputed when older than `CACHE_S`."""
+    """The estimates of `policy` (named `spec`), recomputed when older than `CACHE_S`; the
+    `MAX_CACHED` most recently computed are kept."""
     cache: dict[tuple[str, int, str], tuple[float, asyncio.Task[OpeResponse]]]
     cache = state.caches.setdefault("ope", {})
     key = (served.name, served.version, spec)
@@ -181,6 +186,8 @@ async def off_policy(
             time.monotonic(),
             asyncio.create_task(_compute(state, served, spec, policy)),
         )
+        for stale in sorted(cache, key=lambda k: cache[k][0])[:-MAX_CACHED]:
+            del cache[stale]
     try:
         return await asyncio.shield(found[1])
     except Exception:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from fastapi import Request, Response
 from numpy.typing import NDArray
+from prometheus_client import Counter
 
 from online.dashboard.schemas import ErrorCount, RouteSeries, RouteTraffic, TrafficResponse
 from online.metrics import ServiceMetrics
@@ -69,22 +70,24 @@ def percentiles(samples: NDArray[np.float64]) -> tuple[float | None, float | Non
     return p50, p95, p99
 
 
-def counter_values(metrics: ServiceMetrics) -> tuple[dict[str, float], float, float]:
-    """This process's error counts by status, predictions and observations so far."""
-
-    def total(family_samples: list[tuple[str, dict[str, str], float]]) -> float:
-        return sum(value for name, _, value in family_samples if name.endswith("_total"))
-
-    def samples(counter: object) -> list[tuple[str, dict[str, str], float]]:
-        collect = getattr(counter, "collect")  # noqa: B009 (prometheus metric objects)
-        return [(s.name, s.labels, s.value) for family in collect() for s in family.samples]
-
-    errors = {
-        labels["status"]: value
-        for name, labels, value in samples(metrics.errors)
-        if name.endswith("_total")
+def _totals(counter: Counter) -> dict[tuple[str, ...], float]:
+    """This process's value of each labelled child of `counter`, by label values."""
+    return {
+        tuple(sample.labels.values()): sample.value
+        for family in counter.collect()
+        for sample in family.samples
+        if sample.name.endswith("_total")
     }
-    return errors, total(samples(metrics.predictions)), total(samples(metrics.observations))
+
+
+def error_counts(metrics: ServiceMetrics) -> dict[str, float]:
+    """Requests answered with an error so far, by status (`velox_request_errors`)."""
+    return {labels[0]: value for labels, value in _totals(metrics.errors).items()}
+
+
+def request_totals(metrics: ServiceMetrics) -> tuple[float, float]:
+    """Answered /predict and /observe requests so far, all models and outcomes."""
+    return sum(_totals(metrics.predictions).values()), sum(_totals(metrics.observations).values())
 
 
 class TrafficMonitor:
@@ -199,7 +202,7 @@ class TrafficMonitor:
             await asyncio.sleep(TICK_S)
             rtt = await _redis_round_trip(service)
             now = time.monotonic()
-            self.tick(now - last, counter_values(service.metrics)[0], rtt)
+            self.tick(now - last, error_counts(service.metrics), rtt)
             last = now
 
 

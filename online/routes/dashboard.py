@@ -24,7 +24,7 @@ from online.dashboard.schemas import (
     TrafficResponse,
 )
 from online.dashboard.state import DashboardState
-from online.dashboard.traffic import counter_values
+from online.dashboard.traffic import request_totals
 from online.deps import ServiceDep
 from velox.errors import NotFoundError
 from velox.policies import make_policy
@@ -95,7 +95,7 @@ async def overview_data(service: ServiceDep, state: DashboardDep) -> OverviewRes
 @router.get("/dashboard/data/traffic", response_model=TrafficResponse)
 async def traffic_data(service: ServiceDep, state: DashboardDep) -> TrafficResponse:
     """Requests/s, latency percentiles, errors and Redis round trips of this worker."""
-    _, predictions, observations = counter_values(service.metrics)
+    predictions, observations = request_totals(service.metrics)
     return state.traffic.report(predictions, observations)
 
 
@@ -117,7 +117,9 @@ async def ope_data(
     """IPS, SNIPS and DR estimates of `policy` on the recent rewarded answers."""
     served = service.models.get(model)
     spec = policy if policy is not None else served.policy.spec
-    return await off_policy(state, served, spec, make_policy(spec, seed=0))
+    # The served policy itself (with the scale it was built with) when it is the one asked.
+    target = served.policy if spec == served.policy.spec else make_policy(spec, seed=0)
+    return await off_policy(state, served, spec, target)
 
 
 @router.get("/dashboard/data/extensions", response_model=ExtensionsResponse)
