@@ -13,7 +13,10 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any, cast
 
 import psycopg
 import pyarrow as pa
@@ -44,21 +47,68 @@ def _lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
+def _csv_chunks(storage: SnapshotStorage, manifest: TableManifest) -> Iterator[pa.Buffer]:
+    """Every part's rows, in order, as COPY csv chunks; a part with other columns is refused."""
+    directory = table_dir(manifest.model, manifest.table_version)
+    expected = [*KEY_COLUMNS, *manifest.columns]
+    for name in manifest.files:
+        part = pq.ParquetFile(pa.BufferReader(storage.read_buffer(f"{directory}/{name}")))
+        if part.schema_arrow.names != expected:
+            raise ScoreTableCorruptError(
+                f"{directory}/{name} has columns {part.schema_arrow.names}, not {expected}"
+            )
+        for batch in part.iter_batches(batch_size=COPY_BATCH_ROWS):
+            yield csv_bytes(batch)
+
+
+def _ahead(chunks: Iterator[pa.Buffer], depth: int = 4) -> Iterator[pa.Buffer]:
+    """`chunks`, produced by a helper thread up to `depth` ahead of the consumer.
+
+    Decoding Parquet and writing CSV (C++, without the GIL) then overlaps with sending the
+    previous chunk and with the server parsing it.
+    """
+    done = object()
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(chunk):
+                    return
+        except BaseException as error:  # handed to the consumer, re-raised there
+            failure.append(error)
+        offer(done)
+
+    producer = threading.Thread(target=produce, name="copy-csv", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not done:
+            yield cast(pa.Buffer, item)
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        producer.join()
+
+
 def _copy_parts(
     cursor: psycopg.Cursor[Any], storage: SnapshotStorage, manifest: TableManifest, target: str
 ) -> None:
     """Stream every part, in order, into `target` through one COPY."""
-    directory = table_dir(manifest.model, manifest.table_version)
-    expected = [*KEY_COLUMNS, *manifest.columns]
     with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
-        for name in manifest.files:
-            part = pq.ParquetFile(pa.BufferReader(storage.read_buffer(f"{directory}/{name}")))
-            if part.schema_arrow.names != expected:
-                raise ScoreTableCorruptError(
-                    f"{directory}/{name} has columns {part.schema_arrow.names}, not {expected}"
-                )
-            for batch in part.iter_batches(batch_size=COPY_BATCH_ROWS):
-                copy.write(csv_bytes(batch))
+        for chunk in _ahead(_csv_chunks(storage, manifest)):
+            copy.write(chunk)
 
 
 def _create_and_fill(

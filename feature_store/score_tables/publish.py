@@ -32,6 +32,8 @@ from feature_store.score_tables.manifest import (
 )
 from feature_store.storage import SnapshotStorage, sha256_hex
 
+ROW_GROUP_ROWS = 16_384
+
 
 def write_part(
     storage: SnapshotStorage, model: str, table_version: int, index: int, part: pa.Table
@@ -40,7 +42,9 @@ def write_part(
     directory = staging_dir(model, table_version)
     storage.make_dir(directory)
     sink = pa.BufferOutputStream()
-    pq.write_table(part, sink)
+    # Small row groups: a user's rows are one contiguous run, and DuckDB reads (or skips) whole
+    # row groups by their user_id range, so a point query decodes ~ROW_GROUP_ROWS rows.
+    pq.write_table(part, sink, row_group_size=ROW_GROUP_ROWS)
     data = sink.getvalue()
     # replace_file writes a temporary, fsyncs it and renames it: the name means "complete".
     storage.replace_file(f"{directory}/{part_name(index)}", data.to_pybytes())
