@@ -46,6 +46,7 @@ class PagePoller:
         self.base = base
         self.requests = 0
         self.failures = 0
+        self.ope_seconds: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -61,8 +62,11 @@ class PagePoller:
 
     def _get(self, http: httpx.Client, path: str, **params: str) -> None:
         self.requests += 1
-        if http.get(path, params=params).status_code != 200:
+        response = http.get(path, params=params)
+        if response.status_code != 200:
             self.failures += 1
+        elif path.endswith("/ope"):
+            self.ope_seconds.append(response.json()["compute_s"])
 
     def _run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=60.0) as http:
@@ -180,9 +184,15 @@ def print_table(rounds: list[tuple[Result, Result, PagePoller]], seconds: int) -
             numbers = (f"{result.requests_per_s:>9.0f} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
                        f"{result.server_cpu_us:>10.1f} {result.errors:>6}")  # fmt: skip
             print(f"{index:>5}  {label:<7} {numbers}{extra}")
+    cpu = statistics.median(o.server_cpu_us / c.server_cpu_us for c, o, _ in rounds)
+    ope = [took for _, _, poller in rounds for took in poller.ope_seconds]
     print(
-        f"median open/closed /predict throughput over {len(rounds)} rounds of {seconds} s: "
-        f"{statistics.median(ratios):.3f}"
+        f"median open/closed over {len(rounds)} rounds of {seconds} s: /predict throughput "
+        f"{statistics.median(ratios):.3f}, server CPU per /predict {cpu:.3f}"
+    )
+    print(
+        f"OPE estimates the page asked for: {len(ope)}, compute_s median "
+        f"{statistics.median(ope):.3f} s, max {max(ope):.3f} s (cached ones are ~0)"
     )
 
 
