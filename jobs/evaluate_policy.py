@@ -1,7 +1,9 @@
 """`velox evaluate-policy`: estimate a target policy's value from a decision log.
 
-The log is Parquet, one row per shown item (a slot of one /predict answer) joined with its
-reward. Required columns (extra columns are ignored):
+By default the log is joined from Velox's own drained decision and feedback logs
+(jobs/velox_decision_log.py); `--logs` reads one given as Parquet instead. Either way the
+log has one row per shown item (a slot of one /predict answer) joined with its reward.
+Its columns (extra columns are ignored):
 
 =============  =========  ===========================================================
 column         type       meaning
@@ -25,6 +27,8 @@ model for DR is the snapshot's posterior-mean score, clipped to the range of log
 from __future__ import annotations
 
 import json
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ from numpy.typing import NDArray
 
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
+from jobs.velox_decision_log import join_velox_logs
 from velox.errors import InvalidInputError, NotFoundError
 from velox.ope import Estimate, doubly_robust, ips, snips
 from velox.ope.target import action_distribution
@@ -48,6 +53,23 @@ from velox.settings import VeloxSettings
 FloatArray = NDArray[np.float64]
 LOG_COLUMNS = ("prediction_id", "user_id", "item_id", "slot", "propensity", "reward")
 THOMPSON_DRAWS = 400
+
+
+class Progress:
+    """Rows evaluated so far, on stderr: at most one line a second, and the last one."""
+
+    def __init__(self, label: str, every_s: float = 1.0) -> None:
+        """Report as `label: done/total rows`."""
+        self.label = label
+        self.every_s = every_s
+        self._next = time.monotonic() + every_s
+
+    def __call__(self, done: int, total: int) -> None:
+        """Called after each row."""
+        now = time.monotonic()
+        if done == total or now >= self._next:
+            self._next = now + self.every_s
+            print(f"{self.label}: {done}/{total} rows", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,11 @@ def read_decision_log(path: Path) -> DecisionLog:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid) as error:
         raise InvalidInputError(f"cannot read a decision log at {path}: {error}") from error
+    return decision_log(table, str(path))
+
+
+def decision_log(table: pa.Table, path: str) -> DecisionLog:
+    """Check a decision-log table (module docstring) read from `path`, sort it by prediction."""
     missing = [name for name in LOG_COLUMNS if name not in table.column_names]
     if missing:
         raise InvalidInputError(f"decision log {path} lacks the column(s) {', '.join(missing)}")
@@ -129,7 +156,12 @@ def _slate_sizes(prediction_ids: list[str], slots: NDArray[np.int64]) -> list[in
 
 
 def target_columns(
-    log: DecisionLog, snapshot: Snapshot, policy: Policy, *, seed: int = 0
+    log: DecisionLog,
+    snapshot: Snapshot,
+    policy: Policy,
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
 ) -> TargetColumns:
     """What the target policy would have done on each logged row, from the snapshot."""
     unknown = sorted({item for item in log.item_ids if item not in snapshot.item_index})
@@ -163,6 +195,8 @@ def target_columns(
         pi = cache[key]
         out[:, row] = (pi[item], predicted[item], float(pi @ predicted))
         earlier.append(item)
+        if progress is not None:
+            progress(row + 1, n)
     return TargetColumns(out[0], out[1], out[2])
 
 
@@ -174,9 +208,11 @@ def evaluate(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> dict[str, Estimate]:
     """IPS, SNIPS and DR estimates of the target policy `spec` on the logged decisions."""
-    target = target_columns(log, snapshot, make_policy(spec, seed=seed), seed=seed)
+    policy = make_policy(spec, seed=seed)
+    target = target_columns(log, snapshot, policy, seed=seed, progress=progress)
     boot: dict[str, Any] = {"n_boot": n_boot, "confidence": confidence, "seed": seed}
     args = (log.propensity, target.target_probability, log.reward)
     return {
@@ -189,19 +225,43 @@ def evaluate(
 def run_evaluate_policy(
     settings: VeloxSettings,
     *,
-    logs: Path,
+    logs: Path | None,
     policy: str,
     version: int | None = None,
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
     as_json: bool = False,
+    missing_reward: float | None = None,
 ) -> dict[str, Any]:
-    """`velox evaluate-policy`: load log and snapshot, estimate, print a table or JSON."""
+    """`velox evaluate-policy`: load log and snapshot, estimate, print a table or JSON.
+
+    Without `logs`, the decision log is joined from the model's drained decision and feedback
+    logs under VELOX_HOME (jobs/velox_decision_log.py). Progress goes to stderr.
+    """
     make_policy(policy)  # a bad spec fails before any file is read
-    log = read_decision_log(logs)
+    notes: dict[str, int] = {}
+    if logs is None:
+        joined = join_velox_logs(
+            settings.home / "decisions" / settings.model,
+            settings.home / "events" / settings.model,
+            missing_reward,
+        )
+        log = decision_log(joined.table, f"the drained logs of {settings.model}")
+        notes = {"answers": joined.answers, "answers_left_out": joined.left_out}
+        if joined.left_out:
+            print(
+                f"left out {joined.left_out} of {joined.answers} answers with a shown item "
+                "that got no reward (--missing-reward R counts those as R)",
+                file=sys.stderr,
+            )
+    else:
+        log = read_decision_log(logs)
     snapshot = Registry(settings.resolved_snapshot_root()).load(settings.model, version)
-    estimates = evaluate(log, snapshot, policy, n_boot=n_boot, confidence=confidence, seed=seed)
+    progress = Progress(f"evaluating {policy}")
+    estimates = evaluate(
+        log, snapshot, policy, n_boot=n_boot, confidence=confidence, seed=seed, progress=progress
+    )
     report: dict[str, Any] = {
         "policy": policy,
         "model": snapshot.model,
@@ -209,6 +269,7 @@ def run_evaluate_policy(
         "rows": len(log.item_ids),
         "predictions": len(set(log.prediction_ids)),
         "logged_mean_reward": float(log.reward.mean()),
+        **notes,
         "estimates": {name: estimate.as_dict() for name, estimate in estimates.items()},
     }
     if as_json:

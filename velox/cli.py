@@ -22,6 +22,7 @@ app.add_typer(models_app, name="models")
 events_app = typer.Typer(help="Find and drop drained feedback events that training skips.")
 app.add_typer(events_app, name="events")
 
+
 class ModelKind(StrEnum):
     """What `velox train` fits: matrix factorization or the deep content model."""
 
@@ -337,8 +338,18 @@ def simulate(
 @app.command("evaluate-policy")
 def evaluate_policy(
     *,
-    logs: Annotated[str, typer.Option(help="Parquet decision log joined with rewards.")],
     policy: Annotated[str, typer.Option(help="Target policy spec, e.g. egreedy:0.1.")],
+    logs: Annotated[
+        str | None,
+        typer.Option(
+            help="Parquet decision log joined with rewards (default: the model's drained "
+            "decision and feedback logs under VELOX_HOME)."
+        ),
+    ] = None,
+    missing_reward: Annotated[
+        float | None,
+        typer.Option(help="Reward of a shown item that got none (default: leave its answer out)."),
+    ] = None,
     version: Annotated[
         int | None, typer.Option(help="Snapshot version (default: current).")
     ] = None,
@@ -355,13 +366,14 @@ def evaluate_policy(
 
     run_evaluate_policy(
         _settings(model),
-        logs=Path(logs),
+        logs=Path(logs) if logs else None,
         policy=policy,
         version=version,
         n_boot=n_boot,
         confidence=confidence,
         seed=seed,
         as_json=json_output,
+        missing_reward=missing_reward,
     )
 
 
