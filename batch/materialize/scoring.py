@@ -6,14 +6,15 @@ score descending and, among equal scores, by item row ascending. Items arrive so
 item_id, so "row ascending" is the table's tie order "item_id ascending".
 
 A top-k selection (numpy's `argpartition`, torch's `topk`) picks arbitrarily among items tied
-with the k-th score. A row is exact when the number of items scoring at least its k-th value
-is k; the rare rows where it is more are selected again with a full stable sort.
+with the k-th score. So each row selects k + 1 items: when the (k+1)-th score is below the k-th,
+the first k are exactly the k best; the rare rows where the two are equal are selected again
+with a full stable sort. This costs no extra pass over the scores.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,13 +26,13 @@ if TYPE_CHECKING:
 
 DEVICES = ("auto", "cpu", "cuda")
 CPU_CHUNK_SCORES = 1 << 22  # scores per chunk on the CPU: 32 MiB of float64
-CUDA_CHUNK_SCORES = 1 << 27  # on a card: 1 GiB of float64 (plus a bool mask of the same shape)
+CUDA_CHUNK_SCORES = 1 << 28  # on a card: 2 GiB of float64 scores per chunk
 
 
 class TopRows(NamedTuple):
-    """Each user's k best items: item rows (int64) and their scores (float64), both (u, k)."""
+    """Each user's k best items: item rows (int32) and their scores (float64), both (u, k)."""
 
-    items: NDArray[np.int64]
+    items: NDArray[np.int32]
     scores: NDArray[np.float64]
 
 
@@ -53,20 +54,20 @@ class Scorer(ABC):
 
     def top(self, weights: NDArray[np.float64]) -> TopRows:
         """The top k of every row of `weights` (u, d), scored in chunks of users."""
-        chunks = [
-            self._top_chunk(weights[start : start + self.chunk_users])
-            for start in range(0, weights.shape[0], self.chunk_users)
-        ]
-        if not chunks:
-            empty = np.empty((0, self.k))
-            return TopRows(empty.astype(np.int64), empty.astype(np.float64))
-        return TopRows(
-            np.concatenate([c.items for c in chunks]), np.concatenate([c.scores for c in chunks])
+        if self.n_items > np.iinfo(np.int32).max:
+            raise ValueError(f"{self.n_items} items do not fit int32 item rows")
+        out = TopRows(
+            np.empty((weights.shape[0], self.k), np.int32),
+            np.empty((weights.shape[0], self.k), np.float64),
         )
+        for start in range(0, weights.shape[0], self.chunk_users):
+            rows = slice(start, start + self.chunk_users)
+            self._top_chunk(weights[rows], TopRows(out.items[rows], out.scores[rows]))
+        return out
 
     @abstractmethod
-    def _top_chunk(self, weights: NDArray[np.float64]) -> TopRows:
-        """The top k of one chunk of users."""
+    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
+        """Write the top k of one chunk of users into `out` (views of the result)."""
 
 
 class NumpyScorer(Scorer):
@@ -76,20 +77,22 @@ class NumpyScorer(Scorer):
         super().__init__(items, k, chunk_scores)
         self._items_t = np.ascontiguousarray(items.T, dtype=np.float64)
 
-    def _top_chunk(self, weights: NDArray[np.float64]) -> TopRows:
+    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
         scores = weights @ self._items_t
         k = self.k
         if k == self.n_items:
             picked = np.argsort(-scores, axis=1, kind="stable")
         else:
-            picked = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            partition = np.argpartition(-scores, k, axis=1)
+            picked = partition[:, :k]
             values = np.take_along_axis(scores, picked, axis=1)
-            kth = values.min(axis=1)
-            for row in np.flatnonzero((scores >= kth[:, None]).sum(axis=1) > k):
+            after = np.take_along_axis(scores, partition[:, k : k + 1], axis=1)[:, 0]
+            for row in np.flatnonzero(values.min(axis=1) == after):
                 picked[row] = exact_top_row(scores[row], k)
             values = np.take_along_axis(scores, picked, axis=1)
             picked = np.take_along_axis(picked, np.lexsort((picked, -values), axis=1), axis=1)
-        return TopRows(picked.astype(np.int64), np.take_along_axis(scores, picked, axis=1))
+        out.items[:] = picked
+        out.scores[:] = np.take_along_axis(scores, picked, axis=1)
 
 
 class TorchScorer(Scorer):
@@ -111,7 +114,7 @@ class TorchScorer(Scorer):
             torch.from_numpy(np.ascontiguousarray(items, dtype=np.float64)).to(self.device).T
         )
 
-    def _top_chunk(self, weights: NDArray[np.float64]) -> TopRows:
+    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
         torch = self._torch
         users = torch.from_numpy(np.ascontiguousarray(weights)).to(self.device, non_blocking=True)
         scores = users @ self._items_t
@@ -119,15 +122,16 @@ class TorchScorer(Scorer):
         if k == self.n_items:
             picked = torch.sort(scores, dim=1, descending=True, stable=True).indices
         else:
-            values, picked = torch.topk(scores, k, dim=1, sorted=False)
-            kth = values.min(dim=1).values
-            tied = ((scores >= kth[:, None]).sum(dim=1) > k).nonzero().flatten()
+            values, picked = torch.topk(scores, k + 1, dim=1, sorted=True)
+            tied = (values[:, k - 1] == values[:, k]).nonzero().flatten()
+            picked = picked[:, :k]
             if len(tied):
                 exact = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices
                 picked[tied] = exact[:, :k]
             picked = _order_rows(scores, picked)
-        chosen = scores.gather(1, picked)
-        return TopRows(_host(picked).astype(np.int64), _host(chosen))
+        # Straight into the result's rows: no per-chunk arrays, no concatenation on the host.
+        torch.from_numpy(out.items).copy_(picked.to(torch.int32))
+        torch.from_numpy(out.scores).copy_(scores.gather(1, picked))
 
 
 def _order_rows(scores: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
@@ -136,11 +140,6 @@ def _order_rows(scores: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
     by_score = scores.gather(1, picked).sort(dim=1, descending=True, stable=True).indices
     ordered: torch.Tensor = picked.gather(1, by_score)
     return ordered
-
-
-def _host(tensor: torch.Tensor) -> NDArray[Any]:
-    host: NDArray[Any] = tensor.cpu().numpy()
-    return host
 
 
 def cuda_available() -> bool:

@@ -1,0 +1,229 @@
+"""Materialization throughput (user x item scores per second) beside bare baselines.
+
+CPU (Spark local on this machine), each case beside plain numpy `W @ X.T` + `argpartition`
+over the same float64 matrices in chunks of users, measured in the same run:
+
+    python -m bench.bench_materialize [--cases ml-100k,1e5x1e4] [--top-n 500]
+
+GPU (pure torch, no Spark: `TorchScorer`, what each materialize task runs on a card), beside a
+bare torch chunked matmul + topk on the same card (float64 like the score contract, and float32
+for reference) and the card's own float64 matrix-product rate:
+
+    PYTHONPATH=. python3 bench/bench_materialize.py --gpu-only [--device cuda] [--small]
+
+ml-100k: the real MovieLens-100k users, items and item attributes (batch.datasets), factors
+drawn at random with velox train's d = 34 (throughput does not depend on their values).
+1e5x1e4: batch.datasets.large_catalog's synthetic catalog, d = 64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from batch.materialize.scoring import CPU_CHUNK_SCORES, CUDA_CHUNK_SCORES, TorchScorer
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from feature_store.snapshot_data import SnapshotData
+
+MODEL = "bench"
+ML100K_DIM = 34
+
+
+def timed(run: Callable[[], Any]) -> float:
+    """Seconds one call of `run` takes."""
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def numpy_baseline(weights: NDArray[np.float64], items: NDArray[np.float64], k: int) -> None:
+    """Plain numpy: `W @ X.T` and `argpartition` per chunk of users (same chunk budget)."""
+    items_t = np.ascontiguousarray(items.T)
+    chunk = max(1, CPU_CHUNK_SCORES // items.shape[0])
+    for start in range(0, len(weights), chunk):
+        scores = weights[start : start + chunk] @ items_t
+        np.argpartition(-scores, k - 1, axis=1)
+
+
+def ml100k_data() -> SnapshotData:
+    """MovieLens-100k's ids and item attributes with random d = 34 factors."""
+    import pyarrow.parquet as pq
+
+    from batch.datasets.movielens import load_movielens_100k
+    from batch.datasets.reader import known_item_types
+    from feature_store.snapshot_data import SnapshotData
+    from velox.settings import VeloxSettings
+
+    files = load_movielens_100k(VeloxSettings().dataset_cache())
+    items = known_item_types(pq.read_table(files.items))
+    users = pq.read_table(files.users).column("user_id").to_pylist()
+    rng = np.random.default_rng(0)
+    n, m = items.num_rows, len(users)
+    return SnapshotData(
+        kind="mf",
+        item_ids=items.column("item_id").to_pylist(),
+        item_features=rng.standard_normal((n, ML100K_DIM), dtype=np.float32),
+        item_attributes=items.drop_columns(["item_id"]),
+        user_ids=users,
+        user_weights=rng.standard_normal((m, ML100K_DIM), dtype=np.float32),
+        user_counts=np.zeros(m, np.int64),
+        prior_mean=np.zeros(ML100K_DIM),
+        lam=1.0,
+        noise_std=1.0,
+    )
+
+
+def synthetic_data(users: int, items: int) -> SnapshotData:
+    """The large-catalog generator's snapshot data."""
+    from batch.datasets.large_catalog import CatalogSpec, synthetic_catalog
+
+    return synthetic_catalog(CatalogSpec(n_items=items, dim=64, n_users=users))
+
+
+def cpu_case(name: str, data: SnapshotData, top_n: int, spark: SparkSession) -> list[str]:
+    """One CPU row pair: `velox materialize` (Spark local) and the numpy baseline."""
+    from batch.materialize.job import MaterializeOptions, materialize
+    from feature_store.registry import Registry
+
+    with tempfile.TemporaryDirectory(prefix="bench-materialize-") as root:
+        Registry(root).publish(MODEL, data)
+        items = np.asarray(data.item_features, np.float64)
+        weights = np.asarray(data.user_weights, np.float64)
+        m, n = weights.shape[0], items.shape[0]
+        k = min(top_n, n)
+        options = MaterializeOptions(model=MODEL, device="cpu", top_n=top_n)
+        spark_s = timed(lambda: materialize(options, root, spark=spark))
+        base_s = timed(lambda: numpy_baseline(weights, items, k))
+    rate, base = m * n / spark_s, m * n / base_s
+    return [
+        f"{name:<10} {m:>7} {n:>7} {k:>4}  velox materialize (Spark local, cpu) "
+        f"{spark_s:8.2f} s {rate:10.3g}/s  {rate / base:5.2f}x",
+        f"{name:<10} {m:>7} {n:>7} {k:>4}  numpy W@X.T + argpartition          "
+        f"{base_s:8.2f} s {base:10.3g}/s  1.00x",
+    ]
+
+
+def run_cpu(cases: list[str], top_n: int) -> None:
+    """Every CPU case in one Spark session; the session's start is not timed."""
+    from batch.spark import get_spark
+
+    spark = get_spark(None, "bench-materialize")
+    header = f"{'case':<10} {'users':>7} {'items':>7} {'k':>4}  {'path':<37}{'time':>10} "
+    print(header + f"{'scores/s':>12}  vs baseline")
+    builders: dict[str, Callable[[], SnapshotData]] = {
+        "ml-100k": ml100k_data,
+        "1e5x1e4": lambda: synthetic_data(100_000, 10_000),
+    }
+    for case in cases:
+        for line in cpu_case(case, builders[case](), top_n, spark):
+            print(line, flush=True)
+
+
+def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list[str]:
+    """TorchScorer against bare chunked matmul + topk (float64 and float32) on one card."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((items, dim))
+    w = rng.standard_normal((users, dim))
+    dev = torch.device(device)
+    chunk = max(1, CUDA_CHUNK_SCORES // items)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def bare(dtype: torch.dtype, with_topk: bool = True, to_host: bool = False) -> float:
+        xt = torch.from_numpy(x).to(dev, dtype).T.contiguous()
+        wd = torch.from_numpy(w).to(dev, dtype)
+        sync()
+        started = time.perf_counter()
+        for start in range(0, users, chunk):
+            scores = wd[start : start + chunk] @ xt
+            if with_topk:
+                values, rows = torch.topk(scores, k, dim=1)
+                if to_host:
+                    values.cpu(), rows.cpu()
+        sync()
+        return time.perf_counter() - started
+
+    scorer = TorchScorer(x, k, device=device)
+    scorer.top(w[:chunk])  # warm-up: kernels, allocator
+    bare(torch.float64), bare(torch.float32)
+    mine = timed(lambda: scorer.top(w))
+    bare64, bare32, mm64 = bare(torch.float64), bare(torch.float32), bare(torch.float64, False)
+    host64 = bare(torch.float64, to_host=True)
+    total = users * items
+    label = f"{users:>7} {items:>8} {k:>4}"
+    rows = [
+        ("velox TorchScorer (f64, exact ties, to host)", mine),
+        ("bare torch matmul + topk, float64", bare64),
+        ("bare torch matmul + topk, float64, to host", host64),
+        ("bare torch matmul + topk, float32", bare32),
+        ("bare torch matmul only, float64", mm64),
+    ]
+    return [
+        f"{label}  {name:<46}{s:8.3f} s {total / s:10.3g}/s  {bare64 / s:5.2f}x" for name, s in rows
+    ]
+
+
+def card_matmul_rate(device: str, size: int = 8192) -> str:
+    """The card's float64 and float32 GEMM rate on a size^3 product (TFLOP/s)."""
+    import torch
+
+    rates = []
+    for dtype in (torch.float64, torch.float32):
+        a = torch.randn(size, size, device=device, dtype=dtype)
+        a @ a
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        for _ in range(5):
+            a @ a
+        torch.cuda.synchronize()
+        rates.append(5 * 2 * size**3 / (time.perf_counter() - started) / 1e12)
+    return f"card GEMM {size}^3: float64 {rates[0]:.1f} TFLOP/s, float32 {rates[1]:.1f} TFLOP/s"
+
+
+def run_gpu(device: str, small: bool, top_n: int) -> None:
+    """The GPU table: 1e5 x 1e4 and 1e5 x 1e6 (or small shapes with --small)."""
+    import torch
+
+    if device == "cuda":
+        print(torch.cuda.get_device_name(0), "| torch", torch.__version__)
+        print(card_matmul_rate(device))
+    shapes = (
+        [(2_000, 5_000), (2_000, 50_000)] if small else [(100_000, 10_000), (100_000, 1_000_000)]
+    )
+    header = f"{'users':>7} {'items':>8} {'k':>4}  {'path':<46}{'time':>10} {'scores/s':>12}"
+    print(header + "  vs bare f64")
+    for users, items in shapes:
+        for line in gpu_case(users, items, top_n, device):
+            print(line, flush=True)
+
+
+def main() -> None:
+    """Parse the arguments and run the CPU or the GPU table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="ml-100k,1e5x1e4")
+    parser.add_argument("--top-n", type=int, default=500)
+    parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--small", action="store_true", help="GPU mode: small shapes (smoke)")
+    args = parser.parse_args()
+    if args.gpu_only:
+        run_gpu(args.device, args.small, args.top_n)
+    else:
+        run_cpu(args.cases.split(","), args.top_n)
+
+
+if __name__ == "__main__":
+    main()
