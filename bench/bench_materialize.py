@@ -160,12 +160,16 @@ def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list
     scorer.top(w[:chunk])  # warm-up: kernels, allocator
     bare(torch.float64), bare(torch.float32)
     mine = timed(lambda: scorer.top(w))
+    part_users = 1_000_000 // k  # a task's part: ROWS_PER_PART rows
+    starts = range(0, users, part_users)
+    per_part = timed(lambda: [scorer.top(w[s : s + part_users]) for s in starts])
     bare64, bare32, mm64 = bare(torch.float64), bare(torch.float32), bare(torch.float64, False)
     host64 = bare(torch.float64, to_host=True)
     total = users * items
     label = f"{users:>7} {items:>8} {k:>4}"
     rows = [
         ("velox TorchScorer (f64, exact ties, to host)", mine),
+        (f"  the same, one call per part ({part_users} users)", per_part),
         ("bare torch matmul + topk, float64", bare64),
         ("bare torch matmul + topk, float64, to host", host64),
         ("bare torch matmul + topk, float32", bare32),
