@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import queue
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import psycopg
@@ -40,6 +43,15 @@ from feature_store.score_tables.versions import verify_table
 from feature_store.storage import SnapshotStorage
 
 COPY_BATCH_ROWS = 65_536
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def _timed(phases: dict[str, float], name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    phases[name] = time.perf_counter() - start
 
 
 def _lock_key(text: str) -> int:
@@ -116,6 +128,7 @@ def _create_and_fill(
     storage: SnapshotStorage,
     config: PostgresConfig,
     manifest: TableManifest,
+    phases: dict[str, float],
 ) -> None:
     schema = config.schema_name
     name = relation_name(manifest.model, manifest.table_version)
@@ -126,12 +139,14 @@ def _create_and_fill(
         cursor.execute("SET LOCAL synchronous_commit = off")  # the switch commit syncs
         cursor.execute(f"DROP TABLE IF EXISTS {target}")  # what a crashed load left, if anything
         cursor.execute(f"CREATE TABLE {target} ({column_definitions(manifest.columns)})")
-        _copy_parts(cursor, storage, manifest, target)
-        cursor.execute(
-            f"CREATE INDEX {quote_identifier(name + '_user_score')} ON {target} "
-            f'("user_id", "score" DESC) INCLUDE ({covered})'
-        )
-        cursor.execute(f"ANALYZE {target}")
+        with _timed(phases, "copy"):
+            _copy_parts(cursor, storage, manifest, target)
+        with _timed(phases, "index"):
+            cursor.execute(
+                f"CREATE INDEX {quote_identifier(name + '_user_score')} ON {target} "
+                f'("user_id", "score" DESC) INCLUDE ({covered})'
+            )
+            cursor.execute(f"ANALYZE {target}")
         cursor.execute(
             f"INSERT INTO {qualified(schema, REGISTRY)} (model, table_version, relation, manifest)"  # noqa: S608
             " VALUES (%s, %s, %s, %s)",
@@ -181,7 +196,9 @@ def load_table(
     storage: SnapshotStorage, config: PostgresConfig, model: str, table_version: int
 ) -> TableManifest:
     """Load a published table version and make it current (idempotent: a loaded one is reused)."""
-    manifest = verify_table(storage, model, table_version)
+    phases: dict[str, float] = {}
+    with _timed(phases, "verify"):
+        manifest = verify_table(storage, model, table_version)
     registry = qualified(config.schema_name, REGISTRY)
     try:
         with psycopg.connect(config.url) as connection:
@@ -195,9 +212,16 @@ def load_table(
             ).fetchone()
             connection.commit()
             if loaded is None:
-                _create_and_fill(connection, storage, config, manifest)
-            _switch(connection, config, model, table_version)
+                _create_and_fill(connection, storage, config, manifest, phases)
+            with _timed(phases, "switch"):
+                _switch(connection, config, model, table_version)
             _drop_old(connection, config, model)
     except psycopg.Error as error:
         raise ScoreEngineError(f"loading {model} table {table_version} failed: {error}") from error
+    # The phases ride on the record (`record.phases`) for whoever measures loads.
+    log.info(
+        "loaded %s table %d (%d rows): %s", model, table_version, manifest.rows,
+        ", ".join(f"{name} {seconds:.2f} s" for name, seconds in phases.items()),
+        extra={"phases": phases},
+    )  # fmt: skip
     return manifest

@@ -1,0 +1,177 @@
+"""Score-table queries: DuckDB vs PostgreSQL latency, PostgreSQL load vs plain COPY, and
+/recommendations vs /predict throughput, in one run.
+
+    python -m bench.bench_score_queries [--users 100000] [--rows 500] [--items 10000]
+        [--queries 400] [--seconds 10] [--skip-service]
+
+1. builds a `--users` x `--rows` table over a `--items` catalog (bench/score_table_fixture.py);
+2. loads it into a throwaway PostgreSQL database (127.0.0.1:5432, dropped at the end) with
+   `load_table_into_engine`'s code (verify sha256, COPY, covering index, switch) and, as the
+   baseline measured in the same run, COPYs the same rows (the same CSV, rendered beforehand)
+   into a plain table; then builds the same index on it, to show what the index costs;
+3. top-10 latency p50/p99 per engine, unfiltered and with filters keeping ~10 % and ~1 % of
+   the items, at concurrency 1 and 16 (threads in this process, random users);
+4. `velox serve` (one uvicorn worker) over a served snapshot of the same catalog with a
+   top-`--rows` table of 2,000 users: wrk on /predict (Thompson, greedy) and /recommendations
+   (DuckDB, PostgreSQL, and a 10 % filter), 16 connections, `--seconds` each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import shutil
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+import pyarrow.parquet as pq
+
+from bench.score_service_bench import service_rows
+from bench.score_table_fixture import build_table, catalog_attributes, user_name
+from feature_store.score_tables import TableManifest, table_dir
+from feature_store.score_tables.duckdb_engine import DuckDBConfig, DuckDBEngine
+from feature_store.score_tables.engine import ScoreEngine
+from feature_store.score_tables.postgres_copy import column_definitions, csv_bytes
+from feature_store.score_tables.postgres_engine import PostgresEngine
+from feature_store.score_tables.postgres_load import COPY_BATCH_ROWS, load_table
+from feature_store.score_tables.postgres_schema import PostgresConfig
+from feature_store.storage import LocalStorage
+from tests.support.postgres_database import temporary_database
+
+MODEL = "bench"
+FILTERS = {"all": None, "~10%": "price < 10", "~1%": "price < 1"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+def latencies(
+    engine: ScoreEngine, users: int, where: str | None, n: int, threads: int
+) -> list[float]:
+    """Seconds per top-10 query of `n` random users, `threads` at a time."""
+    rng = random.Random(1)
+    names = [user_name(rng.randrange(users)) for _ in range(n)]
+
+    def one(user: str) -> float:
+        start = time.perf_counter()
+        engine.top_k(MODEL, user, 10, where)
+        return time.perf_counter() - start
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, names[: threads * 2]))  # warm connections and caches
+        return list(pool.map(one, names))
+
+
+class _Phases(logging.Handler):
+    """Keeps the phase timings `load_table` logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phases: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.phases = dict(getattr(record, "phases", {}))
+
+
+def render_csv(storage: LocalStorage, manifest: TableManifest) -> Path:
+    """The table's rows as one COPY csv file (the baseline's input, made before its clock)."""
+    csv = Path(tempfile.mkdtemp(prefix="velox-bench-csv-")) / "rows.csv"
+    with csv.open("wb") as out:
+        for name in manifest.files:
+            part = pq.ParquetFile(storage.root / table_dir(MODEL, 1) / name)
+            for batch in part.iter_batches(batch_size=COPY_BATCH_ROWS):
+                out.write(csv_bytes(batch))
+    return csv
+
+
+def load_rates(storage: LocalStorage, url: str) -> tuple[list[tuple[str, float]], int]:
+    """Seconds of our load and its phases, of a plain COPY and of a plain COPY + the index."""
+    handler = _Phases()
+    logging.getLogger("feature_store.score_tables.postgres_load").addHandler(handler)
+    logging.getLogger("feature_store.score_tables.postgres_load").setLevel(logging.INFO)
+    start = time.perf_counter()
+    manifest = load_table(storage, PostgresConfig(url=url, keep=1), MODEL, 1)
+    ours = time.perf_counter() - start
+    csv = render_csv(storage, manifest)
+    with psycopg.connect(url) as connection:
+        connection.execute(f"CREATE TABLE plain ({column_definitions(manifest.columns)})")
+        start = time.perf_counter()
+        with (
+            connection.cursor().copy("COPY plain FROM STDIN (FORMAT csv)") as copy,
+            csv.open("rb") as source,
+        ):
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        connection.commit()
+        plain = time.perf_counter() - start
+        covered = ", ".join(f'"{c}"' for c in ("item_id", "rank", *manifest.columns))
+        connection.execute("SET maintenance_work_mem = '256MB'")
+        connection.execute(f'CREATE INDEX ON plain ("user_id", "score" DESC) INCLUDE ({covered})')
+        connection.commit()
+        indexed = time.perf_counter() - start
+    shutil.rmtree(csv.parent)
+    rows = [("plain COPY (baseline)", plain), ("plain COPY + same index", indexed)]
+    rows += [("our load, total", ours)]
+    rows += [(f"  its {name}", seconds) for name, seconds in handler.phases.items()]
+    return rows, manifest.rows
+
+
+def main() -> None:
+    """Build, load, measure, print."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=500)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=400)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--skip-service", action="store_true")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="velox-bench-scores-"))
+    storage = LocalStorage(root)
+    start = time.perf_counter()
+    manifest = build_table(storage, MODEL, args.users, args.rows, catalog_attributes(args.items))
+    print(
+        f"table: {manifest.users} users x {args.rows} rows = {manifest.rows:,} rows, "
+        f"{sum(p.stat().st_size for p in root.rglob('*.parquet')) / 1e9:.2f} GB Parquet, "
+        f"built in {time.perf_counter() - start:.0f} s"
+    )
+    try:
+        with temporary_database("velox_bench") as url:
+            loads, rows = load_rates(storage, url)
+            print(f"\n{'PostgreSQL load':<26}{'seconds':>9}{'rows/s':>12}{'vs plain COPY':>15}")
+            for name, seconds in loads:
+                rate, ratio = rows / seconds, loads[0][1] / seconds
+                print(f"{name:<26}{seconds:>9.1f}{rate:>12,.0f}{ratio:>14.2f}x")
+            engines: dict[str, ScoreEngine] = {
+                "duckdb": DuckDBEngine(storage, DuckDBConfig(threads=2)),
+                "postgres": PostgresEngine(storage, PostgresConfig(url=url, pool_size=16)),
+            }
+            header = ("engine", "filter", "conc", "p50 ms", "p99 ms", "queries/s")
+            print("\n{:<10}{:<7}{:>5}{:>9}{:>9}{:>11}".format(*header))
+            for name, engine in engines.items():
+                for label, where in FILTERS.items():
+                    for threads in (1, 16):
+                        n = args.queries * (4 if threads > 1 else 1)
+                        began = time.perf_counter()
+                        seen = latencies(engine, args.users, where, n, threads)
+                        rate = n / (time.perf_counter() - began)
+                        print(
+                            f"{name:<10}{label:<7}{threads:>5}{percentile(seen, 50) * 1e3:>9.2f}"
+                            f"{percentile(seen, 99) * 1e3:>9.2f}{rate:>11.0f}"
+                        )
+                engine.close()
+            if not args.skip_service:
+                service_rows(url, args.rows, args.items, args.seconds)
+    finally:
+        shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    main()
