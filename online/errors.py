@@ -11,14 +11,19 @@
         └── EmbeddedRedisError (500)        the embedded redis-server cannot be started
 
 Errors from velox and feature_store (unknown item 404, malformed filter 400, ...) carry their
-own status and go through the same handler: the body is always `{"error": message}`.
+own status and go through the same handler, and so do the framework's own answers (unknown
+path 404, wrong method 405): the body is always `{"error": message}`.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from velox.errors import VeloxError
 
@@ -94,7 +99,38 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return _counted(request, 422, message)
 
 
+async def _http_error(request: Request, error: Exception) -> Response:
+    # Starlette's own answers (unknown path 404, wrong method 405) get the same body shape.
+    assert isinstance(error, StarletteHTTPException)
+    response = _counted(request, error.status_code, str(error.detail))
+    response.headers.update(error.headers or {})
+    return response
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer every `VeloxError` with its status and `{"error": message}`."""
+    """Answer every `VeloxError`, validation error and unknown path with `{"error": message}`."""
     app.add_exception_handler(VeloxError, _velox_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    error: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route that may answer these error statuses."""
+    return {
+        status: {"model": ErrorBody, "description": ERROR_MEANINGS[status]} for status in statuses
+    }
+
+
+ERROR_MEANINGS = {
+    400: "A body or query that cannot be parsed, or a filter that cannot be used",
+    404: "An unknown item or model",
+    413: "A request body over VELOX_MAX_BODY_BYTES",
+    422: "A well-formed request with a value out of range or of the wrong type",
+    503: "No snapshot loaded yet, or Redis unreachable",
+}

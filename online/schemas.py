@@ -108,6 +108,8 @@ class ModelInfo(TypedDict):
     kind: str
     created_at: str
     policy: str
+    metrics: dict[str, float]
+    """The snapshot's evaluation metrics, as `velox train` recorded them (holdout RMSE, …)."""
 
 
 class ModelsResponse(TypedDict):

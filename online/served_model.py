@@ -122,6 +122,7 @@ class ServedModel:
             kind=manifest.kind,
             created_at=manifest.created_at,
             policy=self.policy.spec,
+            metrics=dict(manifest.metrics),
         )
 
 
