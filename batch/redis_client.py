@@ -11,12 +11,12 @@ once: a wrong URL or no reachable node fails here with one line saying so.
 from __future__ import annotations
 
 import redis
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from batch.errors import BatchError
 from velox.errors import InvalidInputError
-from velox.redis_url import ClusterUrl, is_cluster_url
+from velox.redis_url import ClusterUrl, sync_client
 
 SyncRedis = redis.Redis | RedisCluster
 """A client of one Redis or of a Redis Cluster (the same commands on both)."""
@@ -29,23 +29,11 @@ class RedisUnreachableError(BatchError):
 
 
 def redis_client(url: str, *, timeout_s: float = 5.0) -> SyncRedis:
-    """A client of `url`: `RedisCluster` for a cluster URL (connected now), else `Redis`."""
-    if not is_cluster_url(url):
-        return redis.Redis.from_url(url, socket_timeout=timeout_s)
+    """A client of `url` (`velox.redis_url.sync_client`); one clear error if it cannot be."""
     try:
-        parsed = ClusterUrl.parse(url)
+        return sync_client(url, timeout_s=timeout_s)
     except InvalidInputError as error:
         raise RedisUnreachableError(error.message) from None
-    nodes = [ClusterNode(host, port) for host, port in parsed.nodes]  # type: ignore[no-untyped-call]
-    try:
-        return RedisCluster(
-            startup_nodes=nodes,
-            username=parsed.username,
-            password=parsed.password,
-            ssl=parsed.tls,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-        )
     except RedisError as error:
-        seeds = ",".join(f"{host}:{port}" for host, port in parsed.nodes)
+        seeds = ",".join(f"{host}:{port}" for host, port in ClusterUrl.parse(url).nodes)
         raise RedisUnreachableError(f"cannot reach the Redis Cluster {seeds}: {error}") from None

@@ -14,6 +14,7 @@ from online.access import check_bind, load_keys
 from online.embedded_redis import EmbeddedRedis
 from online.metrics import MULTIPROCESS_ENV
 from online.settings import ServiceSettings
+from online.store.connect import check_cluster
 from velox.settings import VeloxSettings
 
 
@@ -68,6 +69,7 @@ def run_server(
     service_settings = ServiceSettings(**settings.model_dump(exclude_unset=False))
     keys = load_keys(service_settings.api_keys, service_settings.api_keys_file)
     check_bind(host, keys, insecure)
+    check_cluster(service_settings.redis_url, timeout_s=service_settings.redis_timeout_s)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler
     # it found: the default one would kill this process before the embedded Redis is stopped.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)

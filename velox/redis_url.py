@@ -3,15 +3,22 @@
 One URL names a whole cluster by some of its nodes (the seeds); the clients learn every other
 node and which one owns which hash slot from the cluster itself. A cluster has only database 0,
 so a `/db` other than 0 is refused. Parsed here, with no Redis library, so that the settings
-and the CLI can reject a bad URL with one clear message before anything connects.
+and the CLI can reject a bad URL with one clear message before anything connects; redis-py is
+imported only by `sync_client`, the synchronous client of the drain, the jobs and the service's
+item store (the service's hot path has its own, `online.store.cluster_client`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from velox.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from redis.cluster import RedisCluster
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}
 """Scheme -> TLS."""
@@ -52,6 +59,26 @@ class ClusterUrl:
             password = unquote(secret if colon else user) or None
         nodes = tuple(_node(part, url) for part in hosts.split(","))
         return cls(nodes, username, password, CLUSTER_SCHEMES[scheme])
+
+
+def sync_client(url: str, *, timeout_s: float = 5.0) -> Redis | RedisCluster:
+    """redis-py's client of `url`: `RedisCluster` for a cluster URL (it connects now and raises
+    redis-py's error if no seed answers), else `Redis` (connects on first use)."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+
+    if not is_cluster_url(url):
+        return redis.Redis.from_url(url, socket_timeout=timeout_s)
+    parsed = ClusterUrl.parse(url)
+    nodes = [ClusterNode(host, port) for host, port in parsed.nodes]  # type: ignore[no-untyped-call]
+    return RedisCluster(
+        startup_nodes=nodes,
+        username=parsed.username,
+        password=parsed.password,
+        ssl=parsed.tls,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
 
 
 def _node(text: str, url: str) -> tuple[str, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from online.errors import ServiceError
 from online.resp_client import PipelineClient, RedisAddress, RespClient
 from online.store.cluster_client import ClusterClient
@@ -17,3 +19,21 @@ def connect(url: str, *, timeout_s: float) -> PipelineClient:
         except InvalidInputError as error:
             raise ServiceError(error.message) from None
     return RespClient(RedisAddress.from_url(url), timeout_s=timeout_s)
+
+
+def check_cluster(url: str | None, *, timeout_s: float) -> None:
+    """For a cluster URL, ServiceError (one line) unless the cluster serves every slot and
+    every master answers; `velox serve` calls it before binding. Other URLs pass."""
+    if url is None or not is_cluster_url(url):
+        return
+
+    async def problem() -> str | None:
+        client = connect(url, timeout_s=timeout_s)
+        try:
+            return await client.unavailable()
+        finally:
+            await client.close()
+
+    found = asyncio.run(problem())
+    if found is not None:
+        raise ServiceError(f"not serving: {found}")

@@ -47,8 +47,9 @@ def _run(client: redis.Redis, *command: str | bytes | int) -> Any:
 class RedisCluster:
     """Starts, kills, restarts and stops the nodes of one cluster under `directory`."""
 
-    def __init__(self, directory: Path, masters: int = 3) -> None:
+    def __init__(self, directory: Path, masters: int = 3, appendfsync: str = "always") -> None:
         self.directory = directory
+        self.appendfsync = appendfsync
         self.ports = [free_port() for _ in range(2 * masters)]
         self.bus_ports = {port: free_port() for port in self.ports}
         self.masters = masters
@@ -86,7 +87,7 @@ class RedisCluster:
             "--cluster-config-file", str(directory / "nodes.conf"),
             "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
             "--appendonly", "yes",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
             "--save", "",
             "--dir", str(directory),
         ]  # fmt: skip
