@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import socket
+
 from rich.console import Console
 
 from velox.errors import InvalidInputError
 from velox.settings import VeloxSettings
 
 DATASETS = ("synthetic", "movielens-100k")
+SERVE_HOST = "127.0.0.1"
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse (one line) a port another process listens on, or that cannot be bound."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise InvalidInputError(
+                f"cannot serve on {host}:{port} ({error.strerror}): give another --port, or "
+                "--no-serve to train and publish only"
+            ) from None
 
 
 def curl_examples(port: int, user: str, item: str) -> list[str]:
@@ -37,6 +53,16 @@ def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: b
         raise InvalidInputError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
     console = Console()
     console.print(f"[bold]Velox quickstart[/bold]: dataset={dataset}, home={settings.home}")
+    current = Registry(settings.resolved_snapshot_root()).current(settings.model)
+    if current is not None:
+        console.print(
+            f"model {settings.model} already has v{current} (current); to serve it without "
+            f"training again: velox serve --port {port}",
+            highlight=False,
+            markup=False,
+        )
+    if serve:
+        check_port_free(SERVE_HOST, port)  # before a minute of training, not after
     manifest = run_train(TrainOptions(dataset=dataset, model=settings.model), settings)
     snapshot = Registry(settings.resolved_snapshot_root()).load(settings.model, manifest.version)
     user = next(iter(snapshot.user_index), "new-user")
@@ -49,4 +75,4 @@ def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: b
     if serve:
         from online.server import run_server
 
-        run_server(settings, host="127.0.0.1", port=port, workers=1)
+        run_server(settings, host=SERVE_HOST, port=port, workers=1)

@@ -67,7 +67,7 @@ def _settings(model: str | None = None) -> VeloxSettings:
 @app.command()
 def quickstart(
     dataset: Annotated[str, typer.Option(help="synthetic or movielens-100k")] = "synthetic",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop after publishing.")] = False,
     model: ModelOpt = None,
 ) -> None:
@@ -131,7 +131,7 @@ def train(
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
     model: ModelOpt = None,
     insecure: Annotated[
