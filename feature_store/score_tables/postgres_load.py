@@ -118,7 +118,9 @@ def _copy_parts(
     cursor: psycopg.Cursor[Any], storage: SnapshotStorage, manifest: TableManifest, target: str
 ) -> None:
     """Stream every part, in order, into `target` through one COPY."""
-    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+    # FREEZE (the table is new in this transaction): rows are written already frozen, so the
+    # index build and the first queries do not rewrite every page to set hint bits.
+    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv, FREEZE)") as copy:
         for chunk in _ahead(_csv_chunks(storage, manifest)):
             copy.write(chunk)
 
