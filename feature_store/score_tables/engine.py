@@ -22,10 +22,6 @@ from feature_store.score_tables.sql_filter import Dialect, SqlFilter, compile_sq
 
 log = logging.getLogger(__name__)
 
-MAX_K = 1000
-"""The largest k a query may ask for."""
-
-
 @dataclass(frozen=True)
 class TableRow:
     """One materialized row: the item, its score at build time and its rank for the user."""
