@@ -10,8 +10,9 @@ alternating the order: once alone, once while a poller does exactly what an open
 (every panel's data endpoint at the panel's refresh period, the OPE panel for the served
 policy and each candidate). Each round's "open" run is compared with its own "closed" run.
 "cpu us/req" is the server's CPU time per /predict (what the dashboard's requests add shows
-up there too). Last, the cost of the wrapper that times the hot routes for the traffic panel
-(on whether or not a page is open), measured in-process. Needs `wrk` (apt-get install wrk).
+up there too). Then the server's CPU time per second with a page open and no other load (31 s:
+one OPE refresh) against idle, and last the in-process cost of the wrapper that times the hot
+routes for the traffic panel (paid whether or not a page is open). Needs `wrk`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_service import PREDICT_LUA, Result, measured, start_server, stop
+from bench.bench_service import PREDICT_LUA, Result, cpu_seconds, measured, start_server, stop
 from bench.service_fixture import N_USERS, publish_bench_snapshot
 from tests.support.redis_server import free_port
 
@@ -128,6 +129,18 @@ def wrapper_cost_us(calls: int = 200_000, repeats: int = 5) -> float:
     return statistics.median(extra)
 
 
+def page_cpu_share(base: str, pid: int, seconds: float) -> tuple[float, float]:
+    """The server's CPU seconds per second, idle and then with a page open (no other load)."""
+    before = cpu_seconds(pid)
+    time.sleep(seconds)
+    idle = (cpu_seconds(pid) - before) / seconds
+    with PagePoller(base):
+        before = cpu_seconds(pid)
+        time.sleep(seconds)
+        opened = (cpu_seconds(pid) - before) / seconds
+    return idle, opened
+
+
 def main() -> None:
     """Warm up, alternate closed/open runs, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,9 +177,14 @@ def main() -> None:
                         server=server.pid,
                     )
             rounds.append((run[False], run[True], poller))
+        idle, opened = page_cpu_share(base, server.pid, seconds=31.0)  # one OPE refresh
     finally:
         stop(server)
     print_table(rounds, args.seconds)
+    print(
+        f"server CPU without load: {idle:.4f} s/s idle, {opened:.4f} s/s with a page open: "
+        f"the page costs {100 * (opened - idle):.2f} % of one core"
+    )
     print(f"the hot routes' timing wrapper: {wrapper_cost_us():+.2f} us per request (in-process)")
 
 
