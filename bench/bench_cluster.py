@@ -1,20 +1,23 @@
 """/predict and /observe over a Redis Cluster against one Redis, in one run (loopback, wrk).
 
-    python -m bench.bench_cluster [--seconds 5] [--connections 16]
+    python -m bench.bench_cluster [--seconds 5] [--connections 16] [--rounds 3]
 
 Three `velox serve` processes (one uvicorn worker each) over the same movielens-100k-shaped
 snapshot (1682 items, 943 users, d = 18, bench/service_fixture.py):
 
 * single:  one redis-server on a loopback TCP port,
-* cluster: a Redis Cluster of 3 masters + 3 replicas on loopback (tests/support/redis_cluster.py),
+* cluster: a Redis Cluster of 3 masters + 3 replicas on loopback (tests/support/redis_cluster.py,
+  Redis's default `cluster-node-timeout` of 15 s),
 * cluster+WAIT: the same cluster with `VELOX_REDIS_WAIT_REPLICAS=1` (an /observe is answered
   only once its master's replica has it).
 
-Every Redis node runs `appendonly yes`, `appendfsync everysec`. For each workload (/observe at
-concurrency 1 and at `--connections`, then /predict k=10 over the users the observes gave a
-state) the three setups run back to back, and each row is compared with the single-node run
-of the same workload. The cluster's six nodes share this machine's cores with the service and
-wrk, so the cluster rows include that contention; on separate hosts it would not.
+Every Redis node runs `appendonly yes`, `appendfsync everysec`. Each round runs every workload
+(/observe at concurrency 1 and at `--connections`, then /predict k=10 over the users the
+observes gave a state) on the three setups back to back; each run is compared with the
+single-node run of the same workload and round, and the summary gives the median ratio over
+rounds. "cpu us/req" is the service process's CPU per request, "redis us/req" that of every
+Redis process of the setup (the cluster's six, replicas included). The cluster's nodes share
+this machine's cores with the service and wrk; on separate hosts they would not.
 """
 
 from __future__ import annotations
@@ -22,12 +25,21 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from bench.bench_service import OBSERVE_LUA, PREDICT_LUA, Result, run_wrk, start_server, stop
+from bench.bench_service import (
+    OBSERVE_LUA,
+    PREDICT_LUA,
+    Result,
+    cpu_seconds,
+    run_wrk,
+    start_server,
+    stop,
+)
 from bench.service_fixture import publish_bench_snapshot
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import free_port, redis_binary
@@ -61,6 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench_cluster needs wrk on the PATH (apt-get install wrk)")
@@ -68,15 +81,15 @@ def main() -> None:
     publish_bench_snapshot(root)
     (root / "single").mkdir()
     redis_process, redis_url = single_redis(root / "single")
-    cluster = RedisCluster(root / "cluster", appendfsync="everysec")
+    cluster = RedisCluster(root / "cluster", appendfsync="everysec", node_timeout_ms=15_000)
     cluster.start()
     servers = []
     try:
         servers = [
-            ("single", *serve(root / "home-single", redis_url)),
-            ("cluster", *serve(root / "home-cluster", cluster.url)),
+            ("single", *serve(root / "home-single", redis_url), [redis_process.pid]),
+            ("cluster", *serve(root / "home-cluster", cluster.url), cluster.pids()),
             ("cluster+WAIT", *serve(root / "home-wait", cluster.url,
-                                    VELOX_REDIS_WAIT_REPLICAS="1")),
+                                    VELOX_REDIS_WAIT_REPLICAS="1"), cluster.pids()),
         ]  # fmt: skip
         seconds, connections = args.seconds, args.connections
         workloads = (
@@ -84,30 +97,61 @@ def main() -> None:
             ("/observe", "/observe", connections, OBSERVE_LUA),
             ("/predict k=10", "/predict", connections, PREDICT_LUA),
         )
-        table = [
-            [(setup, run_wrk(name, base + path, seconds, conns, script))
-             for setup, _, base in servers]
-            for name, path, conns, script in workloads
+        rounds = [
+            [[measure(setup, name, base + path, seconds, conns, script, process.pid, redis)
+              for setup, process, base, redis in servers]
+             for name, path, conns, script in workloads]
+            for _ in range(args.rounds)
         ]  # fmt: skip
     finally:
-        for _, process, _ in servers:
+        for _, process, _, _ in servers:
             stop(process)
         cluster.stop()
         redis_process.terminate()
         redis_process.wait(timeout=30)
-    print_table(table)
+    print_table(rounds)
 
 
-def print_table(table: list[list[tuple[str, Result]]]) -> None:
-    """One row per workload and setup, throughput and p50 against the single node's."""
-    print(f"{'endpoint':<15}{'conns':>6}  {'setup':<14}{'req/s':>8}{'vs single':>10}"
-          f"{'p50 ms':>8}{'p50 vs single':>14}{'p99 ms':>8}{'non-2xx':>8}")  # fmt: skip
-    for runs in table:
-        base = runs[0][1]
-        for setup, r in runs:
-            print(f"{r.name:<15}{r.connections:>6}  {setup:<14}{r.requests_per_s:>8.0f}"
-                  f"{r.requests_per_s / base.requests_per_s:>9.2f}x{r.p50_ms:>8.2f}"
-                  f"{r.p50_ms / base.p50_ms:>13.2f}x{r.p99_ms:>8.2f}{r.errors:>8}")  # fmt: skip
+Run = tuple[str, Result, float, float]
+"""(setup, wrk's result, service CPU us/request, Redis CPU us/request)."""
+
+
+def measure(
+    setup: str, name: str, url: str, seconds: int, connections: int, script: str,
+    server: int, redis: list[int],
+) -> Run:  # fmt: skip
+    """One wrk run and the CPU the service and the setup's Redis processes spent on it."""
+    before = cpu_seconds(server), sum(cpu_seconds(pid) for pid in redis)
+    result = run_wrk(name, url, seconds, connections, script)
+    after = cpu_seconds(server), sum(cpu_seconds(pid) for pid in redis)
+    requests = result.requests_per_s * seconds
+    cpu = [(a - b) / requests * 1e6 for a, b in zip(after, before, strict=True)]
+    return setup, result, cpu[0], cpu[1]
+
+
+def print_table(rounds: list[list[list[Run]]]) -> None:
+    """Every run against its round's single-node run, then the median ratios."""
+    print(f"{'round':<6}{'endpoint':<15}{'conns':>6}  {'setup':<14}{'req/s':>8}"
+          f"{'vs single':>10}{'p50 ms':>8}{'p99 ms':>8}{'non-2xx':>8}{'cpu us/req':>11}"
+          f"{'redis us/req':>13}")  # fmt: skip
+    ratios: dict[tuple[str, int, str], list[tuple[float, float, float, float]]] = {}
+    for number, workloads in enumerate(rounds, start=1):
+        for runs in workloads:
+            base = runs[0][1]
+            for setup, r, cpu, redis in runs:
+                rate = r.requests_per_s / base.requests_per_s
+                key = (r.name, r.connections, setup)
+                ratios.setdefault(key, []).append((rate, r.p50_ms / base.p50_ms, cpu, redis))
+                print(f"{number:<6}{r.name:<15}{r.connections:>6}  {setup:<14}"
+                      f"{r.requests_per_s:>8.0f}{rate:>9.2f}x{r.p50_ms:>8.2f}{r.p99_ms:>8.2f}"
+                      f"{r.errors:>8}{cpu:>11.0f}{redis:>13.0f}")  # fmt: skip
+    print("\nmedian over rounds (each vs the single node in its own round):")
+    for (name, connections, setup), values in ratios.items():
+        rate, p50, cpu, redis = (statistics.median(v[i] for v in values) for i in range(4))
+        print(
+            f"  {name:<14} c={connections:<3} {setup:<13} throughput {rate:.2f}x  "
+            f"p50 {p50:.2f}x  cpu {cpu:.0f} us/req  redis {redis:.0f} us/req"
+        )
 
 
 if __name__ == "__main__":

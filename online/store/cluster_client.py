@@ -210,15 +210,8 @@ class ClusterClient:
                 raise RedisConnectionError(f"no master of the Redis Cluster owns slot {slot}")
             by_node.setdefault(node, []).append(unit)
         nodes = list(by_node)
-        answers = await asyncio.gather(
-            *[self._client(node).pipeline(self._batch(commands, units, by_node[node], asked))
-              for node in nodes],
-            return_exceptions=True,
-        )  # fmt: skip
-        for answer in answers:
-            if isinstance(answer, BaseException):
-                self._stale = True
-                raise answer
+        batches = [self._batch(commands, units, by_node[node], asked) for node in nodes]
+        answers = await self._dispatch(nodes, batches)
         again: list[int] = []
         kinds: set[str] = set()
         for node, answer in zip(nodes, answers, strict=True):
@@ -240,6 +233,21 @@ class ClusterClient:
         if "TRYAGAIN" in kinds:
             await asyncio.sleep(TRYAGAIN_SLEEP_S)  # a slot migration is moving the unit's keys
         return again
+
+    async def _dispatch(self, nodes: list[Node], batches: list[list[Command]]) -> list[Any]:
+        """Send each node its batch, all at once; a lost node marks the map stale."""
+        try:
+            if len(nodes) == 1:  # the usual case (one user's keys): no task to create
+                return [await self._client(nodes[0]).pipeline(batches[0])]
+            sends = [self._client(n).pipeline(b) for n, b in zip(nodes, batches, strict=True)]
+            answers = await asyncio.gather(*sends, return_exceptions=True)
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
+            return list(answers)
+        except (RedisConnectionError, RedisTimeoutError):
+            self._stale = True
+            raise
 
     def _redirected(
         self, reply: Any, slot: int | None, node: Node, unit: int, asked: dict[int, Node]

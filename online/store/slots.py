@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from binascii import crc_hqx
 from collections.abc import Sequence
+from functools import lru_cache
 
 SLOTS = 16384
 
@@ -28,10 +29,12 @@ SCRIPTS = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL
 def key_of(command: Sequence[str | bytes | int | float]) -> str | bytes | None:
     """The first key `command` names, or None for a keyless command."""
     name = command[0]
-    name = name.upper() if isinstance(name, str) else str(name).upper()
-    if name in KEYLESS or len(command) < 2:
+    kind = _KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        kind = _kind(name)
+    if kind == _KEYLESS or len(command) < 2:
         return None
-    if name in SCRIPTS:
+    if kind == _SCRIPT:
         if len(command) < 4 or int(command[2]) < 1:
             return None
         key = command[3]
@@ -40,9 +43,39 @@ def key_of(command: Sequence[str | bytes | int | float]) -> str | bytes | None:
     return key if isinstance(key, str | bytes) else str(key)
 
 
+_KEYLESS, _SCRIPT, _KEYED = 0, 1, 2
+_KINDS: dict[str, int] = {}
+"""Command name -> kind, filled as names are met (the service sends a few dozen)."""
+
+
+def _kind(name: str | bytes | int | float) -> int:
+    text = name.decode() if isinstance(name, bytes) else str(name)
+    upper = text.upper()
+    kind = _KEYLESS if upper in KEYLESS else _SCRIPT if upper in SCRIPTS else _KEYED
+    if isinstance(name, str) and len(_KINDS) < 1024:
+        _KINDS[name] = kind
+    return kind
+
+
 def slot_of(key: str | bytes) -> int:
     """The hash slot of `key` (its hash tag's, when it has one)."""
-    raw = key.encode() if isinstance(key, str) else key
+    if isinstance(key, bytes):
+        return _slot(key)
+    start = key.find("{")
+    if start > -1:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return _tag_slot(key[start + 1 : end])
+    return _slot(key.encode())
+
+
+@lru_cache(maxsize=4096)
+def _tag_slot(tag: str) -> int:
+    # Every key of one log partition has the same tag: a handful of tags serve every user.
+    return crc_hqx(tag.encode(), 0) % SLOTS
+
+
+def _slot(raw: bytes) -> int:
     start = raw.find(b"{")
     if start > -1:
         end = raw.find(b"}", start + 1)

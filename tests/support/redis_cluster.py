@@ -47,9 +47,16 @@ def _run(client: redis.Redis, *command: str | bytes | int) -> Any:
 class RedisCluster:
     """Starts, kills, restarts and stops the nodes of one cluster under `directory`."""
 
-    def __init__(self, directory: Path, masters: int = 3, appendfsync: str = "always") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        masters: int = 3,
+        appendfsync: str = "always",
+        node_timeout_ms: int = NODE_TIMEOUT_MS,
+    ) -> None:
         self.directory = directory
         self.appendfsync = appendfsync
+        self.node_timeout_ms = node_timeout_ms
         self.ports = [free_port() for _ in range(2 * masters)]
         self.bus_ports = {port: free_port() for port in self.ports}
         self.masters = masters
@@ -85,7 +92,7 @@ class RedisCluster:
             "--bind", "127.0.0.1",
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(directory / "nodes.conf"),
-            "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+            "--cluster-node-timeout", str(self.node_timeout_ms),
             "--appendonly", "yes",
             "--appendfsync", self.appendfsync,
             "--save", "",
@@ -158,6 +165,10 @@ class RedisCluster:
     def master_ports(self) -> list[int]:
         """Ports of the masters that are not failed."""
         return sorted(n.port for n in self.nodes() if n.master and not n.failed)
+
+    def pids(self) -> list[int]:
+        """Process ids of the running nodes."""
+        return [process.pid for process in self._processes.values()]
 
     def kill(self, port: int) -> None:
         """SIGKILL one node, as a crash would."""
