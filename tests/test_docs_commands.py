@@ -65,7 +65,7 @@ def resolve(words: list[str]) -> tuple[list[str], Any, list[str]]:
     # typer vendors click (typer._click): its groups are not click.Group, so duck-type them.
     while rest and rest[0] in getattr(command, "commands", {}):
         path.append(rest[0])
-        command = command.commands[rest.pop(0)]  # type: ignore[attr-defined]
+        command = command.commands[rest.pop(0)]
     options = [word.split("=", 1)[0] for word in rest if word.startswith("--")]
     return path, command, options
 
