@@ -38,6 +38,10 @@ MAX_REDIRECTS = 16
 
 TRYAGAIN_SLEEP_S = 0.01
 
+Unit = tuple[int | None, list[int]]
+"""A keyed command's slot (None: keyless) and its index with those of the keyless ones after it."""
+ReplyError = hiredis.ReplyError
+
 
 class ClusterClient:
     """Sends pipelines to the masters owning their keys' slots; follows MOVED, ASK, TRYAGAIN."""
@@ -68,13 +72,35 @@ class ClusterClient:
         if self._stale:
             await self.refresh()
         replies: list[Any] = [None] * len(commands)
-        units = _units(commands)
         asked: dict[int, Node] = {}
-        todo = list(range(len(units)))
+        node = self._node_of_all(commands)
+        if node is not None:  # one slot (one user): no units to build unless redirected
+            client = self._clients.get(node) or self._client(node)
+            try:
+                answer = await client.pipeline(commands)
+            except (RedisConnectionError, RedisTimeoutError):
+                self._stale = True
+                raise
+            for reply in answer:
+                if type(reply) is ReplyError:
+                    break
+            else:
+                return answer
+            units = _units(commands)
+            todo = list(range(len(units)))
+            todo, tryagain = self._absorb([node], {node: todo}, [answer], units, asked, replies)
+        else:
+            units = _units(commands)
+            todo, tryagain = list(range(len(units))), False
         for _ in range(MAX_REDIRECTS):
-            todo = await self._send(commands, units, todo, asked, replies)
             if not todo:
                 return replies
+            if tryagain:
+                await asyncio.sleep(TRYAGAIN_SLEEP_S)  # a slot migration is moving the keys
+            nodes, by_node = self._route(units, todo, asked)
+            batches = [self._batch(commands, units, by_node[n], asked) for n in nodes]
+            answers = await self._dispatch(nodes, batches)
+            todo, tryagain = self._absorb(nodes, by_node, answers, units, asked, replies)
         raise RedisConnectionError(f"Redis Cluster kept redirecting after {MAX_REDIRECTS} tries")
 
     async def execute(self, *command: str | bytes | int | float) -> Any:
@@ -191,15 +217,23 @@ class ClusterClient:
         except RedisConnectionError:
             self._stale = True
 
-    async def _send(
-        self,
-        commands: Sequence[Command],
-        units: list[tuple[int | None, list[int]]],
-        todo: list[int],
-        asked: dict[int, Node],
-        replies: list[Any],
-    ) -> list[int]:
-        """Send the units `todo` once; returns the units to send again (redirected)."""
+    def _node_of_all(self, commands: Sequence[Command]) -> Node | None:
+        """The master of the one slot every keyed command is in (None: several, or unknown)."""
+        slot = -1
+        for command in commands:
+            key = key_of(command)
+            if key is not None:
+                found = slot_of(key)
+                if slot == -1:
+                    slot = found
+                elif found != slot:
+                    return None
+        return self._owners[slot] if slot != -1 else self._any_master()
+
+    def _route(
+        self, units: list[Unit], todo: list[int], asked: dict[int, Node]
+    ) -> tuple[list[Node], dict[Node, list[int]]]:
+        """The nodes the units `todo` go to now (an ASK target first, else the slot's owner)."""
         by_node: dict[Node, list[int]] = {}
         for unit in todo:
             slot = units[unit][0]
@@ -209,13 +243,22 @@ class ClusterClient:
                 self._stale = True
                 raise RedisConnectionError(f"no master of the Redis Cluster owns slot {slot}")
             by_node.setdefault(node, []).append(unit)
-        nodes = list(by_node)
-        batches = [self._batch(commands, units, by_node[node], asked) for node in nodes]
-        answers = await self._dispatch(nodes, batches)
+        return list(by_node), by_node
+
+    def _absorb(
+        self,
+        nodes: list[Node],
+        by_node: dict[Node, list[int]],
+        answers: list[list[Any]],
+        units: list[Unit],
+        asked: dict[int, Node],
+        replies: list[Any],
+    ) -> tuple[list[int], bool]:
+        """Store the answered units' replies; returns the redirected units and whether any
+        was told TRYAGAIN."""
         again: list[int] = []
-        kinds: set[str] = set()
+        tryagain = False
         for node, answer in zip(nodes, answers, strict=True):
-            assert isinstance(answer, list)
             position = 0
             for unit in by_node[node]:
                 if asked.pop(unit, None) is not None:
@@ -225,26 +268,28 @@ class ClusterClient:
                 position += len(indexes)
                 kind = self._redirected(unit_replies[0], slot, node, unit, asked)
                 if kind is not None:
-                    kinds.add(kind)
+                    tryagain = tryagain or kind == "TRYAGAIN"
                     again.append(unit)
                 else:
                     for index, reply in zip(indexes, unit_replies, strict=True):
                         replies[index] = reply
-        if "TRYAGAIN" in kinds:
-            await asyncio.sleep(TRYAGAIN_SLEEP_S)  # a slot migration is moving the unit's keys
-        return again
+        return again, tryagain
 
-    async def _dispatch(self, nodes: list[Node], batches: list[list[Command]]) -> list[Any]:
+    async def _dispatch(
+        self, nodes: list[Node], batches: Sequence[Sequence[Command]]
+    ) -> list[list[Any]]:
         """Send each node its batch, all at once; a lost node marks the map stale."""
         try:
             if len(nodes) == 1:  # the usual case (one user's keys): no task to create
                 return [await self._client(nodes[0]).pipeline(batches[0])]
             sends = [self._client(n).pipeline(b) for n, b in zip(nodes, batches, strict=True)]
             answers = await asyncio.gather(*sends, return_exceptions=True)
+            found: list[list[Any]] = []
             for answer in answers:
                 if isinstance(answer, BaseException):
                     raise answer
-            return list(answers)
+                found.append(answer)
+            return found
         except (RedisConnectionError, RedisTimeoutError):
             self._stale = True
             raise
@@ -271,7 +316,7 @@ class ClusterClient:
     def _batch(
         self,
         commands: Sequence[Command],
-        units: list[tuple[int | None, list[int]]],
+        units: list[Unit],
         chosen: list[int],
         asked: dict[int, Node],
     ) -> list[Command]:
@@ -283,9 +328,9 @@ class ClusterClient:
         return batch
 
 
-def _units(commands: Sequence[Command]) -> list[tuple[int | None, list[int]]]:
+def _units(commands: Sequence[Command]) -> list[Unit]:
     """Each command with a key, with the keyless commands that follow it, and its slot."""
-    units: list[tuple[int | None, list[int]]] = []
+    units: list[Unit] = []
     for index, command in enumerate(commands):
         key = key_of(command)
         if key is None and units:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from binascii import crc_hqx
 from collections.abc import Sequence
-from functools import lru_cache
 
 SLOTS = 16384
 
@@ -57,22 +56,22 @@ def _kind(name: str | bytes | int | float) -> int:
     return kind
 
 
+KEY_CACHE_SIZE = 65_536
+"""Keys whose slot stays cached (the service builds a user's key strings once and reuses
+them, so a dict lookup of the same string object replaces a CRC16 per command)."""
+
+_SLOT_OF_KEY: dict[str | bytes, int] = {}
+
+
 def slot_of(key: str | bytes) -> int:
     """The hash slot of `key` (its hash tag's, when it has one)."""
-    if isinstance(key, bytes):
-        return _slot(key)
-    start = key.find("{")
-    if start > -1:
-        end = key.find("}", start + 1)
-        if end > start + 1:
-            return _tag_slot(key[start + 1 : end])
-    return _slot(key.encode())
-
-
-@lru_cache(maxsize=4096)
-def _tag_slot(tag: str) -> int:
-    # Every key of one log partition has the same tag: a handful of tags serve every user.
-    return crc_hqx(tag.encode(), 0) % SLOTS
+    slot = _SLOT_OF_KEY.get(key)
+    if slot is None:
+        slot = _slot(key.encode() if isinstance(key, str) else key)
+        if len(_SLOT_OF_KEY) >= KEY_CACHE_SIZE:
+            _SLOT_OF_KEY.clear()
+        _SLOT_OF_KEY[key] = slot
+    return slot
 
 
 def _slot(raw: bytes) -> int:
