@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rich.console import Console
 from rich.table import Table
 
+from batch.added_items import with_added_items
 from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
 from batch.errors import TrainingError
 from batch.evaluate import evaluate_holdout, random_split_rmse
@@ -177,13 +178,15 @@ def run_train(
     *,
     log_events: str | None = None,
     training_cutoff: str | None = None,
+    log_items: str | None = None,
 ) -> Manifest:
     """Train on `options`' dataset with Spark, evaluate, gate and publish; the new manifest.
 
     Uses the active Spark session if there is one; otherwise starts one on `options.master`
     (default local[*]) and stops it at the end. `velox retrain` (jobs/retrain.py) adds the
     drained feedback log (`log_events`: Parquet in the events schema; the dataset is then
-    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`).
+    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`),
+    and the items added online (`log_items`: Parquet attribute table, batch.added_items).
     """
     timer = StageTimer()
     had_session = session_exists()
@@ -207,7 +210,9 @@ def run_train(
                 events = events.unionByName(read_events(spark, log_events))
                 dataset = f"{dataset}+log"
             prepared = prepare_events(events)
-            attributes = read_attributes(files.items, "item_id")
+            attributes = with_added_items(
+                read_attributes(files.items, "item_id"), read_attributes(log_items, "item_id")
+            )
         timer.console.print(
             f"{dataset}: {prepared.n_events} events, {prepared.n_users} users, "
             f"{prepared.n_items} items, latest event {prepared.cutoff}"

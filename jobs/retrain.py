@@ -21,17 +21,22 @@ from dataclasses import dataclass, replace
 from functools import reduce
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import redis
 
 from batch.drain import DECISIONS, EVENTS, Drain, DrainReport
 from batch.materialize.command import build_and_load
 from batch.materialize.job import MaterializeOptions
 from batch.options import TrainOptions
+from feature_store.added_items import SyncRedis as ItemsRedis
+from feature_store.added_items import added_items_table
 from feature_store.log_cutoff import LogCutoff
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
 from velox.settings import VeloxSettings
 
+ADDED_ITEMS = "added-items"
+"""`<VELOX_HOME>/added-items/<model>/added.parquet`: the items added online, for training."""
 Stage = Callable[[str], None]
 """Called with a stage's name when it starts (progress reporting, tests)."""
 
@@ -82,6 +87,17 @@ def protected_cutoff(registry: Registry, model: str, keep_versions: int) -> LogC
     return reduce(LogCutoff.lowest, cutoffs)
 
 
+def _added_items(client: ItemsRedis, model: str, folder: Path) -> str | None:
+    """The items added online (`PUT /items`) as a Parquet attribute table, if any."""
+    table = added_items_table(client, model)
+    if table is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "added.parquet"
+    pq.write_table(table, path)
+    return str(path)
+
+
 def run_retrain(
     options: RetrainOptions,
     settings: VeloxSettings,
@@ -117,6 +133,7 @@ def run_retrain(
         settings,
         log_events=log_events,
         training_cutoff=drained.cutoff.to_json(),
+        log_items=_added_items(client, model, log_root(settings, model, ADDED_ITEMS)),
     )
     seconds["train"] = time.perf_counter() - started
 

@@ -6,6 +6,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager, closing
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -15,13 +16,16 @@ from online.access import AccessGate, load_keys
 from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
+from online.featurize.added_items import AddedItems
 from online.reward_sweeper import RewardSweeper
 from online.routes import dashboard, health, metrics, models, observe, predict
+from online.routes import items as items_routes
 from online.routes import recommendations
 from online.server import redis_url_for
 from online.service import Service
 from online.settings import ServiceSettings
 from online.weight_store import RedisStoreConfig, open_store
+from velox.redis_url import sync_client
 
 GC_YOUNG_THRESHOLD = 20_000
 
@@ -50,6 +54,9 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             url = stack.enter_context(redis_url_for(settings))
             store = open_store(store_config(settings, url))
             service = Service(settings, store, Registry(settings.resolved_snapshot_root()))
+            items = AddedItems(sync_client(url), service.install_lock)
+            service.items = items
+            service.watcher.after_poll = partial(items.poll, service.install)
             await asyncio.to_thread(service.watcher.poll_once)
             service.watcher.start()
             sweeper = RewardSweeper(service, settings.reward_sweep_interval_s)
@@ -69,6 +76,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
                 await dashboard_state.stop()
                 await sweeper.stop()
                 service.watcher.stop()
+                await items.close()
                 await store.close()
 
     app = DirectRoutesApp(
@@ -80,7 +88,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
     keys = load_keys(settings.api_keys, settings.api_keys_file)
     app.access = AccessGate(keys) if keys is not None else None
     routers = (predict.router, observe.router, models.router, health.router, metrics.router,
-               dashboard.router)  # fmt: skip
+               dashboard.router, items_routes.router)  # fmt: skip
     for router in routers:
         app.include_router(router)
     app.include_router(recommendations.router)  # not a hot route: FastAPI serves it

@@ -42,6 +42,8 @@ class SnapshotWatcher:
         self.served_version = served_version
         self.interval_s = interval_s
         self._failed: set[tuple[str, int]] = set()
+        self.after_poll: Callable[[], object] | None = None
+        """Called after every poll (the service refreshes its items added online)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -74,6 +76,8 @@ class SnapshotWatcher:
                 continue
             log.info("now serving %s v%d", model, current)
             installed.append((model, current))
+        if self.after_poll is not None:
+            self.after_poll()
         return installed
 
     def start(self) -> None:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 
+from batch.datasets.reader import known_item_types
 from batch.deep.inputs import attribute_rows, build_spec
 from batch.deep.launch import run_training
 from batch.deep.model import DeepFeatureModel
@@ -82,6 +83,7 @@ def fit_deep_features(
 ) -> DeepFeatureModel:
     """Train the towers on `frame`'s training rows (u, i, r, test); `shape` = (users, items)."""
     n_items = shape[1]
+    attributes = known_item_types(attributes) if attributes is not None else None
     rows_path = write_training_rows(
         frame,
         f"{_rows_dir(frame)}/rows.parquet",

@@ -3,7 +3,8 @@
 Column roles by Arrow type: list<string> → categorical (a vocabulary of its values);
 string → categorical when it has few distinct values (at most `MAX_VOCABULARY` and under
 half the rows), else hashed text words (titles, descriptions); int and float → numeric
-(standardized). Boolean columns are not read by the tower.
+(standardized). Boolean columns are not read by the tower. Tables come with their known
+columns already cast (`batch.datasets.reader.known_item_types`); this module needs no Spark.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from batch.datasets.reader import known_item_types
 from feature_store.item_columns import RESERVED_COLUMNS
 from feature_store.tower.spec import Categorical, Numeric, TowerSpec
 
@@ -49,7 +49,7 @@ def build_spec(
     text: list[str] = []
     numeric: dict[str, Numeric] = {}
     if attributes is not None:
-        table = known_item_types(attributes)
+        table = attributes
         for name in table.column_names:
             column = table.column(name)
             kind = column.type
@@ -86,7 +86,7 @@ def attribute_rows(items: Sequence[str], attributes: pa.Table | None) -> list[di
     """One attribute dict per item of `items` (empty for items the table lacks)."""
     if attributes is None:
         return [{} for _ in items]
-    table = known_item_types(attributes)
+    table = attributes
     names = [n for n in table.column_names if n not in RESERVED_COLUMNS]
     rows = {str(row["item_id"]): {n: row[n] for n in names} for row in table.to_pylist()}
     return [rows.get(item, {}) for item in items]

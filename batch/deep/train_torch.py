@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 from numpy.typing import NDArray
 from torch import nn
@@ -99,12 +98,23 @@ def _distributed() -> tuple[int, int]:
     return (int(os.environ.get("RANK", "0")), world) if world > 1 else (0, 1)
 
 
+def read_rows(path: str) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
+    """The u, i, r columns of training rows: Parquet (Spark's output) or `.npz` (u, i, r)."""
+    if path.endswith(".npz"):
+        with np.load(path) as data:
+            return data["u"], data["i"], data["r"]
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["u", "i", "r"])
+    u, i, r = (table.column(name).to_numpy() for name in ("u", "i", "r"))
+    return u, i, r
+
+
 class _Rows:
     """The (u, i, r) rows, on the device when small enough, served in shuffled batches."""
 
     def __init__(self, path: str, device: torch.device, budget: int, rank: int, world: int):
-        table = pq.read_table(path, columns=["u", "i", "r"])
-        arrays = [table.column(n).to_numpy().astype(t) for n, t in zip("uir", "qqf", strict=True)]
+        arrays = [a.astype(t) for a, t in zip(read_rows(path), "qqf", strict=True)]
         arrays = [a[rank::world] for a in arrays]
         self.n = len(arrays[0])
         place = device if sum(a.nbytes for a in arrays) <= budget else torch.device("cpu")

@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 
 from batch.events_schema import conform_events
 
+START_US = 1_700_000_000_000_000
+DAY_US = 86_400_000_000
 GENRES = ("action", "comedy", "drama", "horror", "romance", "scifi")
 
 
@@ -61,7 +63,8 @@ def planted_content(
             columns["user_id"].append(f"u{u}")
             columns["item_id"].append(f"i{i}")
             columns["reward"].append(float(reward))
-            columns["timestamp"].append(int(1_700_000_000_000_000 + 1000 * len(columns["reward"])))
+            # Seconds spread over a day from 2023-11-14T22:13:20Z, users interleaved in time.
+            columns["timestamp"].append(START_US + int(rng.integers(0, DAY_US)))
     table = pa.table(columns)
     table = table.set_column(
         4, "timestamp", table.column("timestamp").cast(pa.timestamp("us", tz="UTC"))
