@@ -6,6 +6,7 @@
     ├── DatasetError (400)              a dataset that cannot be built, found or read
     │   ├── DatasetUnavailableError     neither the download nor the offline copy worked
     │   └── EventsSchemaError           events that do not follow the events schema
+    ├── SparkClusterError (500)         a Spark master or executors that cannot run the job
     ├── TrainingError (500)             the training job produced unusable factors
     └── GateRejectedError (409)         the new model is worse than the current one
 """
@@ -31,6 +32,10 @@ class DatasetUnavailableError(DatasetError):
 
 class EventsSchemaError(DatasetError):
     """Events that do not follow the events schema (missing column, bad value)."""
+
+
+class SparkClusterError(BatchError):
+    """The Spark master cannot be reached, or its executors cannot import Velox."""
 
 
 class TrainingError(BatchError):

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from batch.errors import SparkClusterError
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -36,9 +42,68 @@ LOCAL_SESSION_CONF: dict[str, str] = {
 }
 
 
+_MASTER_FORMS = re.compile(r"^(local(\[[^\]]+\])?|local-cluster\[[^\]]+\]|yarn|k8s://.+)$")
+MASTER_CONNECT_TIMEOUT_S = 5.0
+
+
 def is_local(master: str) -> bool:
     """True for `local`, `local[N]` and `local[*]` masters."""
     return master == "local" or master.startswith("local[")
+
+
+def _standalone_addresses(master: str) -> list[tuple[str, int]]:
+    """The (host, port) pairs of a `spark://h1:p1[,h2:p2]` URL; `SparkClusterError` if malformed."""
+    addresses = []
+    for part in master.removeprefix("spark://").split(","):
+        host, _, port = part.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise SparkClusterError(f"bad Spark master URL {master!r}: expected spark://HOST:PORT")
+        addresses.append((host.strip("[]"), int(port)))
+    return addresses
+
+
+def check_master(master: str) -> None:
+    """Refuse a master URL Spark would not take, or a standalone master nobody listens at.
+
+    Without this Spark retries an unreachable master for a minute and then stops the job
+    with a stack trace; here it is one line before anything is started or written.
+    """
+    if not master.startswith("spark://"):
+        if not _MASTER_FORMS.match(master):
+            raise SparkClusterError(
+                f"unknown Spark master {master!r}: expected local[*], local[N], "
+                "spark://HOST:PORT, yarn or k8s://URL"
+            )
+        return
+    reasons = []
+    for host, port in _standalone_addresses(master):
+        try:
+            socket.create_connection((host, port), MASTER_CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            reasons.append(f"{host}:{port}: {error.strerror or error}")
+        else:
+            return
+    raise SparkClusterError(
+        f"cannot reach the Spark master {master} ({'; '.join(reasons)}): is it running?"
+    )
+
+
+@contextmanager
+def _workers_run_this_python(master: str | None) -> Iterator[None]:
+    """While a local context starts, make its Python workers run this interpreter.
+
+    Spark starts them with `PYSPARK_PYTHON`, else the first `python3` on PATH: without an
+    activated virtualenv that is another interpreter, one without Velox. A user's own
+    `PYSPARK_PYTHON` stays; a cluster's workers keep theirs (see `batch.ship_package`).
+    """
+    if master is None or not is_local(master) or "PYSPARK_PYTHON" in os.environ:
+        yield
+        return
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    try:
+        yield
+    finally:
+        del os.environ["PYSPARK_PYTHON"]
 
 
 def under_spark_submit() -> bool:
@@ -90,26 +155,41 @@ def get_spark(
     driver that this process launches for a short job (`short_job`) compiles with C1 only and
     collects with the serial GC, unless the user gave driver JVM options; an existing session
     or a driver that spark-submit started keeps its JVM as it is (its flags are fixed at
-    launch).
+    launch). A new local context's Python workers run this interpreter; a new context on a
+    cluster gets Velox's packages shipped and checked on its executors (`batch.ship_package`).
+    A bad or unreachable master raises `SparkClusterError` before anything starts.
     """
     from pyspark.sql import SparkSession
 
+    from batch.ship_package import check_executors, ship_packages
+
+    started = not session_exists()
+    # None: spark-submit launched this driver and its --master stands.
+    chosen = master if master is not None or under_spark_submit() else DEFAULT_MASTER
     # Applied while the context starts, so even its start-up chatter stays at WARN.
     builder = SparkSession.builder.appName(app_name).config("spark.log.level", "WARN")
-    if master is not None or not under_spark_submit():
-        builder = builder.master(master or DEFAULT_MASTER)
+    if chosen is not None:
+        if started:
+            check_master(chosen)
+        builder = builder.master(chosen)
         for key, value in LAUNCH_CONF.items():
             builder = builder.config(key, value)
-        if is_local(master or DEFAULT_MASTER):
+        if is_local(chosen):
             # A local job serves nothing to other hosts: driver and UI listen on loopback only.
             builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
             builder = builder.config("spark.driver.host", "127.0.0.1")
+            # The web UI binds to SPARK_LOCAL_IP (all interfaces without it), read at launch.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         if "SPARK_DRIVER_MEMORY" not in os.environ:
             builder = builder.config("spark.driver.memory", DEFAULT_DRIVER_MEMORY)
-        if short_job and short_job_options_apply(master or DEFAULT_MASTER):
+        if short_job and short_job_options_apply(chosen):
             builder = builder.config("spark.driver.extraJavaOptions", SHORT_JOB_JAVA_OPTIONS)
-    session = builder.getOrCreate()
+    with _workers_run_this_python(chosen):
+        session = builder.getOrCreate()
     context = session.sparkContext
+    if started and not is_local(context.master or ""):
+        ship_packages(context)
+        check_executors(context)
     context.setLogLevel("WARN")
     defaults = dict(SESSION_CONF)
     if is_local(context.master or ""):

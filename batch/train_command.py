@@ -21,7 +21,7 @@ from batch.gate import Comparison, check_gate, comparable, compare_metrics
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
 from batch.snapshot_builder import build_snapshot_data
-from batch.spark import get_spark, is_local, session_exists, ui_address
+from batch.spark import check_master, get_spark, is_local, session_exists, ui_address
 from batch.splits import no_holdout, random_holdout, time_holdout
 from batch.stages import StageTimer, concurrently
 from batch.train_als import FeatureModel, TrainedModel, fit_features, fit_users
@@ -190,6 +190,8 @@ def run_train(
     """
     timer = StageTimer()
     had_session = session_exists()
+    if not had_session and options.master is not None:
+        check_master(options.master)  # before the dataset cache is written
     with timer.stage("dataset"):
         dataset, files = resolve_dataset(options, settings)
     sizes = [local_bytes(path) for path in (files.events, log_events) if path is not None]

@@ -1,0 +1,89 @@
+"""A plain `pip install .` (not editable) in a fresh venv, used the way a service manager would.
+
+The venv gets this environment's dependencies through a `.pth` file (installing pyspark and
+friends afresh would take minutes, see tests/support/bare_venv.py) and Velox itself from a
+copy of the source with `pip install --no-deps`. Its `bin/velox quickstart --no-serve` then
+runs from a directory outside the checkout, with no venv activated and a PATH whose first
+`python3` has neither Velox nor numpy: Spark's workers must run Velox's own interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from feature_store.registry import Registry
+from tests.support.bare_venv import imports_velox, make_bare_venv, site_packages
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+PACKAGES = ("velox", "feature_store", "online", "batch", "jobs")
+PROJECT_FILES = ("pyproject.toml", "setup.py", "README.md")
+# Sources of the build, not files the installed packages read.
+NOT_SHIPPED = (".pyc", ".so", ".c")
+
+
+def _copy_source(target: Path) -> None:
+    """The files `pip install .` reads, copied so that its build leaves the checkout alone."""
+    target.mkdir()
+    for name in PROJECT_FILES:
+        shutil.copy2(CHECKOUT / name, target / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.egg-info")
+    for package in PACKAGES:
+        shutil.copytree(CHECKOUT / package, target / package, ignore=ignore)
+
+
+def _package_files(root: Path) -> set[str]:
+    """Every file of the packages under `root` that the installed code may read."""
+    return {
+        path.relative_to(root).as_posix()
+        for package in PACKAGES
+        for path in (root / package).rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in NOT_SHIPPED
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.spark
+def test_quickstart_from_a_plain_install_outside_the_checkout(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    _copy_source(source)
+    venv = tmp_path / "venv"
+    python = make_bare_venv(venv)
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
+               "--no-build-isolation", "--no-index", "--quiet", str(source)]  # fmt: skip
+    done = subprocess.run(
+        install, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    installed = site_packages(venv)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [str(python), "-c", "import velox, online, batch; print(velox.__file__)"],
+        cwd=elsewhere, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert Path(where.stdout.strip()) == installed / "velox" / "__init__.py"
+    # Package data ships: Lua scripts, type stubs, markers, the dashboard's static files.
+    missing = _package_files(source) - _package_files(installed)
+    assert not missing, f"not installed: {sorted(missing)}"
+
+    other = make_bare_venv(tmp_path / "other", dependencies=False)  # python3 without Velox
+    assert not imports_velox(other, elsewhere)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VELOX_", "PYSPARK_"))}
+    for name in ("VIRTUAL_ENV", "PYTHONPATH"):
+        env.pop(name, None)
+    home = tmp_path / "home"
+    env.update(PATH=f"{other.parent}:/usr/bin:/bin", VELOX_HOME=str(home))
+    quickstart = subprocess.run(
+        [str(venv / "bin" / "velox"), "quickstart", "--no-serve"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=540, check=False,
+    )  # fmt: skip
+    assert quickstart.returncode == 0, quickstart.stderr[-3000:]
+    assert "Serve it with `velox serve`" in quickstart.stdout
+    assert Registry(str(home / "snapshots")).current("default") == 1
