@@ -18,9 +18,8 @@ from online.direct_routes import DirectRoutesApp
 from online.errors import install_error_handlers
 from online.featurize.added_items import AddedItems
 from online.reward_sweeper import RewardSweeper
-from online.routes import dashboard, health, metrics, models, observe, predict
+from online.routes import dashboard, health, metrics, models, observe, predict, recommendations
 from online.routes import items as items_routes
-from online.routes import recommendations
 from online.server import redis_url_for
 from online.service import Service
 from online.settings import ServiceSettings
