@@ -10,7 +10,7 @@ alternating the order: once alone, once while a poller does exactly what an open
 (every panel's data endpoint at the panel's refresh period, the OPE panel for the served
 policy and each candidate). Each round's "open" run is compared with its own "closed" run.
 "cpu us/req" is the server's CPU time per /predict (what the dashboard's requests add shows
-up there too). Then the server's CPU time per second with a page open and no other load (31 s:
+up there too). Then the server's CPU time per second with a page open and no other load (60 s:
 one OPE refresh) against idle, and last the in-process cost of the wrapper that times the hot
 routes for the traffic panel (paid whether or not a page is open). Needs `wrk`.
 """
@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -40,26 +40,46 @@ WARMUP_ROUNDS = 600
 
 
 class PagePoller:
-    """Polls the dashboard's data endpoints as an open page does, in a thread."""
+    """Polls the dashboard's data endpoints as an open page does, in a thread, while open.
+
+    Its refresh clock runs only while the page is open, so that short open phases see each
+    panel at its own rate (the OPE panel once a minute of open time, not once per phase).
+    """
 
     def __init__(self, base: str) -> None:
-        """Poll the service at `base` once started."""
+        """A closed page of the service at `base`; the thread runs until `close`."""
         self.base = base
         self.requests = 0
         self.failures = 0
         self.ope_seconds: list[float] = []
+        self._shown = threading.Event()
         self._stop = threading.Event()
+        self._open_s = 0.0
+        self._since: float | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PagePoller:
-        """Start polling."""
         self._thread.start()
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        """Stop polling and wait for the poller."""
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[None]:
+        """The page is open inside this block."""
+        self._since = time.monotonic()
+        self._shown.set()
+        try:
+            yield
+        finally:
+            self._shown.clear()
+            self._open_s += time.monotonic() - self._since
+            self._since = None
+
+    def close(self) -> None:
+        """Stop the thread."""
         self._stop.set()
+        self._shown.set()
         self._thread.join(timeout=60)
+
+    def _clock(self) -> float:
+        since = self._since
+        return self._open_s + (time.monotonic() - since if since is not None else 0.0)
 
     def _get(self, http: httpx.Client, path: str, **params: str) -> None:
         self.requests += 1
@@ -72,20 +92,20 @@ class PagePoller:
     def _run(self) -> None:
         with httpx.Client(base_url=self.base, timeout=60.0) as http:
             info = http.get("/dashboard/data/panels").json()
-            http.get("/dashboard")
             due = {panel["data_path"]: 0.0 for panel in info["panels"]}
             period = {panel["data_path"]: panel["refresh_s"] for panel in info["panels"]}
             while not self._stop.is_set():
-                now = time.monotonic()
+                if not self._shown.wait(0.1) or self._stop.is_set():
+                    continue
                 for path, when in due.items():
-                    if when > now:
+                    if when > self._clock():
                         continue
                     self._get(http, path)
                     if path.endswith("/ope"):
                         for policy in info["ope_policies"]:
                             self._get(http, path, policy=policy)
-                    due[path] = time.monotonic() + period[path]
-                self._stop.wait(max(0.0, min(due.values()) - time.monotonic()))
+                    due[path] = self._clock() + period[path]
+                self._stop.wait(min(0.1, max(0.0, min(due.values()) - self._clock())))
 
 
 def warm_up(base: str) -> None:
@@ -129,15 +149,17 @@ def wrapper_cost_us(calls: int = 200_000, repeats: int = 5) -> float:
     return statistics.median(extra)
 
 
-def page_cpu_share(base: str, pid: int, seconds: float) -> tuple[float, float]:
+def page_cpu_share(base: str, pid: int, idle_s: float, open_s: float) -> tuple[float, float]:
     """The server's CPU seconds per second, idle and then with a page open (no other load)."""
     before = cpu_seconds(pid)
-    time.sleep(seconds)
-    idle = (cpu_seconds(pid) - before) / seconds
-    with PagePoller(base):
+    time.sleep(idle_s)
+    idle = (cpu_seconds(pid) - before) / idle_s
+    poller = PagePoller(base)
+    with poller.opened():
         before = cpu_seconds(pid)
-        time.sleep(seconds)
-        opened = (cpu_seconds(pid) - before) / seconds
+        time.sleep(open_s)
+        opened = (cpu_seconds(pid) - before) / open_s
+    poller.close()
     return idle, opened
 
 
@@ -160,14 +182,15 @@ def main() -> None:
         [sys.executable, "-c", "from velox.cli import main; main()", "serve", "--port", str(port)],
         env, base + "/readyz",
     )  # fmt: skip
-    rounds: list[tuple[Result, Result, PagePoller]] = []
+    rounds: list[tuple[Result, Result]] = []
+    poller = PagePoller(base)
     try:
         warm_up(base)
         for index in range(args.rounds):
-            run, poller = {}, PagePoller(base)
+            run = {}
             for open_page in (index % 2 == 1, index % 2 == 0):
                 name = "dashboard open" if open_page else "dashboard closed"
-                with poller if open_page else contextlib.nullcontext():
+                with poller.opened() if open_page else contextlib.nullcontext():
                     run[open_page] = measured(
                         name,
                         base + "/predict",
@@ -176,11 +199,13 @@ def main() -> None:
                         PREDICT_LUA,
                         server=server.pid,
                     )
-            rounds.append((run[False], run[True], poller))
-        idle, opened = page_cpu_share(base, server.pid, seconds=31.0)  # one OPE refresh
+            rounds.append((run[False], run[True]))
+        poller.close()
+        idle, opened = page_cpu_share(base, server.pid, idle_s=20.0, open_s=60.0)
     finally:
+        poller.close()
         stop(server)
-    print_table(rounds, args.seconds)
+    print_table(rounds, poller, args.seconds)
     print(
         f"server CPU without load: {idle:.4f} s/s idle, {opened:.4f} s/s with a page open: "
         f"the page costs {100 * (opened - idle):.2f} % of one core"
@@ -188,29 +213,28 @@ def main() -> None:
     print(f"the hot routes' timing wrapper: {wrapper_cost_us():+.2f} us per request (in-process)")
 
 
-def print_table(rounds: list[tuple[Result, Result, PagePoller]], seconds: int) -> None:
-    """One line per run, the open/closed ratio per round, and the median ratio."""
+def print_table(rounds: list[tuple[Result, Result]], poller: PagePoller, seconds: int) -> None:
+    """One line per run, the open/closed ratio per round, and the median ratios."""
     print(f"{'round':>5}  {'page':<7} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'cpu us/req':>10} {'errors':>6}  {'open/closed':>11}  page requests")  # fmt: skip
+          f"{'cpu us/req':>10} {'errors':>6}  {'open/closed':>11}")  # fmt: skip
     ratios = []
-    for index, (closed, opened, poller) in enumerate(rounds, 1):
+    for index, (closed, opened) in enumerate(rounds, 1):
         ratio = opened.requests_per_s / closed.requests_per_s
         ratios.append(ratio)
         for label, result in (("closed", closed), ("open", opened)):
-            extra = (f"  {ratio:>11.3f}  {poller.requests} ({poller.failures} failed)"
-                     if label == "open" else "")  # fmt: skip
+            extra = f"  {ratio:>11.3f}" if label == "open" else ""
             numbers = (f"{result.requests_per_s:>9.0f} {result.p50_ms:>7.2f} {result.p99_ms:>7.2f} "
                        f"{result.server_cpu_us:>10.1f} {result.errors:>6}")  # fmt: skip
             print(f"{index:>5}  {label:<7} {numbers}{extra}")
-    cpu = statistics.median(o.server_cpu_us / c.server_cpu_us for c, o, _ in rounds)
-    ope = [took for _, _, poller in rounds for took in poller.ope_seconds]
+    cpu = statistics.median(o.server_cpu_us / c.server_cpu_us for c, o in rounds)
     print(
         f"median open/closed over {len(rounds)} rounds of {seconds} s: /predict throughput "
         f"{statistics.median(ratios):.3f}, server CPU per /predict {cpu:.3f}"
     )
+    ope = poller.ope_seconds
     print(
-        f"OPE estimates the page asked for: {len(ope)}, compute_s median "
-        f"{statistics.median(ope):.3f} s, max {max(ope):.3f} s (cached ones are ~0)"
+        f"the open page's requests: {poller.requests} ({poller.failures} failed), of them "
+        f"{len(ope)} OPE, compute_s max {max(ope, default=0.0):.3f} s"
     )
 
 

@@ -12,13 +12,15 @@ random picks, Thompson's draws that beat the usual winner; greedy never explores
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
 
-from online.dashboard.log_sample import LogEntry, latest_entries
+from online.dashboard.log_sample import LogEntry, latest_window, read_latest
 from online.dashboard.schemas import Histogram, LearningResponse, RewardSeries, UserCount
 from online.dashboard.state import DashboardState
 from online.redis_keys import decisions_key, events_key, partition_tag
@@ -130,21 +132,41 @@ async def count_users(state: DashboardState, model: str, version: int) -> UserCo
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Samples:
+    """What the learning panel computes from the log samples (off the event loop)."""
+
+    events: int
+    decisions: int
+    since: float | None
+    rewards: RewardSeries
+    reward_mean: float | None
+    exploration: Exploration
+
+
+def _assemble(events_raw: list[list[Any]], decisions_raw: list[list[Any]]) -> _Samples:
+    events = latest_window(events_raw, EVENTS_PER_PARTITION)
+    decisions = latest_window(decisions_raw, DECISIONS_PER_PARTITION)
+    rewards, mean = reward_series(events)
+    starts = [sample[0].ms / 1e3 for sample in (events, decisions) if sample]
+    return _Samples(len(events), len(decisions), min(starts) if starts else None, rewards,
+                    mean, exploration(decisions))  # fmt: skip
+
+
 async def learning(state: DashboardState, served: ServedModel) -> LearningResponse:
     """The learning panel of one served model."""
-    events = await latest_entries(state, events_key, served.name, EVENTS_PER_PARTITION)
-    decisions = await latest_entries(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
-    rewards, mean = reward_series(events)
-    explored = exploration(decisions)
-    starts = [sample[0].ms / 1e3 for sample in (events, decisions) if sample]
+    events = await read_latest(state, events_key, served.name, EVENTS_PER_PARTITION)
+    decisions = await read_latest(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
+    found = await asyncio.to_thread(_assemble, events, decisions)
+    explored = found.exploration
     return LearningResponse(
         model=served.name,
         version=served.version,
-        events=len(events),
-        decisions=len(decisions),
-        since=min(starts) if starts else None,
-        reward_mean=mean,
-        rewards=rewards,
+        events=found.events,
+        decisions=found.decisions,
+        since=found.since,
+        reward_mean=found.reward_mean,
+        rewards=found.rewards,
         slots=explored.slots,
         explored_slots=explored.explored,
         explored_share=explored.explored / explored.slots if explored.slots else None,

@@ -43,15 +43,19 @@ def complete_window(partitions: list[list[LogEntry]], per_partition: int) -> lis
     return merged
 
 
-async def latest_entries(
+async def read_latest(
     state: DashboardState, key_of: Callable[[str, int], str], model: str, per_partition: int
-) -> list[LogEntry]:
-    """The complete window of the latest entries of `key_of(model, partition)` streams."""
-    replies = await state.redis(
+) -> list[list[Any]]:
+    """The raw replies of one `XREVRANGE ... COUNT per_partition` per partition (one trip)."""
+    return await state.redis(
         [
             ("XREVRANGE", key_of(model, partition), "+", "-", "COUNT", per_partition)
             for partition in range(LOG_PARTITIONS)
         ]
     )
+
+
+def latest_window(replies: list[list[Any]], per_partition: int) -> list[LogEntry]:
+    """The complete window of `read_latest`'s replies, parsed (pure: run it in a thread)."""
     partitions = [[parse_entry(raw) for raw in reply] for reply in replies]
     return complete_window(partitions, per_partition)

@@ -21,7 +21,7 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from online.dashboard.log_sample import LogEntry, latest_entries
+from online.dashboard.log_sample import LogEntry, latest_window, read_latest
 from online.dashboard.schemas import OpeEstimate, OpeResponse
 from online.dashboard.state import DashboardState
 from online.redis_keys import decisions_key, events_key
@@ -40,12 +40,13 @@ DECISIONS_PER_PARTITION = 32
 MAX_ROWS = 400
 MIN_ROWS = 20
 THOMPSON_DRAWS = 100
-SCORE_BUDGET = 20_000_000
+SCORE_BUDGET = 5_000_000
 """Item scores one estimate may compute (rows times catalog size, times draws for Thompson):
-~0.1-1 s of one core. Large catalogs get fewer rows (at least `MIN_ROWS`); `rows` tells."""
+~0.1 s of one core. Large catalogs get fewer rows (at least `MIN_ROWS`); `rows` tells."""
 BOOTSTRAP = 200
 CONFIDENCE = 0.95
-CACHE_S = 30.0
+CACHE_S = 60.0
+ROWS_CACHE_S = 10.0
 MAX_CACHED = 32
 
 
@@ -158,6 +159,27 @@ def _response(
     )
 
 
+def _slots_of(events: list[list[Any]], decisions: list[list[Any]]) -> list[LoggedSlot]:
+    return logged_slots(
+        latest_window(events, EVENTS_PER_PARTITION),
+        latest_window(decisions, DECISIONS_PER_PARTITION),
+    )
+
+
+async def _rows(state: DashboardState, served: ServedModel) -> list[LoggedSlot]:
+    """The sample's rewarded slots, read once for every policy asked within `ROWS_CACHE_S`."""
+    key = (served.name, served.version)
+    cached = state.caches.get("ope_rows")
+    if cached is not None and cached[0] == key and time.monotonic() - cached[1] < ROWS_CACHE_S:
+        rows: list[LoggedSlot] = cached[2]
+        return rows
+    events = await read_latest(state, events_key, served.name, EVENTS_PER_PARTITION)
+    decisions = await read_latest(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
+    rows = await asyncio.to_thread(_slots_of, events, decisions)
+    state.caches["ope_rows"] = (key, time.monotonic(), rows)
+    return rows
+
+
 async def _compute(
     state: DashboardState, served: ServedModel, spec: str, policy: Policy
 ) -> OpeResponse:
@@ -165,9 +187,7 @@ async def _compute(
     # most one thread computes beside the event loop.
     async with state.caches.setdefault("ope_lock", asyncio.Lock()):
         began = time.perf_counter()
-        events = await latest_entries(state, events_key, served.name, EVENTS_PER_PARTITION)
-        decisions = await latest_entries(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
-        rows = logged_slots(events, decisions)
+        rows = await _rows(state, served)
         found = await asyncio.to_thread(estimate, served, policy, rows)
         return _response(served, spec, rows, found, began)
 

@@ -13,7 +13,7 @@ PANELS = (
     PanelInfo(id="learning", title="Learning", data_path="/dashboard/data/learning",
               refresh_s=5.0),
     PanelInfo(id="ope", title="Off-policy estimates", data_path="/dashboard/data/ope",
-              refresh_s=30.0),
+              refresh_s=60.0),
     PanelInfo(id="extensions", title="More", data_path="/dashboard/data/extensions",
               refresh_s=10.0),
 )  # fmt: skip
