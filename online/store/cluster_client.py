@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,7 +35,8 @@ from online.store.slots import SLOTS, Node, key_of, slot_of
 from velox.redis_url import ClusterUrl
 
 MAX_REDIRECTS = 16
-"""MOVED/ASK answers followed per command before giving up (a map that never settles)."""
+"""MOVED/ASK answers followed per pipeline before giving up (a map that never settles);
+TRYAGAIN is retried until the client's timeout instead."""
 
 TRYAGAIN_SLEEP_S = 0.01
 
@@ -92,16 +94,23 @@ class ClusterClient:
         else:
             units = _units(commands)
             todo, tryagain = list(range(len(units))), False
-        for _ in range(MAX_REDIRECTS):
-            if not todo:
-                return replies
-            if tryagain:
-                await asyncio.sleep(TRYAGAIN_SLEEP_S)  # a slot migration is moving the keys
+        redirects, deadline = 0, time.monotonic() + self.timeout_s
+        while todo:
+            if tryagain:  # a slot migration is moving the keys: wait for it, up to a timeout
+                if time.monotonic() > deadline:
+                    raise RedisTimeoutError(f"a slot migration lasted over {self.timeout_s} s")
+                await asyncio.sleep(TRYAGAIN_SLEEP_S)
+            else:
+                redirects += 1
+                if redirects > MAX_REDIRECTS:
+                    raise RedisConnectionError(
+                        f"Redis Cluster kept redirecting after {MAX_REDIRECTS} tries"
+                    )
             nodes, by_node = self._route(units, todo, asked)
             batches = [self._batch(commands, units, by_node[n], asked) for n in nodes]
             answers = await self._dispatch(nodes, batches)
             todo, tryagain = self._absorb(nodes, by_node, answers, units, asked, replies)
-        raise RedisConnectionError(f"Redis Cluster kept redirecting after {MAX_REDIRECTS} tries")
+        return replies
 
     async def execute(self, *command: str | bytes | int | float) -> Any:
         """Send one command and return its reply (an error reply is raised)."""

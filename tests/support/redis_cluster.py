@@ -110,17 +110,26 @@ class RedisCluster:
         raise RuntimeError(f"redis-server on port {port} did not start")
 
     def wait_ok(self, timeout_s: float = 30.0) -> None:
-        """Wait until every running node reports cluster_state:ok and agrees on the masters."""
+        """Wait until every running node reports cluster_state:ok and agrees on the masters,
+        and every replica has synced."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:
                 states = [self.node(p).cluster("INFO")["cluster_state"] for p in self._processes]
-                if all(state == "ok" for state in states) and self._masters_agree():
+                if all(s == "ok" for s in states) and self._masters_agree() and self._synced():
                     return
             except redis.RedisError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"the Redis Cluster did not reach cluster_state:ok in {timeout_s} s")
+
+    def _synced(self) -> bool:
+        """Every running replica's link to its master is up (its first sync is done)."""
+        for port in self._processes:
+            info = self.node(port).info("replication")
+            if info["role"] == "slave" and info.get("master_link_status") != "up":
+                return False
+        return True
 
     def _masters_agree(self) -> bool:
         views = [
