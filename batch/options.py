@@ -13,6 +13,8 @@ class TrainOptions:
     `implicit_alpha` is the confidence scale of implicit ALS. Evaluation holds out the last
     `holdout_fraction` of each user's events (users with at least `min_user_events`) and
     ranks the top `top_k` items for about `max_eval_users` users (a seeded hash sample).
+    `rmse_budget`: the head is the best-ranking one on validation among those whose RMSE is
+    within this relative margin of the lowest (batch.head_choice).
     `kind` is `mf` (ALS) or `deep` (the torch two-tower model, batch/deep; its `deep_*`
     options and `device` — auto, cpu, cuda — are described in docs/batch.md).
     """
@@ -35,11 +37,12 @@ class TrainOptions:
     min_user_events: int = 5
     top_k: int = 10
     max_eval_users: int = 5000
+    rmse_budget: float = 0.05
     kind: str = "mf"
     deep_dim: int = 32
     deep_embed: int = 32
     deep_hidden: int = 128
-    deep_epochs: int = 12
+    deep_epochs: int = 6
     deep_batch_size: int = 1024
     deep_lr: float = 3e-3
     deep_weight_decay: float = 1e-5

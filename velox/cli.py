@@ -96,7 +96,7 @@ def train(
     kind: Annotated[
         ModelKind, typer.Option(help="mf: ALS factors; deep: the torch two-tower content model.")
     ] = ModelKind.MF,
-    epochs: Annotated[int, typer.Option(help="Training epochs of --kind deep.")] = 12,
+    epochs: Annotated[int, typer.Option(help="Training epochs of --kind deep.")] = 6,
     device: Annotated[str, typer.Option(help="--kind deep: auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Train f(x; theta) with Spark, evaluate it, publish a snapshot and promote it if it passes."""
