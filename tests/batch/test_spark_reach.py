@@ -143,9 +143,9 @@ def test_train_on_a_standalone_cluster_ships_velox_to_the_executors(
         assert "Traceback" not in refused.stderr
         assert not (home / "snapshots").exists()
 
-        done = _train(
-            tmp_path, {**env, "PYSPARK_PYTHON": str(executor_python)}, "--master", cluster.url
-        )
+        executors = {**env, "PYSPARK_PYTHON": str(executor_python)}
+        done = _train(tmp_path, executors, "--master", cluster.url, "--rank", "4",
+                      "--iterations", "2")  # fmt: skip
         # The job ran on the cluster and published. Whether v1 is promoted is the popularity
         # gate's verdict on 3,000 synthetic events (batch/gate.py), not this test's subject.
         lines = done.stderr.strip().splitlines()
