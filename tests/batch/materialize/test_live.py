@@ -24,7 +24,6 @@ from tests.batch.materialize.brute_force import (
     table_rows,
 )
 from tests.feature_store.planted import planted_data
-from tests.jobs.conftest import redis_url  # noqa: F401  (the fixture)
 from tests.online.live_server import LiveServer
 from velox.cli import app
 from velox.settings import VeloxSettings
@@ -36,7 +35,7 @@ pytestmark = pytest.mark.spark
 def test_materializing_while_the_service_answers_disturbs_no_request(
     tmp_path: Path,
     spark: SparkSession,
-    redis_url: str,  # noqa: F811
+    redis_url: str,
 ) -> None:
     root = tmp_path / "snapshots"
     publish(root, planted_data(seed=8, n=60, m=30, d=6))
@@ -94,7 +93,7 @@ def test_retrain_with_materialize_builds_the_promoted_versions_table(
     tmp_path: Path,
     spark: SparkSession,
     redis_url: str,
-    monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = VeloxSettings(home=tmp_path / "home", redis_url=redis_url, model=MODEL)
     root = Path(settings.resolved_snapshot_root())
