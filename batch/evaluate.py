@@ -1,20 +1,18 @@
-"""Offline evaluation: a per-user time-ordered holdout and a random split.
+"""Offline metrics of fitted user heads on held-out rows, per user, with bootstrap intervals.
 
-Time-ordered holdout: the last `holdout_fraction` of each user's events (users with at least
-`min_user_events`) are held out; the model is fitted on the rest. Reported: RMSE on the held-out
-ratings (explicit models), and for ranking, over about `max_eval_users` users with a relevant
-held-out event (reward above the training mean; any positive reward for implicit models):
-recall@K (hits / relevant), NDCG@K (binary gains) and catalog coverage (share of the items that
-appear in some top-K list). A user's training items are never recommended back.
-Random split (explicit models): RMSE on a seeded 80/20 split of the events.
-The user head (prior and lambda multiple, batch.train_als) is chosen on the time-ordered
-holdout (lowest RMSE; implicit models have one), so the holdout RMSE is the chosen head's.
+Ranking: for every user with a relevant held-out event (reward above `relevant_above`: the
+training mean for ratings, 0 for implicit feedback), the top-K of the candidate catalog by
+score, the user's training items excluded; recall@K (hits / relevant), NDCG@K (binary gains)
+and catalog coverage (share of the items in some top-K list). RMSE over the held-out rows.
+Every metric is a mean over users (RMSE: of squared errors pooled over users), so its 95 %
+interval comes from resampling users with replacement (`bootstrap`). The most-popular
+baseline (items ranked by their number of training events) is scored on the same users with
+the same exclusions (`popularity_scores`). The protocol that calls these is batch.protocol.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,69 +20,132 @@ from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
 
-from batch.options import TrainOptions
 from batch.prepare import ITEM, REWARD, USER
 from batch.splits import TEST
-from batch.train_als import Choice, FeatureModel, TrainedModel, fit_users
 
 _SCORE_USERS = 512  # users scored per matrix product
+BOOTSTRAP_RESAMPLES = 1000
+FloatArray = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Metrics of one evaluation, the chosen head (prior, lambda multiple), and why."""
+class UserRanking:
+    """Per evaluated user: recall@k and NDCG@k; and the catalog coverage of all their lists."""
 
-    metrics: dict[str, float]
-    choice: Choice
-    details: dict[str, Any]
+    k: int
+    recall: FloatArray
+    ndcg: FloatArray
+    coverage: float
+
+    def means(self) -> dict[str, float]:
+        """recall@k, ndcg@k, coverage@k and `users` (how many were evaluated)."""
+        return {
+            f"recall@{self.k}": float(self.recall.mean()) if self.recall.size else 0.0,
+            f"ndcg@{self.k}": float(self.ndcg.mean()) if self.ndcg.size else 0.0,
+            f"coverage@{self.k}": self.coverage,
+            "users": float(self.recall.size),
+        }
 
 
-def ranking_metrics(
-    features: NDArray[np.float64],
-    weights: NDArray[np.float64],
+def _user_bounds(users: NDArray[np.int64]) -> list[tuple[int, int]]:
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    return list(zip(starts.tolist(), np.r_[starts[1:], len(users)].tolist(), strict=True))
+
+
+def user_ranking(
+    scores_of: FloatArray,
+    weights: FloatArray,
     rows: pa.Table,
     *,
     k: int,
     relevant_above: float,
-) -> dict[str, float]:
-    """recall@k, NDCG@k and coverage@k of the users in `rows` (u, i, r, test).
+    candidates: NDArray[np.bool_] | None = None,
+) -> UserRanking:
+    """Rank the catalog for the users of `rows` (u, i, r, test); score = weights[u] · item row.
 
-    `weights` rows are indexed by u, `features` rows by i. Users without a relevant held-out
-    event are skipped; the result has `users`, the number of users evaluated.
+    `scores_of` holds one row per item (the item features), `weights` one row per u. Items
+    outside `candidates` (default: all) are never recommended.
     """
     order = np.argsort(rows.column(USER).to_numpy(), kind="stable")
     users = rows.column(USER).to_numpy()[order]
     items = rows.column(ITEM).to_numpy()[order]
-    relevant = rows.column(TEST).to_numpy(zero_copy_only=False)[order]
-    relevant = relevant & (rows.column(REWARD).to_numpy()[order] > relevant_above)
     held = rows.column(TEST).to_numpy(zero_copy_only=False)[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
-    bounds = list(zip(starts, np.r_[starts[1:], len(users)], strict=True))
-    bounds = [(a, b) for a, b in bounds if relevant[a:b].any()]
-    name, k = k, min(k, features.shape[0])  # a catalog smaller than k: rank all of it
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    recall, ndcg, shown = [], [], np.zeros(features.shape[0], dtype=bool)
+    relevant = held & (rows.column(REWARD).to_numpy()[order] > relevant_above)
+    bounds = [(a, b) for a, b in _user_bounds(users) if relevant[a:b].any()]
+    n_items = scores_of.shape[0]
+    depth = min(k, n_items)  # a catalog smaller than k: rank all of it
+    discounts = 1.0 / np.log2(np.arange(2, depth + 2))
+    recall, ndcg, shown = [], [], np.zeros(n_items, dtype=bool)
     for first in range(0, len(bounds), _SCORE_USERS):
         block = bounds[first : first + _SCORE_USERS]
-        scores = weights[[users[a] for a, _ in block]] @ features.T
+        scores = weights[[users[a] for a, _ in block]] @ scores_of.T
+        if candidates is not None:
+            scores[:, ~candidates] = -np.inf
         for row, (a, b) in enumerate(block):
-            seen = items[a:b][~held[a:b]]
-            scores[row, seen] = -np.inf
-        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            scores[row, items[a:b][~held[a:b]]] = -np.inf
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
         top = np.take_along_axis(top, np.argsort(-np.take_along_axis(scores, top, 1), 1), 1)
         for row, (a, b) in enumerate(block):
             wanted = items[a:b][relevant[a:b]]
             hits = np.isin(top[row], wanted)
             recall.append(hits.sum() / len(wanted))
-            ideal = discounts[: min(len(wanted), k)].sum()
-            ndcg.append(float(discounts[hits].sum() / ideal))
+            ndcg.append(float(discounts[hits].sum() / discounts[: min(len(wanted), depth)].sum()))
             shown[top[row]] = True
-    return {
-        f"recall@{name}": float(np.mean(recall)) if recall else 0.0,
-        f"ndcg@{name}": float(np.mean(ndcg)) if ndcg else 0.0,
-        f"coverage@{name}": float(shown.mean()),
-        "users": float(len(bounds)),
-    }
+    return UserRanking(k, np.asarray(recall), np.asarray(ndcg), float(shown.mean()))
+
+
+def ranking_metrics(
+    features: FloatArray,
+    weights: FloatArray,
+    rows: pa.Table,
+    *,
+    k: int,
+    relevant_above: float,
+) -> dict[str, float]:
+    """recall@k, NDCG@k, coverage@k and `users` of the users in `rows` (u, i, r, test)."""
+    return user_ranking(features, weights, rows, k=k, relevant_above=relevant_above).means()
+
+
+def squared_errors(
+    features: FloatArray, weights: FloatArray, rows: pa.Table
+) -> tuple[FloatArray, FloatArray]:
+    """Per user of `weights`: the sum of squared errors on their held-out rows, and the count."""
+    held = rows.column(TEST).to_numpy(zero_copy_only=False)
+    users = rows.column(USER).to_numpy()[held]
+    items = rows.column(ITEM).to_numpy()[held]
+    errors = (
+        np.einsum("ij,ij->i", features[items], weights[users])
+        - rows.column(REWARD).to_numpy()[held]
+    )
+    n = weights.shape[0]
+    sse: FloatArray = np.bincount(users, weights=errors * errors, minlength=n).astype(np.float64)
+    counts: FloatArray = np.bincount(users, minlength=n).astype(np.float64)
+    return sse, counts
+
+
+def bootstrap(
+    per_user: FloatArray, seed: int, *, counts: FloatArray | None = None
+) -> tuple[float, float]:
+    """95 % percentile interval of the mean over users (with `counts`: of sum / sum(counts))."""
+    if per_user.size == 0:
+        return (float("nan"), float("nan"))
+    picks = np.random.default_rng(seed).integers(
+        0, per_user.size, (BOOTSTRAP_RESAMPLES, per_user.size)
+    )
+    if counts is None:
+        values = per_user[picks].mean(axis=1)
+    else:
+        values = per_user[picks].sum(axis=1) / np.maximum(counts[picks].sum(axis=1), 1.0)
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def training_counts(frame: DataFrame, n_items: int) -> FloatArray:
+    """Training events per item in `frame` (u, i, r, test): the most-popular baseline's score."""
+    table = frame.filter(~sf.col(TEST)).groupBy(ITEM).count().toArrow()
+    counts = np.zeros(n_items)
+    counts[table.column(ITEM).to_numpy()] = table.column("count").to_numpy()
+    return counts
 
 
 def sample_users(n_users: int, max_users: int, seed: int) -> NDArray[np.bool_]:
@@ -96,60 +157,13 @@ def sample_users(n_users: int, max_users: int, seed: int) -> NDArray[np.bool_]:
     return chosen
 
 
-def _rows_of(frame: DataFrame, chosen: NDArray[np.bool_]) -> pa.Table:
-    """The (u, i, r, test) rows of the chosen users, collected to the driver."""
+def rows_of(frame: DataFrame, chosen: NDArray[np.bool_]) -> pa.Table:
+    """The (u, i, r, test) rows of the chosen users, collected to the driver, with u renumbered
+    to the chosen users' rank (the row of their weights)."""
     wanted = frame.select(USER, ITEM, REWARD, TEST)
     if not chosen.all():
         users = pa.table({USER: pa.array(np.flatnonzero(chosen), pa.int32())})
-        spark = frame.sparkSession
-        wanted = wanted.join(sf.broadcast(spark.createDataFrame(users)), USER)
-    return wanted.toArrow()
-
-
-def _best(model: TrainedModel) -> int:
-    if np.isnan(model.test_rmse).all():
-        return 0
-    return int(np.nanargmin(model.test_rmse))
-
-
-def evaluate_holdout(
-    frame: DataFrame, features: FeatureModel, n_users: int, options: TrainOptions
-) -> Evaluation:
-    """Fit the user heads on `frame`'s time-ordered training part, choose the head, score.
-
-    `frame` is the time-ordered holdout (batch.splits) and `features` were fitted on it.
-    """
-    chosen_users = sample_users(n_users, options.max_eval_users, options.seed)
-    model = fit_users(frame, n_users, features, keep=chosen_users)
-    best = _best(model)
-    rows = _rows_of(frame, chosen_users)
-    row_of = np.cumsum(chosen_users) - 1  # dense user id -> row of model.user_weights
-    rows = rows.set_column(0, USER, pa.array(row_of[rows.column(USER).to_numpy()]))
-    ranking = ranking_metrics(
-        features.item_features,
-        model.user_weights[best],
-        rows,
-        k=options.top_k,
-        relevant_above=features.relevance_threshold,
-    )
-    users = ranking.pop("users")
-    metrics = {f"holdout_{name}": value for name, value in ranking.items()}
-    if not np.isnan(model.test_rmse[best]):
-        metrics["holdout_rmse"] = float(model.test_rmse[best])
-    details = {
-        "lambda_empirical_bayes": features.lam_eb,
-        "choices": [list(choice) for choice in model.choices],
-        "holdout_rmse_by_choice": [float(x) for x in np.nan_to_num(model.test_rmse)],
-        "chosen": list(model.choices[best]),
-        "ranking_users": int(users),
-        "relevant_above": features.relevance_threshold,
-    }
-    return Evaluation(metrics=metrics, choice=model.choices[best], details=details)
-
-
-def random_split_rmse(
-    frame: DataFrame, features: FeatureModel, n_users: int, choice: Choice
-) -> float:
-    """RMSE on the held-out rows of a random split `frame`, whose `features` were fitted on it."""
-    none = np.zeros(n_users, dtype=bool)
-    return float(fit_users(frame, n_users, features, [choice], keep=none).test_rmse[0])
+        wanted = wanted.join(sf.broadcast(frame.sparkSession.createDataFrame(users)), USER)
+    rows = wanted.toArrow()
+    row_of = np.cumsum(chosen) - 1
+    return rows.set_column(0, USER, pa.array(row_of[rows.column(USER).to_numpy()]))

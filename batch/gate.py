@@ -3,6 +3,9 @@
 Metrics are compared when the current snapshot was evaluated on the same dataset with the same
 protocol. RMSE must not rise, and recall / NDCG must not fall, by more than a relative
 `tolerance`; coverage is reported but not gated (a narrower catalog is not by itself worse).
+The most-popular baseline's metrics are not the model's and are never compared across versions;
+instead `beats_popularity` requires the model's NDCG on the headline protocol to be above the
+most-popular list's, measured in the same run on the same users (batch.protocol).
 """
 
 from __future__ import annotations
@@ -30,9 +33,51 @@ class Comparison:
         return (self.new - self.current) / abs(self.current) if self.current else 0.0
 
 
+BASELINE = "most_popular_"
+
+
 def is_gated(name: str) -> bool:
-    """True for the metrics the gate checks."""
-    return any(marker in name for marker in GATED)
+    """True for the metrics the gate checks (the model's, not the baseline's)."""
+    return BASELINE not in name and any(marker in name for marker in GATED)
+
+
+def beats_popularity(metrics: dict[str, float], protocol: str) -> list[Comparison]:
+    """The model's NDCG@k on `protocol` against the most-popular list's; worse unless above."""
+    found = []
+    for name in sorted(metrics):
+        popular = f"{protocol}_{BASELINE}{name.removeprefix(f'{protocol}_')}"
+        if name.startswith(f"{protocol}_ndcg@") and popular in metrics:
+            new, baseline = metrics[name], metrics[popular]
+            found.append(Comparison(f"{name} vs most popular", new, baseline, new <= baseline))
+    return found
+
+
+def check_popularity(
+    comparisons: list[Comparison], intervals: dict[str, list[float]], protocol: str, published: int
+) -> None:
+    """Raise `GateRejectedError` if the model does not rank better than the most-popular list.
+
+    `intervals` are the protocol's 95 % intervals by metric name (without the protocol prefix).
+    """
+    worse = [c for c in comparisons if c.worse]
+    if not worse:
+        return
+    listed = []
+    for c in worse:
+        metric = c.name.removeprefix(f"{protocol}_").removesuffix(" vs most popular")
+        model, popular = intervals.get(metric), intervals.get(BASELINE + metric)
+        span = (
+            f" (95 % intervals [{model[0]:.4f}, {model[1]:.4f}] vs [{popular[0]:.4f}, "
+            f"{popular[1]:.4f}])"
+            if model and popular
+            else ""
+        )
+        listed.append(f"{c.name}: {c.new:.4f} vs {c.current:.4f}{span}")
+    raise GateRejectedError(
+        f"version {published} does not rank better than recommending the most popular items: "
+        f"{'; '.join(listed)}. It was published but not promoted "
+        f"(`velox models promote {published}` to use it anyway)."
+    )
 
 
 def lower_is_better(name: str) -> bool:

@@ -23,14 +23,29 @@ coordinates, as in the planted synthetic data). Lambda, the prior precision of t
 of the online one, is a multiple m of the empirical-Bayes value lambda_EB = sigma^2 / tau^2:
 sigma^2 the training residual variance of the baseline predictor (of the preference, for
 implicit ALS), tau^2 the per-coordinate variance of the ALS user weights around their mean.
-The evaluation picks the (prior, m) whose heads best predict each user's later events from
-their earlier ones (the online head's job); every model then uses m * its own lambda_EB.
+The protocol (batch.protocol) picks (prior, m) on a validation split; every model then uses
+m * its own lambda_EB.
+
+Exposure prior (explicit ratings). A head fitted on ratings alone predicts ratings well and
+ranks the catalog badly: the items it scores highest are often ones the user would never
+choose (the issue-25 table: NDCG@10 below the most-popular list). Implicit ALS ranks well
+because it also fits the items a user did not rate, as preference 0 at a low confidence. Here
+every head's prior gets the same thing: `kappa` pseudo-events per item, spread over the whole
+catalog, each at reward `target` (0: "not chosen") with weight c = kappa / n_items, i.e. prior
+precision lambda (I + c XᵀX) and prior mean (I + c XᵀX)⁻¹ (w0 + c Xᵀ target 1). The user's own
+ratings then pull the directions of what they chose up, and everything far from it stays
+near `target`. Because the pseudo-events are shared by all users, this prior is folded into
+the published features: with M Mᵀ = I + c XᵀX, features x̃ = M⁻¹ x and prior mean
+w̃0 = M⁻¹ (w0 + c Xᵀ target 1) give an isotropic prior λI again and the same scores, so the
+score contract, the online closed-form update and the meaning of an /observe reward (a rating)
+are unchanged. The price is RMSE: predictions of items unlike the user's history shrink towards
+`target`. kappa and target are chosen on validation with the head (batch.protocol).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import numpy as np
@@ -76,6 +91,28 @@ class FeatureModel:
     layout: dict[str, list[int]] = field(default_factory=dict)
     implicit_counts: NDArray[np.int64] | None = None
     implicit_rmse: float = float("nan")
+    exposure_prior: tuple[float, float] = (0.0, 0.0)
+
+    def with_exposure_prior(self, kappa: float, target: float) -> FeatureModel:
+        """This model with every head's prior given `kappa` pseudo-events per item at reward
+        `target` (module doc, "Exposure prior"), folded into features and priors."""
+        if kappa == 0.0:
+            return self
+        items = self.item_features
+        weight = kappa / items.shape[0]
+        root = np.linalg.cholesky(np.eye(items.shape[1]) + weight * items.T @ items)
+        inverse = np.linalg.inv(root)  # features x M^-T, weights M^-1 (w + c X^T t): same dot
+        shift = weight * target * items.sum(axis=0)
+        whitened = (items @ inverse.T).astype(np.float32).astype(np.float64)
+        return replace(
+            self,
+            item_features=whitened,
+            prior_mean=inverse @ (self.prior_mean + shift),
+            own_weights=(self.own_weights + shift) @ inverse.T,
+            cold_item=inverse @ self.cold_item,
+            layout={},
+            exposure_prior=(kappa, target),
+        )
 
 
 @dataclass(frozen=True)

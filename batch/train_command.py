@@ -13,38 +13,29 @@ from pyspark.sql import DataFrame, SparkSession
 from rich.console import Console
 from rich.table import Table
 
-from batch.added_items import with_added_items
 from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
 from batch.errors import TrainingError
-from batch.evaluate import evaluate_holdout, random_split_rmse
-from batch.gate import Comparison, check_gate, comparable, compare_metrics
+from batch.gate import (
+    Comparison,
+    beats_popularity,
+    check_gate,
+    check_popularity,
+    comparable,
+    compare_metrics,
+)
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
+from batch.protocol import HEADLINE, protocol_description, run_protocol
 from batch.snapshot_builder import build_snapshot_data
-from batch.spark import check_master, get_spark, is_local, session_exists, ui_address
-from batch.splits import no_holdout, random_holdout, time_holdout
-from batch.stages import StageTimer, concurrently
-from batch.train_als import FeatureModel, TrainedModel, fit_features, fit_users
+from batch.spark import get_spark, is_local, session_exists, ui_address
+from batch.stages import StageTimer
+from batch.train_als import FeatureModel, TrainedModel, fit_features
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
 from velox.settings import VeloxSettings
 
 KINDS = ("mf", "deep")
-RANDOM_TEST_FRACTION = 0.2
 SHORT_JOB_BYTES = 16 << 20  # events on disk below which the job is short (batch.spark)
-
-
-def _evaluation_protocol(options: TrainOptions) -> dict[str, Any]:
-    return {
-        "holdout": "per-user time-ordered",
-        "holdout_fraction": options.holdout_fraction,
-        "min_user_events": options.min_user_events,
-        "top_k": options.top_k,
-        "max_eval_users": options.max_eval_users,
-        "random_split": None
-        if options.implicit
-        else {"test_fraction": RANDOM_TEST_FRACTION, "seed": options.seed},
-    }
 
 
 def _print_metrics(console: Console, metrics: dict[str, float], gate: list[Comparison]) -> None:
@@ -89,46 +80,22 @@ def train_and_publish(
     Raises `GateRejectedError` (after publishing unpromoted) when the gate refuses.
     """
     timer = timer or StageTimer()
-    shape = (prepared.n_users, prepared.n_items)
-    frames = {
-        "holdout": time_holdout(prepared.frame, options.holdout_fraction, options.min_user_events)
-    }
-    if not options.implicit:
-        frames["random split"] = random_holdout(prepared.frame, RANDOM_TEST_FRACTION, options.seed)
-    frames = {name: frame.cache() for name, frame in frames.items()}
-    frames["all events"] = no_holdout(prepared.frame)
     fit = feature_fitter(options, prepared.item_ids, attributes)
-    with timer.stage(f"{options.kind} features on {', '.join(frames)} (concurrently)"):
-        features = concurrently(
-            {name: partial(fit, frame, shape, options) for name, frame in frames.items()}
-        )
-    with timer.stage("evaluate: per-user time-ordered holdout"):
-        evaluation = evaluate_holdout(frames["holdout"], features["holdout"], shape[0], options)
-    chosen = evaluation.choice
-    tasks: dict[str, Callable[[], Any]] = {
-        "model": partial(
-            fit_users, frames["all events"], shape[0], features["all events"], [chosen]
-        )
-    }
-    if "random split" in frames:
-        split, split_features = frames["random split"], features["random split"]
-        tasks["random"] = partial(random_split_rmse, split, split_features, shape[0], chosen)
-    with timer.stage(
-        "user weights on all events" + (", random-split RMSE" if "random" in tasks else "")
-    ):
-        done = concurrently(tasks)
-    for frame in frames.values():
-        frame.unpersist()
-    model: TrainedModel = done["model"]
-    metrics = dict(evaluation.metrics)
-    if "random" in done:
-        metrics["random_split_rmse"] = done["random"]
+    result = run_protocol(prepared, options, timer, fit)
+    model: TrainedModel = result.model
+    metrics = dict(result.metrics)
     extra: dict[str, Any] = {
         "dataset": dataset,
-        "evaluation": _evaluation_protocol(options),
+        "evaluation": protocol_description(options),
         "options": {k: v for k, v in asdict(options).items() if k not in ("master", "promote")},
         "feature_layout": model.features.layout,
-        "lambda_selection": evaluation.details,
+        "lambda_selection": {
+            "chosen": [result.choice.prior, result.choice.multiplier],
+            "exposure_prior": [result.choice.kappa, result.choice.target_fraction],
+            "lambda_empirical_bayes": model.features.lam_eb,
+            "validation": result.candidates,
+        },
+        "intervals": result.intervals,
         "events": prepared.n_events,
         "users": prepared.n_users,
         "items_with_events": prepared.n_items,
@@ -139,8 +106,9 @@ def train_and_publish(
         previous = registry.manifest(options.model, current)
         if comparable(extra, previous.extra):
             gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
-    _print_metrics(timer.console, metrics, gate)
-    passed = not any(c.worse for c in gate)
+    baseline = beats_popularity(metrics, HEADLINE)
+    _print_metrics(timer.console, metrics, gate + baseline)
+    passed = not any(c.worse for c in gate + baseline)
     with timer.stage("publish snapshot"):
         data = build_snapshot_data(
             prepared.user_ids,
@@ -157,6 +125,7 @@ def train_and_publish(
         )
     if current is not None:
         check_gate(gate, options.gate_tolerance, current, manifest.version)
+    check_popularity(baseline, result.intervals.get(HEADLINE, {}), HEADLINE, manifest.version)
     state = "promoted" if options.promote else "not promoted (--no-promote)"
     timer.console.print(f"published {options.model} v{manifest.version}, {state}")
     return manifest
@@ -178,20 +147,16 @@ def run_train(
     *,
     log_events: str | None = None,
     training_cutoff: str | None = None,
-    log_items: str | None = None,
 ) -> Manifest:
     """Train on `options`' dataset with Spark, evaluate, gate and publish; the new manifest.
 
     Uses the active Spark session if there is one; otherwise starts one on `options.master`
     (default local[*]) and stops it at the end. `velox retrain` (jobs/retrain.py) adds the
     drained feedback log (`log_events`: Parquet in the events schema; the dataset is then
-    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`),
-    and the items added online (`log_items`: Parquet attribute table, batch.added_items).
+    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`).
     """
     timer = StageTimer()
     had_session = session_exists()
-    if not had_session and options.master is not None:
-        check_master(options.master)  # before the dataset cache is written
     with timer.stage("dataset"):
         dataset, files = resolve_dataset(options, settings)
     sizes = [local_bytes(path) for path in (files.events, log_events) if path is not None]
@@ -212,9 +177,7 @@ def run_train(
                 events = events.unionByName(read_events(spark, log_events))
                 dataset = f"{dataset}+log"
             prepared = prepare_events(events)
-            attributes = with_added_items(
-                read_attributes(files.items, "item_id"), read_attributes(log_items, "item_id")
-            )
+            attributes = read_attributes(files.items, "item_id")
         timer.console.print(
             f"{dataset}: {prepared.n_events} events, {prepared.n_users} users, "
             f"{prepared.n_items} items, latest event {prepared.cutoff}"

@@ -1,0 +1,181 @@
+"""Choose the user head on validation rows, and judge a fixed head on test rows.
+
+The head is (exposure prior kappa and target, prior mean, lambda multiple m): batch.train_als.
+`choose_head` sees a frame with the test rows already removed (batch.splits.for_choosing) and
+fits every candidate on the training rows, scoring the validation rows: among the candidates
+whose validation RMSE is within `rmse_budget` (relative) of the best one, the one with the
+highest validation NDCG@K wins (for implicit feedback, whose rewards are not ratings, only
+NDCG counts). `judge_head` then scores that one head, and the most-popular baseline, on the
+test rows of a frame (batch.splits.for_testing), with bootstrap intervals over users.
+
+Users and items are taken as of the training rows: users without a training event and
+held-out rows of items without one are left out (a global time split's test part holds
+users and items that did not exist yet; nothing could have been recommended to or of them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+from pyspark.sql import DataFrame
+
+from batch.evaluate import (
+    UserRanking,
+    bootstrap,
+    rows_of,
+    sample_users,
+    squared_errors,
+    training_counts,
+    user_ranking,
+)
+from batch.options import TrainOptions
+from batch.prepare import ITEM, USER
+from batch.splits import TEST
+from batch.train_als import CHOICES, FeatureModel, fit_users
+
+KAPPAS = (0.25, 0.5, 1.0, 2.0, 4.0)
+TARGET_FRACTIONS = (0.0, 0.3)
+"""Exposure-prior candidates: pseudo-events per item, at these fractions of the mean rating."""
+EXPOSURE_GRID = ((0.0, 0.0), *((k, f) for k in KAPPAS for f in TARGET_FRACTIONS))
+
+
+@dataclass(frozen=True)
+class HeadChoice:
+    """One candidate head: exposure prior (kappa, target fraction), prior kind, lambda multiple."""
+
+    kappa: float
+    target_fraction: float
+    prior: str
+    multiplier: float
+
+    def features(self, model: FeatureModel) -> FeatureModel:
+        """`model` with this choice's exposure prior folded in."""
+        target = self.target_fraction * model.relevance_threshold
+        return model.with_exposure_prior(self.kappa, target)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "kappa": self.kappa, "target_fraction": self.target_fraction, "prior": self.prior,
+            "multiplier": self.multiplier,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EvaluationRows:
+    """Rows of the evaluated users on the driver, the candidate items, the popularity scores."""
+
+    table: pa.Table
+    users: NDArray[np.bool_]
+    candidates: NDArray[np.bool_]
+    popularity: NDArray[np.float64]
+
+
+def evaluation_rows(
+    frame: DataFrame, n_users: int, n_items: int, options: TrainOptions
+) -> EvaluationRows:
+    """The held-out rows of the evaluated users and items (module doc), on the driver."""
+    chosen = sample_users(n_users, options.max_eval_users, options.seed)
+    table = rows_of(frame, chosen)
+    counts = training_counts(frame, n_items)
+    trained = ~table.column(TEST).to_numpy(zero_copy_only=False)
+    known_users = np.zeros(int(chosen.sum()), dtype=bool)
+    known_users[table.column(USER).to_numpy()[trained]] = True
+    keep = known_users[table.column(USER).to_numpy()] & (counts[table.column(ITEM).to_numpy()] > 0)
+    return EvaluationRows(table.filter(pa.array(keep)), chosen, counts > 0, counts)
+
+
+def score_head(
+    features: FeatureModel,
+    weights: NDArray[np.float64],
+    rows: EvaluationRows,
+    options: TrainOptions,
+) -> tuple[UserRanking, NDArray[np.float64], NDArray[np.float64]]:
+    """Ranking of `weights` (rows of the evaluated users) and their per-user squared errors."""
+    ranking = user_ranking(
+        features.item_features, weights, rows.table, k=options.top_k,
+        relevant_above=features.relevance_threshold, candidates=rows.candidates,
+    )  # fmt: skip
+    sse, counts = squared_errors(features.item_features, weights, rows.table)
+    return ranking, sse, counts
+
+
+def choose_head(
+    frame: DataFrame, features: FeatureModel, shape: tuple[int, int], options: TrainOptions
+) -> tuple[HeadChoice, list[dict[str, Any]]]:
+    """The head chosen on `frame`'s validation rows (module doc), and every candidate's scores.
+
+    `frame` must not hold test rows: it is the output of `batch.splits.for_choosing`.
+    """
+    rows = evaluation_rows(frame, shape[0], shape[1], options)
+    implicit = features.implicit_counts is not None
+    # The exposure prior is folded into ALS features; a deep snapshot's item tower computes
+    # features online that it could not fold, and implicit features are exposure already.
+    grid = EXPOSURE_GRID if options.kind == "mf" and not implicit else ((0.0, 0.0),)
+    scored: list[tuple[HeadChoice, float, float]] = []
+    for kappa, fraction in grid:
+        base = HeadChoice(kappa, fraction, "", 0.0)
+        fitted = base.features(features)
+        model = fit_users(frame, shape[0], fitted, CHOICES, keep=rows.users)
+        for index, (prior, multiplier) in enumerate(model.choices):
+            ranking, sse, counts = score_head(fitted, model.user_weights[index], rows, options)
+            rmse = (
+                math.sqrt(sse.sum() / counts.sum()) if counts.sum() and not implicit else math.nan
+            )
+            choice = HeadChoice(kappa, fraction, prior, multiplier)
+            scored.append((choice, rmse, float(ranking.ndcg.mean()) if ranking.ndcg.size else 0.0))
+    rmses = [rmse for _, rmse, _ in scored if not math.isnan(rmse)]
+    ceiling = min(rmses) * (1.0 + options.rmse_budget) if rmses else math.inf
+    eligible = [item for item in scored if math.isnan(item[1]) or item[1] <= ceiling]
+    best = max(eligible, key=lambda item: item[2])[0]
+    table = [
+        {**choice.as_dict(), "validation_rmse": rmse, "validation_ndcg": ndcg}
+        for choice, rmse, ndcg in scored
+    ]
+    return best, table
+
+
+def _interval(values: NDArray[np.float64], seed: int, **counts: Any) -> dict[str, float]:
+    low, high = bootstrap(values, seed, **counts)
+    return {"low": low, "high": high}
+
+
+def judge_head(
+    frame: DataFrame,
+    features: FeatureModel,
+    shape: tuple[int, int],
+    options: TrainOptions,
+    choice: HeadChoice,
+) -> dict[str, dict[str, float]]:
+    """Metrics of `choice` on `frame`'s test rows and of the most-popular list, with intervals.
+
+    Returns {metric: {"value", "low", "high"}}; the baseline's metrics are named
+    `most_popular_<metric>`.
+    """
+    fitted = choice.features(features)
+    rows = evaluation_rows(frame, shape[0], shape[1], options)
+    head = [(choice.prior, choice.multiplier)]
+    weights = fit_users(frame, shape[0], fitted, head, keep=rows.users).user_weights[0]
+    ranking, sse, counts = score_head(fitted, weights, rows, options)
+    popular = user_ranking(
+        rows.popularity[:, None], np.ones((weights.shape[0], 1)), rows.table, k=options.top_k,
+        relevant_above=fitted.relevance_threshold, candidates=rows.candidates,
+    )  # fmt: skip
+    k, seed = options.top_k, options.seed
+    found: dict[str, dict[str, float]] = {}
+    for prefix, result in (("", ranking), ("most_popular_", popular)):
+        for name, values in ((f"recall@{k}", result.recall), (f"ndcg@{k}", result.ndcg)):
+            mean = float(values.mean()) if values.size else 0.0
+            found[prefix + name] = {"value": mean, **_interval(values, seed)}
+    found[f"coverage@{k}"] = {"value": ranking.coverage}
+    found["users"] = {"value": float(ranking.ndcg.size)}
+    if features.implicit_counts is None and counts.sum():
+        rmse = math.sqrt(sse.sum() / counts.sum())
+        low, high = bootstrap(sse, seed, counts=counts)
+        found["rmse"] = {"value": rmse, "low": math.sqrt(low), "high": math.sqrt(high)}
+    return found
