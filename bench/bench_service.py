@@ -124,7 +124,7 @@ def run_wrk(name: str, url: str, seconds: int, connections: int, script: str | N
         command += ["-s", lua.name]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     os.unlink(lua.name)
-    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", output, re.M))
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.M))
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket_errors = re.search(r"Socket errors: (.*)", output)

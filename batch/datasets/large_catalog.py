@@ -32,6 +32,10 @@ class CatalogSpec:
     dim: int = 64
     n_users: int = 10_000
     seed: int = 0
+    user_spread: float = 0.12
+    """Noise around a user's topic, per dimension (items: 0.12). Users drawn like items have
+    neighbourhoods in the catalog; at 0.25 a user is mostly a random direction, and retrieval
+    must search much wider (BENCHMARKS.md shows both)."""
 
 
 def _directions(
@@ -74,7 +78,7 @@ def synthetic_catalog(spec: CatalogSpec) -> SnapshotData:
     features = np.empty((spec.n_items, spec.dim), dtype=np.float32)
     features[:, :free] = directions * rng.lognormal(0.0, 0.35, (spec.n_items, 1))
     features[:, free] = 1.0
-    user_directions, _ = _directions(rng, topics, spec.n_users, spread=0.25)
+    user_directions, _ = _directions(rng, topics, spec.n_users, spread=spec.user_spread)
     weights = np.empty((spec.n_users, spec.dim), dtype=np.float32)
     weights[:, :free] = user_directions * 2.0
     weights[:, free] = 3.0

@@ -41,7 +41,7 @@ WIDEN = 4
 class CascadeConfig:
     """The cascade's knobs (service settings); the index's own sizes are in its manifest."""
 
-    gate_margin: float = 0.1
+    gate_margin: float = 0.03
     scan_share: float = 0.02
     random_rows: int = 16
     gated: bool = True
