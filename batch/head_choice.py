@@ -133,10 +133,11 @@ def choose_head(
     ceiling = min(rmses) * (1.0 + options.rmse_budget) if rmses else math.inf
     eligible = [item for item in scored if math.isnan(item[1]) or item[1] <= ceiling]
     best = max(eligible, key=lambda item: item[2])[0]
-    table = [
-        {**choice.as_dict(), "validation_rmse": rmse, "validation_ndcg": ndcg}
+    table = [  # JSON for the manifest: no NaN (an implicit model has no RMSE)
+        {**choice.as_dict(), "validation_rmse": None if math.isnan(rmse) else rmse,
+         "validation_ndcg": ndcg}
         for choice, rmse, ndcg in scored
-    ]
+    ]  # fmt: skip
     return best, table
 
 
