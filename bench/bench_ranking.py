@@ -13,8 +13,9 @@ are computed once by batch.splits and shared by every row:
 * `velox train` (default) and `velox train --implicit` (whose relevance is any held-out
   event, velox train's definition for implicit rewards: not comparable with the other rows):
   train_and_publish into a temporary registry, metrics and 95 % bootstrap intervals read
-  from the manifests; `--rmse-budgets` adds a `velox train` row per other value of `TrainOptions.rmse_budget` (the trade-off
-  between RMSE and ranking that the head is chosen under, batch.head_choice).
+  from the manifests; `--rmse-budgets` adds a `velox train` row per other value of
+  `TrainOptions.rmse_budget` (the trade-off between RMSE and ranking that the head is chosen
+  under, batch.head_choice).
 
 Acceptance lines (issue 25): on the global time split and the per-user holdout, the default's
 NDCG@10 and recall@10 above most popular with non-overlapping intervals and within 5 % of
