@@ -46,7 +46,7 @@ SCORE_BUDGET = 5_000_000
 BOOTSTRAP = 200
 CONFIDENCE = 0.95
 CACHE_S = 60.0
-ROWS_CACHE_S = 10.0
+ROWS_CACHE_S = 5.0
 MAX_CACHED = 32
 
 
@@ -176,7 +176,8 @@ async def _rows(state: DashboardState, served: ServedModel) -> list[LoggedSlot]:
     events = await read_latest(state, events_key, served.name, EVENTS_PER_PARTITION)
     decisions = await read_latest(state, decisions_key, served.name, DECISIONS_PER_PARTITION)
     rows = await asyncio.to_thread(_slots_of, events, decisions)
-    state.caches["ope_rows"] = (key, time.monotonic(), rows)
+    if rows:  # an empty sample is cheap to read again, and soon stale
+        state.caches["ope_rows"] = (key, time.monotonic(), rows)
     return rows
 
 

@@ -142,22 +142,30 @@ def test_learning_and_ope_of_planted_rounds(http: httpx.Client) -> None:
     assert values["snips"] == pytest.approx(mean)
 
 
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    """Sum of the samples of `name` in a Prometheus text page whose labels hold `labels`."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and labels in line
+    )
+
+
 def test_traffic_agrees_with_metrics(http: httpx.Client) -> None:
     """Totals equal /metrics; the window holds the planted requests and 422s; Redis answers."""
     time.sleep(1.2)  # one sampler tick after the planted requests
     traffic = get(http, "/dashboard/data/traffic")
     metrics = http.get("/metrics").text
-    totals = {
-        name: sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                  if line.startswith(name + "{"))
-        for name in ("velox_predictions_total", "velox_observations_total")
-    }  # fmt: skip
+    totals = {name: metric_value(metrics, name)
+              for name in ("velox_predictions_total", "velox_observations_total")}  # fmt: skip
     assert traffic["predictions_total"] == totals["velox_predictions_total"] >= len(REWARDS)
     assert traffic["observations_total"] == totals["velox_observations_total"]
     predict, observe = traffic["routes"]
     assert predict["requests"] >= len(REWARDS) + BAD_REQUESTS and observe["requests"] >= 20
     assert 0 < predict["p50_ms"] <= predict["p95_ms"] <= predict["p99_ms"]
-    assert {e["status"]: e["total"] for e in traffic["errors"]} == {"422": BAD_REQUESTS}
+    errors = {e["status"]: e["total"] for e in traffic["errors"]}
+    assert errors["422"] == BAD_REQUESTS == metric_value(metrics, "velox_request_errors_total",
+                                                         'status="422"')  # fmt: skip
     assert traffic["redis_rtt_ms"] is not None and traffic["redis_rtt_ms"] > 0
 
 

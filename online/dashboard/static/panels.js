@@ -139,26 +139,31 @@
   function ope(results) {
     const rows = [];
     for (const r of results) {
+      const p = `ope.${r.policy}`;
+      const ran = clock(`${p}.computed_at`, r.computed_at);
       if (!r.estimates.length) {
-        rows.push([r.policy, "—", num(`ope.${r.policy}.note`, r.note), "", ""]);
+        rows.push([r.policy, num(`${p}.rows`, r.rows), "—", num(`${p}.note`, r.note), "", "", ran]);
         continue;
       }
-      for (const e of r.estimates) {
-        const f = `ope.${r.policy}.${e.estimator}`;
-        rows.push([r.policy, e.estimator.toUpperCase(), num(`${f}.value`, e.value, "", 4),
+      r.estimates.forEach((e, index) => {
+        const f = `${p}.${e.estimator}`;
+        const first = index === 0;
+        rows.push([first ? r.policy : "", first ? num(`${p}.rows`, r.rows) : "", e.estimator.toUpperCase(),
+          num(`${f}.value`, e.value, "", 4),
           el("span", {}, "[", num(`${f}.ci_low`, e.ci_low, "", 4), ", ", num(`${f}.ci_high`, e.ci_high, "", 4), "]"),
-          num(`${f}.ess`, e.ess, "", 1)]);
-      }
+          num(`${f}.ess`, e.ess, "", 1), first ? ran : ""]);
+      });
     }
     const first = results[0];
-    const head = first ? kv([["rewarded slots", num("ope.rows", first.rows)],
-      ["logged mean reward", num("ope.logged_mean_reward", first.logged_mean_reward, "", 4)],
+    const head = first ? kv([["logged mean reward", num("ope.logged_mean_reward", first.logged_mean_reward, "", 4)],
       ["logged by", first.rows ? Object.entries(first.logged_policies).map(([k, v]) => `${k} ${v}`).join(", ") : "—"]]) : null;
     const note = first && !first.rows ? empty(`No data yet: ${first.note}`) : null;
-    const how = el("p", { class: "hint" }, "Each target acts from the served snapshot's priors (a stationary policy, as velox " +
-      "evaluate-policy does), so the served policy's own row differs from the logged mean once users have learned online. " +
-      "ESS: how many logged slots an estimate effectively rests on.");
-    return el("div", {}, note, head, how, table(["policy", "estimator", "value", "95% interval", "ESS"], rows, "ope"));
+    const how = el("p", { class: "hint" }, "Rows: the recent rewarded slots each estimate uses (fewer on large catalogs). " +
+      "Each target acts from the served snapshot's priors (a stationary policy, as velox evaluate-policy does), so the " +
+      "served policy's own row differs from the logged mean once users have learned online. ESS: how many logged slots " +
+      "an estimate effectively rests on.");
+    return el("div", {}, note, head, how,
+      table(["policy", "rows", "estimator", "value", "95% interval", "ESS", "computed"], rows, "ope"));
   }
 
   function extensions(data) {
