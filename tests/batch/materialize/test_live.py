@@ -83,6 +83,7 @@ def test_the_cli_builds_a_table_and_refuses_clashing_options(
     result = CliRunner().invoke(app, [*args, "--top-n", "4"])
     assert result.exit_code == 0, result.output
     assert "score table 1 of planted" in result.output
+    assert "materialize planted: 2/2 parts" in result.output  # one progress line per part
     root = tmp_path / "home" / "snapshots"
     table = root / MODEL / "score_tables" / "1"
     assert_rows_match(table_rows(table), expected_rows(root, version, 4))

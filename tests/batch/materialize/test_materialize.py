@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import SparkSession
@@ -131,3 +133,36 @@ def test_keep_leaves_the_newest_versions_and_never_the_current_one(
     switch_current(storage, MODEL, 2)  # a rollback, say: the current table is older
     assert drop_old_tables(storage, MODEL, keep=1) == []
     assert (tables / "2" / "manifest.json").is_file() and (tables / "3").is_dir()
+
+
+def test_active_users_are_those_with_recent_events_in_the_drained_log(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    version = publish(tmp_path, planted_data(seed=13, n=20, m=10, d=3))
+    now = datetime.now(UTC)
+    events = {  # user -> how long ago its last event was
+        "user-1": timedelta(hours=2),
+        "user-4": timedelta(days=1),
+        "newcomer": timedelta(hours=5),
+        "user-7": timedelta(days=30),
+    }
+    log = tmp_path / "events"
+    for user, ago in events.items():
+        day = log / f"date={(now - ago):%Y-%m-%d}"
+        day.mkdir(parents=True, exist_ok=True)
+        table = pa.table(
+            {
+                "user_id": [user],
+                "item_id": ["item-13-0"],
+                "reward": [1.0],
+                "timestamp": pa.array([now - ago], pa.timestamp("us", tz="UTC")),
+            }
+        )
+        pq.write_table(table, day / f"events-{user}.parquet")
+    report = run(tmp_path, spark, top_n=3, users="active:7", events_root=log)
+    active = ["user-1", "user-4", "newcomer"]
+    assert_rows_match(
+        table_rows(tmp_path / MODEL / "score_tables" / "1"),
+        expected_rows(tmp_path, version, 3, active),
+    )
+    assert report.manifest.users == 3
