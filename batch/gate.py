@@ -102,10 +102,65 @@ def compare_metrics(
     return found
 
 
+HOLDOUT_KEYS = (
+    ("dataset", "dataset"),
+    ("evaluation", "evaluation protocol"),
+    ("events", "events"),
+    ("users", "users"),
+    ("items_with_events", "items with events"),
+)
+"""What makes a holdout: the split is a deterministic function of the events and protocol."""
+LOG_SUFFIX = "+log"
+
+
+def holdout_difference(new_extra: dict[str, Any], current_extra: dict[str, Any]) -> str | None:
+    """None when both versions were evaluated on one holdout (same events, same protocol);
+    otherwise what differs, e.g. `dataset movielens-100k+log -> movielens-100k`."""
+    differences = []
+    for key, label in HOLDOUT_KEYS:
+        new, old = new_extra.get(key), current_extra.get(key)
+        if new != old:
+            differences.append(label if key == "evaluation" else f"{label} {old} -> {new}")
+    return "; ".join(differences) or None
+
+
 def comparable(new_extra: dict[str, Any], current_extra: dict[str, Any]) -> bool:
-    """True when both snapshots were evaluated on the same dataset with the same protocol."""
-    keys = ("dataset", "evaluation")
-    return all(new_extra.get(key) == current_extra.get(key) for key in keys)
+    """True when both snapshots were evaluated on one holdout (same events, same protocol)."""
+    return holdout_difference(new_extra, current_extra) is None
+
+
+def gate_outcome(
+    current: int | None,
+    current_extra: dict[str, Any],
+    new_extra: dict[str, Any],
+    comparisons: list[Comparison],
+    tolerance: float,
+) -> list[str]:
+    """What the gate did, in words: compared (and passed), or why it could not compare."""
+    if current is None:
+        return ["gate: no current version to compare with (first version)"]
+    difference = holdout_difference(new_extra, current_extra)
+    lines = []
+    if difference is not None:
+        lines.append(
+            f"gate: NOT compared with the current v{current}: the holdouts differ "
+            f"({difference}), so their metrics cannot be compared"
+        )
+    elif not comparisons:
+        lines.append(f"gate: v{current} has none of the gated metrics; nothing was compared")
+    elif not any(c.worse for c in comparisons):
+        names = ", ".join(c.name for c in comparisons)
+        lines.append(
+            f"gate: passed against v{current} on one holdout ({names} within {tolerance:.1%})"
+        )
+    old_data, new_data = str(current_extra.get("dataset")), str(new_extra.get("dataset"))
+    if old_data.endswith(LOG_SUFFIX) and not new_data.endswith(LOG_SUFFIX):
+        lines.append(
+            f"warning: the current v{current} was trained with the drained feedback log "
+            f"({old_data}); this version was not ({new_data}), so the logged feedback is not "
+            "in it (`velox retrain` trains on the dataset and the log)"
+        )
+    return lines
 
 
 def check_gate(

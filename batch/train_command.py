@@ -13,6 +13,7 @@ from pyspark.sql import DataFrame, SparkSession
 from rich.console import Console
 from rich.table import Table
 
+from batch.added_items import with_added_items
 from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
 from batch.errors import TrainingError
 from batch.gate import (
@@ -22,13 +23,14 @@ from batch.gate import (
     check_popularity,
     comparable,
     compare_metrics,
+    gate_outcome,
 )
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
 from batch.protocol import HEADLINE, protocol_description, run_protocol
 from batch.snapshot_builder import build_snapshot_data
-from batch.spark import get_spark, is_local, session_exists, ui_address
-from batch.stages import StageTimer
+from batch.spark import check_master, get_spark, is_local, session_exists, ui_address
+from batch.stages import StageTimer, spark_progress
 from batch.train_als import FeatureModel, TrainedModel, fit_features
 from feature_store.manifest import Manifest
 from feature_store.registry import Registry
@@ -99,11 +101,14 @@ def train_and_publish(
         "events": prepared.n_events,
         "users": prepared.n_users,
         "items_with_events": prepared.n_items,
+        "skipped_events": prepared.skipped,
     }
     current = registry.current(options.model)
     gate: list[Comparison] = []
+    previous_extra: dict[str, Any] = {}
     if current is not None:
         previous = registry.manifest(options.model, current)
+        previous_extra = previous.extra
         if comparable(extra, previous.extra):
             gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
     baseline = beats_popularity(metrics, HEADLINE)
@@ -123,11 +128,13 @@ def train_and_publish(
         manifest = registry.publish(
             options.model, data, promote=options.promote and passed, parent=current
         )
+    for line in gate_outcome(current, previous_extra, extra, gate, options.gate_tolerance):
+        timer.console.print(line, markup=False)
     if current is not None:
         check_gate(gate, options.gate_tolerance, current, manifest.version)
     check_popularity(baseline, result.intervals.get(HEADLINE, {}), HEADLINE, manifest.version)
-    state = "promoted" if options.promote else "not promoted (--no-promote)"
-    timer.console.print(f"published {options.model} v{manifest.version}, {state}")
+    state = "and made it current" if options.promote else "(not made current)"
+    timer.console.print(f"published {options.model} v{manifest.version} {state}")
     return manifest
 
 
@@ -147,16 +154,20 @@ def run_train(
     *,
     log_events: str | None = None,
     training_cutoff: str | None = None,
+    log_items: str | None = None,
 ) -> Manifest:
     """Train on `options`' dataset with Spark, evaluate, gate and publish; the new manifest.
 
     Uses the active Spark session if there is one; otherwise starts one on `options.master`
     (default local[*]) and stops it at the end. `velox retrain` (jobs/retrain.py) adds the
     drained feedback log (`log_events`: Parquet in the events schema; the dataset is then
-    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`).
+    labelled `<dataset>+log`) and records the log position it drained to (`training_cutoff`),
+    and the items added online (`log_items`: Parquet attribute table, batch.added_items).
     """
     timer = StageTimer()
     had_session = session_exists()
+    if not had_session and options.master is not None:
+        check_master(options.master)  # before the dataset cache is written
     with timer.stage("dataset"):
         dataset, files = resolve_dataset(options, settings)
     sizes = [local_bytes(path) for path in (files.events, log_events) if path is not None]
@@ -166,6 +177,7 @@ def run_train(
         app = f"velox-train-{options.model}"
         spark = get_spark(options.master, app_name=app, short_job=short)
         _checkpoint_dir(spark, settings)
+    timer.progress = partial(spark_progress, spark)  # long stages (ALS) report their tasks
     timer.console.print(
         f"Spark {spark.version} on {spark.sparkContext.master}, UI at "
         f"{ui_address(spark) or 'disabled'}"
@@ -176,12 +188,21 @@ def run_train(
             if log_events is not None:
                 events = events.unionByName(read_events(spark, log_events))
                 dataset = f"{dataset}+log"
-            prepared = prepare_events(events)
-            attributes = read_attributes(files.items, "item_id")
+            prepared = prepare_events(events, settings.reward_range())
+            attributes = with_added_items(
+                read_attributes(files.items, "item_id"), read_attributes(log_items, "item_id")
+            )
         timer.console.print(
             f"{dataset}: {prepared.n_events} events, {prepared.n_users} users, "
             f"{prepared.n_items} items, latest event {prepared.cutoff}"
         )
+        if prepared.skipped:
+            low, high = settings.reward_range()
+            timer.console.print(
+                f"[yellow]skipped {prepared.skipped} events whose reward is NaN, infinite or "
+                f"outside [{low:g}, {high:g}][/yellow] (`velox events check` lists them, "
+                "`velox events drop-invalid` removes them from the drained log)"
+            )
         registry = Registry(settings.resolved_snapshot_root())
         manifest = train_and_publish(
             prepared,

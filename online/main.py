@@ -15,6 +15,7 @@ from feature_store.score_tables.engines import open_score_engine
 from online.access import AccessGate, load_keys
 from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
+from online.docs import install_docs
 from online.errors import install_error_handlers
 from online.featurize.added_items import AddedItems
 from online.reward_sweeper import RewardSweeper
@@ -62,6 +63,9 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             sweeper.start()
             app.state.service = service
             app.state.scores = stack.enter_context(closing(open_score_engine(settings)))
+            assert isinstance(app, DirectRoutesApp)
+            untimed = app.direct_endpoints
+            app.direct_endpoints = service.metrics.timed(untimed)  # for /metrics' histogram
             dashboard_state.start(service, url)
             # Long-lived startup objects need no more collection passes: fewer GC pauses.
             gc.freeze()
@@ -72,6 +76,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             try:
                 yield
             finally:
+                app.direct_endpoints = untimed
                 await dashboard_state.stop()
                 await sweeper.stop()
                 service.watcher.stop()
@@ -82,8 +87,11 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
         title="Velox",
         summary="Online personalization: score(u, x) = f(x; theta)^T w_u",
         lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
+    install_docs(app)
     keys = load_keys(settings.api_keys, settings.api_keys_file)
     app.access = AccessGate(keys) if keys is not None else None
     routers = (predict.router, observe.router, models.router, health.router, metrics.router,
