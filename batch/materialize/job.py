@@ -65,7 +65,7 @@ class MaterializeReport:
     written_parts: int
     resumed_parts: int
     device: str
-    seconds: float
+    seconds: float  # from a running Spark session to the published table
 
 
 def _selected(
@@ -87,19 +87,21 @@ def _selected(
 
 
 def _run_tasks(
-    spark: SparkSession, tasks: list[PartTask], watch: Callable[[], int], progress: Progress
+    spark: SparkSession,
+    tasks: list[PartTask],
+    watch: Callable[[], int],
+    total: int,
+    progress: Progress,
 ) -> list[tuple[int, str, int]]:
-    """Run the tasks as one Spark job, reporting finished parts while it runs."""
+    """Run the tasks as one Spark job; report the parts in staging (of `total`) as they grow."""
     from py4j.protocol import Py4JJavaError
 
-    if not tasks:
-        return []
     done = threading.Event()
-    total = len(tasks)
 
     def report() -> None:
-        seen = -1
-        while not done.wait(0.5):
+        seen, stop = -1, False
+        while not stop:
+            stop = done.wait(0.5)
             count = watch()
             if count != seen:
                 seen = count
@@ -108,6 +110,8 @@ def _run_tasks(
     reporter = threading.Thread(target=report, name="materialize-progress", daemon=True)
     reporter.start()
     try:
+        if not tasks:  # every part was finished by an earlier, crashed run
+            return []
         rdd = spark.sparkContext.parallelize(tasks, len(tasks))
         return rdd.map(run_part).collect()
     except Py4JJavaError as error:
@@ -130,7 +134,6 @@ def materialize(
     """Build, publish and make current a score table of `options.model` under `root`."""
     from batch.spark import get_spark
 
-    started = time.perf_counter()
     registry = Registry(root)
     storage = registry.storage
     version = options.version or registry.current(options.model)
@@ -139,6 +142,7 @@ def materialize(
     files = open_snapshot_files(storage, options.model, version)
     device = resolve_device(options.device)
     spark = spark or get_spark(options.master, "velox-materialize")
+    started = time.perf_counter()  # the job's own time: a Spark start is not materialization
     selected = _selected(options, files, spark)
     n_items = files.items.num_rows
     k = n_items if options.top_n is None else min(options.top_n, n_items)
@@ -176,8 +180,7 @@ def materialize(
         def count_parts() -> int:
             return sum(parse_part_name(name) is not None for name in storage.list_dir(directory))
 
-        written = _run_tasks(spark, tasks, count_parts, progress)
-        progress(len(plan.parts), len(plan.parts))
+        written = _run_tasks(spark, tasks, count_parts, len(plan.parts), progress)
         parts = dict(finished)
         for index, sha256, rows in written:
             parts[part_name(index)] = PartFile(sha256=sha256, rows=rows)

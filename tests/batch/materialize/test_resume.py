@@ -47,8 +47,11 @@ def test_a_crash_keeps_the_current_table_and_a_rerun_writes_only_missing_parts(
     assert 1 <= len(finished) < 6 and "part-00005.parquet" not in finished
 
     monkeypatch.delenv(CRASH_HOOK)
-    report = materialize(bigger, str(tmp_path), spark=spark)
+    seen: list[tuple[int, int]] = []
+    report = materialize(bigger, str(tmp_path), spark=spark, progress=lambda *p: seen.append(p))
     assert (report.resumed_parts, report.written_parts) == (len(finished), 6 - len(finished))
+    assert seen[0][0] >= len(finished) and seen[-1] == (6, 6)  # resumed parts count as done
+    assert all(total == 6 for _, total in seen)
     published = file_ids(tables / "2")
     assert {name: published[name] for name in finished} == finished  # not rewritten
     assert_rows_match(table_rows(tables / "2"), expected_rows(tmp_path, version, 8))
