@@ -30,16 +30,13 @@ class LoadResult:
     """What the clients saw: acknowledged events by id, failed attempts and their times."""
 
     acknowledged: dict[str, Event] = field(default_factory=dict)
-    failed_attempts: int = 0
-    first_failure: float | None = None
-    last_failure: float | None = None
+    failures: list[float] = field(default_factory=list)
+    """Monotonic times of the attempts that failed (an error status or no answer)."""
     latencies_s: list[float] = field(default_factory=list)
 
     def failed(self, at: float) -> None:
         """Count a failed attempt made at monotonic time `at`."""
-        self.failed_attempts += 1
-        self.first_failure = at if self.first_failure is None else self.first_failure
-        self.last_failure = at
+        self.failures.append(at)
 
 
 def planned_events(users: int, per_user: int, items: int, seed: int) -> dict[str, Event]:
@@ -105,17 +102,19 @@ class Audit:
     lost: int
     duplicated: int
     failed_attempts: int
+    """Failed attempts from the fault on (the retries it cost the clients)."""
     outage_s: float
+    """From the fault to the last failed attempt: how long clients saw errors."""
 
     @classmethod
     def of(cls, result: LoadResult, logged: Counter[str], killed_at: float) -> Audit:
         """Compare what clients were told with what the log holds."""
         acked = result.acknowledged
-        last = result.last_failure
+        after = [at for at in result.failures if at >= killed_at]
         return cls(
             acknowledged=len(acked),
             lost=sum(1 for event_id in acked if logged[event_id] == 0),
             duplicated=sum(1 for event_id in acked if logged[event_id] > 1),
-            failed_attempts=result.failed_attempts,
-            outage_s=max(0.0, last - killed_at) if last is not None else 0.0,
+            failed_attempts=len(after),
+            outage_s=max(after) - killed_at if after else 0.0,
         )
