@@ -18,17 +18,25 @@ single-node run of the same workload and round, and the summary gives the median
 rounds. "cpu us/req" is the service process's CPU per request, "redis us/req" that of every
 Redis process of the setup (the cluster's six, replicas included). The cluster's nodes share
 this machine's cores with the service and wrk; on separate hosts they would not.
+
+First, the client side alone, in this process: CPU per `RedisWeightStore.read` (one round
+trip) and per `observe` (two) with 50 calls in flight, over the same three setups, alternated
+`--rounds` times; the least disturbed (smallest) figure of each is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bench.bench_service import (
@@ -40,7 +48,9 @@ from bench.bench_service import (
     start_server,
     stop,
 )
-from bench.service_fixture import publish_bench_snapshot
+from bench.service_fixture import N_USERS, publish_bench_snapshot
+from online.redis_store import RedisWeightStore
+from online.weight_store import FeedbackEvent, RedisStoreConfig, StateChange
 from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import free_port, redis_binary
 
@@ -68,6 +78,36 @@ def serve(home: Path, redis_url: str, **extra: str) -> tuple[subprocess.Popen[by
     return start_server([*command, "--port", str(port)], env, base + "/readyz"), base
 
 
+STORE_CALLS = 10_000
+IN_FLIGHT = 50
+
+
+async def store_cpu(url: str, wait_replicas: int) -> tuple[float, float]:
+    """Client CPU (us) per store read and per store observe, `IN_FLIGHT` calls at a time."""
+    store = RedisWeightStore(RedisStoreConfig(url=url, wait_replicas=wait_replicas))
+    users = [f"u{n}" for n in range(N_USERS)]
+    run = uuid.uuid4().hex[:8]
+
+    def observe(n: int) -> Awaitable[object]:
+        event = FeedbackEvent(f"{run}-{n}", users[n % N_USERS], "i1", 1.0, 1_700_000_000_000_000)
+        return store.observe("movies", 1, event, lambda old, _: StateChange(b"s" * 400))
+
+    def read(n: int) -> Awaitable[object]:
+        return store.read("movies", 1, users[n % N_USERS], with_seen=False)
+
+    async def per_call(call: Callable[[int], Awaitable[object]]) -> float:
+        started = time.process_time()
+        for batch in range(0, STORE_CALLS, IN_FLIGHT):
+            await asyncio.gather(*[call(batch + j) for j in range(IN_FLIGHT)])
+        return (time.process_time() - started) / STORE_CALLS * 1e6
+
+    try:
+        await store.ping()
+        return await per_call(read), await per_call(observe)
+    finally:
+        await store.close()
+
+
 def main() -> None:
     """Start the three setups, run every workload on each, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,6 +125,19 @@ def main() -> None:
     cluster.start()
     servers = []
     try:
+        setups = (
+            ("single", redis_url, 0),
+            ("cluster", cluster.url, 0),
+            ("cluster+WAIT", cluster.url, 1),
+        )
+        client: dict[str, list[tuple[float, float]]] = {}
+        for _ in range(args.rounds):
+            for setup, url, wait in setups:
+                client.setdefault(setup, []).append(asyncio.run(store_cpu(url, wait)))
+        print(f"client CPU per store call ({IN_FLIGHT} in flight, least of {args.rounds} rounds):")
+        for setup, values in client.items():
+            read, observe = min(v[0] for v in values), min(v[1] for v in values)
+            print(f"  {setup:<13} read {read:5.1f} us   observe {observe:5.1f} us")
         servers = [
             ("single", *serve(root / "home-single", redis_url), [redis_process.pid]),
             ("cluster", *serve(root / "home-cluster", cluster.url), cluster.pids()),
