@@ -19,7 +19,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from tests.online.dashboard_service import USERS, Traffic, dashboard_server
+from tests.online.dashboard_service import USERS, Traffic, dashboard_server, metric_value
 from tests.online.live_server import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -115,20 +115,14 @@ def check_traffic(driver: webdriver.Chrome, http: httpx.Client) -> None:
     raise AssertionError("never saw the page and the endpoint on the same tick")
 
 
-def metric_total(text: str, name: str) -> float:
-    """Sum of a counter's samples in a Prometheus text page."""
-    lines = [line for line in text.splitlines() if line.startswith(name + "{")]
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
-
-
 def check_still(driver: webdriver.Chrome, http: httpx.Client) -> None:
     """With traffic stopped, every panel shows what the endpoints and /metrics report."""
     for panel in ("traffic", "learning", "overview"):
         after_refresh(driver, panel)
     page = shown(driver)
     metrics = http.get("/metrics").text
-    assert page["traffic.predictions_total"] == metric_total(metrics, "velox_predictions_total")
-    assert page["traffic.observations_total"] == metric_total(metrics, "velox_observations_total")
+    assert page["traffic.predictions_total"] == metric_value(metrics, "velox_predictions_total")
+    assert page["traffic.observations_total"] == metric_value(metrics, "velox_observations_total")
     learning = http.get("/dashboard/data/learning").json()
     for name in ("events", "decisions", "reward_mean"):
         assert page[f"learning.{name}"] == learning[name], name

@@ -126,8 +126,8 @@ class TrafficResponse(BaseModel):
     routes: list[RouteTraffic]
     errors: list[ErrorCount]
     redis_rtt_ms: float | None
-    predictions_total: float = Field(description="velox_predictions_total, all models")
-    observations_total: float = Field(description="velox_observations_total, all outcomes")
+    predictions_total: float = Field(description="velox_predictions_total as /metrics says")
+    observations_total: float = Field(description="velox_observations_total as /metrics says")
     t: list[float] = Field(description="end of each sampler tick, oldest first")
     series: list[RouteSeries]
     errors_per_s: list[float]

@@ -23,6 +23,7 @@ import numpy as np
 from fastapi import Request, Response
 from numpy.typing import NDArray
 from prometheus_client import Counter
+from prometheus_client.parser import text_string_to_metric_families
 
 from online.dashboard.schemas import ErrorCount, RouteSeries, RouteTraffic, TrafficResponse
 from online.metrics import ServiceMetrics
@@ -86,8 +87,13 @@ def error_counts(metrics: ServiceMetrics) -> dict[str, float]:
 
 
 def request_totals(metrics: ServiceMetrics) -> tuple[float, float]:
-    """Answered /predict and /observe requests so far, all models and outcomes."""
-    return sum(_totals(metrics.predictions).values()), sum(_totals(metrics.observations).values())
+    """Answered /predict and /observe requests so far, as `/metrics` reports them (summed over
+    every worker when there are several), all models and outcomes."""
+    totals = {"velox_predictions": 0.0, "velox_observations": 0.0}
+    for family in text_string_to_metric_families(metrics.render().decode()):
+        if family.name in totals:
+            totals[family.name] += sum(s.value for s in family.samples if s.name.endswith("_total"))
+    return totals["velox_predictions"], totals["velox_observations"]
 
 
 class TrafficMonitor:

@@ -37,7 +37,7 @@ def plant_history(root: str, redis_url: str) -> None:
 
 @contextmanager
 def dashboard_server(
-    home: Path, redis_server: RedisServer, env: dict[str, str] | None = None
+    home: Path, redis_server: RedisServer, env: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[LiveServer]:
     """A flushed Redis with the planted history, and `velox serve` over it."""
     client = redis.Redis.from_url(redis_server.url)
@@ -52,7 +52,7 @@ def dashboard_server(
         "VELOX_POLICY": "egreedy:0.2",
         **(env or {}),
     }
-    server = LiveServer(home, settings)
+    server = LiveServer(home, settings, workers=workers)
     server.start()
     try:
         yield server
@@ -60,6 +60,15 @@ def dashboard_server(
         server.stop()
         client.flushall()
         client.close()
+
+
+def metric_value(text: str, name: str, labels: str = "") -> float:
+    """Sum of the samples of `name` in a Prometheus text page whose labels hold `labels`."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and labels in line
+    )
 
 
 def one_round(http: httpx.Client, user: str, reward: float) -> None:

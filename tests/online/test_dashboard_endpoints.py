@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from jobs.quickstart import dashboard_url
 from online.dashboard import schemas
 from online.dashboard.ope import CANDIDATES
-from tests.online.dashboard_service import CYCLES, MODEL, dashboard_server
+from tests.online.dashboard_service import CYCLES, MODEL, dashboard_server, metric_value
 from tests.online.live_server import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -140,15 +140,6 @@ def test_learning_and_ope_of_planted_rounds(http: httpx.Client) -> None:
     values = {e["estimator"]: e["value"] for e in ope["estimates"]}
     assert values["ips"] == pytest.approx((0.9 + 0.1 / 40) * mean)
     assert values["snips"] == pytest.approx(mean)
-
-
-def metric_value(text: str, name: str, labels: str = "") -> float:
-    """Sum of the samples of `name` in a Prometheus text page whose labels hold `labels`."""
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith(name + "{") and labels in line
-    )
 
 
 def test_traffic_agrees_with_metrics(http: httpx.Client) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from fastapi import Request, Response
@@ -11,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from online.dashboard.traffic import ROUTES, WINDOW_TICKS, TrafficMonitor, percentiles
+from tests.online.dashboard_service import dashboard_server, metric_value
+from tests.support.redis_server import RedisServer
 from velox.errors import NotFoundError
 
 
@@ -106,3 +110,19 @@ def test_timed_endpoints_record_every_call_even_failing_ones() -> None:
     assert {route: part.count for route, part in tick.routes.items()} == dict.fromkeys(
         ROUTES.values(), 1
     )
+
+
+def test_totals_are_the_whole_service_with_two_workers(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """With `--workers 2`, whichever worker answers, the totals are /metrics' (every worker's)."""
+    with (
+        dashboard_server(tmp_path, redis_server, workers=2) as server,
+        httpx.Client(base_url=server.url, timeout=30.0) as http,
+    ):
+        for n in range(30):
+            http.get("/predict", params={"user": f"u{n}", "k": 2}).raise_for_status()
+        for _ in range(6):
+            traffic = http.get("/dashboard/data/traffic").json()
+            assert traffic["predictions_total"] == 30.0
+            assert metric_value(http.get("/metrics").text, "velox_predictions_total") == 30.0

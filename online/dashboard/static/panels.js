@@ -99,8 +99,8 @@
       ["sampled at", clock("traffic.tick", data.t.length ? data.t[data.t.length - 1] : null)],
       ["window", num("traffic.window_s", data.window_s, "s", 1)],
       ["Redis round trip", num("traffic.redis_rtt_ms", data.redis_rtt_ms, "ms", 3)],
-      ["predictions", num("traffic.predictions_total", data.predictions_total)],
-      ["observations", num("traffic.observations_total", data.observations_total)],
+      ["predictions (all workers)", num("traffic.predictions_total", data.predictions_total)],
+      ["observations (all workers)", num("traffic.observations_total", data.observations_total)],
     ]);
     const rate = lineChart({ t: data.t, title: "Requests per second", yLabel: "requests / s", yMin: 0,
       series: data.series.map((s) => ({ name: s.route, values: s.requests_per_s })) });
