@@ -79,6 +79,8 @@ def serve(home: Path, redis_url: str, **extra: str) -> tuple[subprocess.Popen[by
 
 
 STORE_CALLS = 10_000
+CLIENT_MODEL = "client-bench"
+"""The store calls write opaque states under their own model, apart from the served one."""
 IN_FLIGHT = 50
 
 
@@ -90,10 +92,10 @@ async def store_cpu(url: str, wait_replicas: int) -> tuple[float, float]:
 
     def observe(n: int) -> Awaitable[object]:
         event = FeedbackEvent(f"{run}-{n}", users[n % N_USERS], "i1", 1.0, 1_700_000_000_000_000)
-        return store.observe("movies", 1, event, lambda old, _: StateChange(b"s" * 400))
+        return store.observe(CLIENT_MODEL, 1, event, lambda old, _: StateChange(b"s" * 400))
 
     def read(n: int) -> Awaitable[object]:
-        return store.read("movies", 1, users[n % N_USERS], with_seen=False)
+        return store.read(CLIENT_MODEL, 1, users[n % N_USERS], with_seen=False)
 
     async def per_call(call: Callable[[int], Awaitable[object]]) -> float:
         started = time.process_time()
