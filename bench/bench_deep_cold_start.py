@@ -33,6 +33,7 @@ from numpy.typing import NDArray
 
 from batch.datasets.movielens import GENRES, load_movielens_100k
 from batch.datasets.reader import known_item_types, read_events
+from batch.errors import GateRejectedError
 from batch.evaluate import ranking_metrics
 from batch.options import TrainOptions
 from batch.prepare import ITEM, REWARD, USER, prepare_events
@@ -113,7 +114,14 @@ def _train(
         )  # fmt: skip
         started = time.perf_counter()
         registry = Registry(root)
-        manifests[kind] = train_and_publish(prepared, warm_items, options, registry, dataset="w")
+        try:
+            manifests[kind] = train_and_publish(
+                prepared, warm_items, options, registry, dataset="w"
+            )
+        except GateRejectedError as refused:  # published, not promoted: serve it anyway
+            print(f"{kind}: {refused.message}")
+            registry.promote(options.model, 1)
+            manifests[kind] = registry.manifest(options.model, 1)
         print(f"{kind}: trained and published in {time.perf_counter() - started:.0f} s")
     spark.stop()
     return manifests

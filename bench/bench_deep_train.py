@@ -63,6 +63,7 @@ def run(folder: Path, device: str, epochs: int, batch: int, target: float) -> di
         out_dim=32,
         text_buckets=4096,
         global_mean=float(train["r"].mean()),
+        block_scales=[1.0, 1.0],  # rating and exposure blocks, as `velox train --kind deep`
     )
     ids = np.arange(1, len(meta["items"]) + 1)
     valid = np.load(folder / "valid.npz")

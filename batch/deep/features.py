@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from batch.deep.training_data import write_training_rows
 from batch.options import TrainOptions
 from batch.snapshot_builder import catalog_ids
 from batch.spark import is_local
-from batch.train_als import _empirical_bayes_lambda
+from batch.train_als import _empirical_bayes_lambda, _mean_norm
 from feature_store.tower.encode import EncodedItems, encode_items
 
 ValidationRows = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
@@ -120,6 +121,7 @@ def _train(
         out_dim=options.deep_dim,
         text_buckets=options.deep_text_buckets,
         global_mean=global_mean,
+        block_scales=[1.0] if options.implicit else [1.0, 1.0],
     )
     catalog = catalog_ids(list(item_ids), attributes)
     attrs = attribute_rows(catalog, attributes)
@@ -129,11 +131,23 @@ def _train(
     job = tower_job(options, rows_path, spec.to_json(), encoded, n_users)
     result = run_training(frame.sparkSession, job)
     state = result.tower_state
+    k, learned = options.deep_dim, spec.blocks * options.deep_dim
+    if spec.blocks == 2:  # the exposure block gets the rating block's mean norm (as ALS's)
+        raw = item_features(state, spec, encoded)
+        scale = _mean_norm(raw[:, :k]) / max(_mean_norm(raw[:, k:learned]), 1e-12)
+        spec = replace(spec, block_scales=[1.0, scale])
     features = item_features(state, spec, encoded)
     extra = item_features(state, spec, encode_items(spec, attrs[n_items:]))
     cold = item_features(state, spec, encode_items(spec, [{}]))[0]
     own = (
-        np.hstack([result.user_vectors, np.ones((n_users, 1)), result.user_bias[:, None]])
+        np.hstack(
+            [
+                result.user_vectors[:, :k],
+                np.zeros((n_users, learned - k)),  # the head learns the exposure weights
+                np.ones((n_users, 1)),
+                result.user_bias[:, None],
+            ]
+        )
         .astype(np.float32)
         .astype(np.float64)
     )
@@ -143,8 +157,8 @@ def _train(
     own[~seen_users] = prior
     scores = np.einsum("ij,ij->i", features[items], own[users])
     residual_var = float(np.mean((scores - rewards) ** 2))
-    k = options.deep_dim
-    free = np.r_[np.arange(k), [k + 1]]
+    free = np.r_[np.arange(k), [learned + 1]]
+    layout = {"rating": [0, k], "exposure": [k, learned]} if learned > k else {"tower": [0, k]}
     published = dict(state)
     published["ids.weight"] = state["ids.weight"][:1].copy()
     return DeepFeatureModel(
@@ -154,7 +168,11 @@ def _train(
         lam_eb=_empirical_bayes_lambda(residual_var, own[seen_users][:, free]),
         cold_item=cold,
         relevance_threshold=global_mean,
-        layout={"tower": [0, k], "item_bias": [k, k + 1], "constant": [k + 1, k + 2]},
+        layout={
+            **layout,
+            "item_bias": [learned, learned + 1],
+            "constant": [learned + 1, learned + 2],
+        },
         implicit_counts=counts.astype(np.int64) if options.implicit else None,
         implicit_rmse=float(np.sqrt(residual_var)),
         catalog_features=extra,

@@ -43,6 +43,7 @@ def build_spec(
     text_buckets: int,
     global_mean: float,
     max_text_tokens: int = 16,
+    block_scales: list[float] | None = None,
 ) -> TowerSpec:
     """The spec of a tower over `attributes`' columns (none: the tower sees only ids)."""
     categorical: dict[str, Categorical] = {}
@@ -79,6 +80,7 @@ def build_spec(
         categorical=categorical,
         text=text,
         numeric=numeric,
+        block_scales=block_scales or [1.0],
     )
 
 

@@ -44,6 +44,7 @@ class TowerJob:
     device: str = "auto"
     seed: int = 42
     device_bytes: int = 1 << 30
+    negatives: int = 4
     validation: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]] | None = None
 
 
@@ -66,24 +67,34 @@ class TowerResult:
 
 
 class TwoTower(nn.Module):
-    """The item tower plus a user embedding and bias (the user side, trained jointly)."""
+    """The item tower plus the user side (an embedding per block and a bias), trained jointly.
+
+    With two blocks the second is the exposure model: the logit that the user rated the item
+    at all is `y_i · q_u + c`, trained against uniformly drawn items (as ALS's exposure block).
+    """
 
     def __init__(self, spec: TowerSpec, id_rows: int, n_users: int) -> None:
         """Layers of both towers."""
         super().__init__()
         self.items = ItemTower(spec, id_rows)
-        self.users = nn.Embedding(n_users, spec.out_dim)
+        self.k = spec.out_dim
+        self.users = nn.Embedding(n_users, spec.blocks * spec.out_dim)
         self.user_bias = nn.Embedding(n_users, 1)
+        self.exposure_bias = nn.Parameter(torch.zeros(1))
         nn.init.normal_(self.users.weight, std=0.1)
         nn.init.zeros_(self.user_bias.weight)
         self.global_mean = spec.global_mean
 
-    def forward(self, users: torch.Tensor, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """Scores of (user, item) pairs, `inputs` being the items' encoded rows."""
+    def forward(
+        self, users: torch.Tensor, inputs: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rating scores and exposure logits of (user, item) pairs (`inputs`: encoded items)."""
         out = self.items(*inputs)
-        dot = (out[:, :-1] * self.users(users)).sum(dim=1)
-        scores: torch.Tensor = dot + out[:, -1] + self.user_bias(users)[:, 0] + self.global_mean
-        return scores
+        vectors, k = self.users(users), self.k
+        dot = (out[:, :k] * vectors[:, :k]).sum(dim=1)
+        scores = dot + out[:, -1] + self.user_bias(users)[:, 0] + self.global_mean
+        exposure = (out[:, k:-1] * vectors[:, k:]).sum(dim=1) + self.exposure_bias
+        return scores, exposure
 
 
 def pick_device(name: str) -> torch.device:
@@ -142,9 +153,36 @@ def _validate(
     assert job.validation is not None
     users, rows, rewards = (torch.from_numpy(np.asarray(a)).to(device) for a in job.validation)
     with torch.no_grad():
-        scores = model(users, [t[rows] for t in items]).float()
+        scores = model(users, [t[rows] for t in items])[0].float()
         loss = _loss(scores, rewards.float(), job.implicit).item()
     return float(loss if job.implicit else np.sqrt(loss))
+
+
+def _step(
+    model: nn.Module,
+    batch: Any,
+    items: list[torch.Tensor],
+    job: TowerJob,
+    exposure: bool,
+    device: torch.device,
+) -> tuple[torch.Tensor, int]:
+    """The loss of one batch of rows (and its drawn negatives) and its number of rows."""
+    users, item_rows, rewards = batch
+    n = len(users)
+    if exposure:  # uniformly drawn items, which the user most likely did not rate
+        drawn = torch.randint(0, items[0].shape[0], (n * job.negatives,), device=device)
+        item_rows = torch.cat([item_rows, drawn])
+        users = torch.cat([users, users.repeat(job.negatives)])
+    inputs = [t[item_rows] for t in items]
+    dropped = torch.rand(item_rows.shape, device=device) < job.id_dropout
+    inputs[3] = torch.where(dropped, torch.zeros_like(inputs[3]), inputs[3])
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        scores, exposed = model(users, inputs)
+    loss = _loss(scores[:n].float(), rewards, job.implicit)
+    if exposure:
+        labels = (torch.arange(len(users), device=device) < n).float()
+        loss = loss + _loss(exposed.float(), labels, implicit=True)
+    return loss, n
 
 
 def train_two_tower(job: TowerJob) -> TowerResult | None:
@@ -167,24 +205,19 @@ def train_two_tower(job: TowerJob) -> TowerResult | None:
     rows = _Rows(job.rows_path, device, job.device_bytes, rank, world)
     optimizer = torch.optim.AdamW(model.parameters(), lr=job.lr, weight_decay=job.weight_decay)
     generator = torch.Generator().manual_seed(job.seed + rank)
-    mixed = device.type == "cuda"
+    exposure = spec.blocks == 2
     history: list[tuple[float, float]] = []
     start, seen, total = time.perf_counter(), 0, 0.0
     for _ in range(job.epochs):
         model.train()
         total, count = 0.0, 0
-        for users, item_rows, rewards in rows.batches(job.batch_size, generator):
-            inputs = [t[item_rows] for t in items]
-            dropped = torch.rand(item_rows.shape, device=device) < job.id_dropout
-            inputs[3] = torch.where(dropped, torch.zeros_like(inputs[3]), inputs[3])
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
-                scores = model(users, inputs)
-            loss = _loss(scores.float(), rewards, job.implicit)
+        for batch in rows.batches(job.batch_size, generator):
+            loss, n = _step(model, batch, items, job, exposure, device)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
-            total += float(loss.detach()) * len(users)
-            count += len(users)
+            total += float(loss.detach()) * n
+            count += n
         seen += count
         if job.validation is not None and rank == 0:
             model.eval()
@@ -218,6 +251,6 @@ def item_features(
     tower = ItemTower(spec, id_rows=state["ids.weight"].shape[0])
     tower.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
     with torch.inference_mode():
-        rows = feature_rows(tower.eval()(*tensors(items)), spec.global_mean)
+        rows = feature_rows(tower.eval()(*tensors(items)), spec)
     features: NDArray[np.float64] = rows.numpy().astype(np.float32).astype(np.float64)
     return features

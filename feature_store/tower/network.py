@@ -3,7 +3,8 @@
     f(x) = MLP([mean token embedding, mean word embedding, numbers, id embedding]) = [z, b]
 
 z (k numbers) meets the user's vector, b is the item's bias; the published features are
-`[z, global_mean + b, 1]` (`feature_rows`) so that the score stays one dot product.
+`[z, s * y, global_mean + b, 1]` (`feature_rows`; z the rating block, y the exposure block
+when the spec has two) so that the score stays one dot product.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ItemTower(nn.Module):
         self.words = nn.Embedding(spec.text_buckets + 1, e, padding_idx=0)
         self.ids = nn.Embedding(id_rows, e)
         self.hidden = nn.Linear(3 * e + 2 * len(spec.numeric), spec.hidden)
-        self.out = nn.Linear(spec.hidden, spec.out_dim + 1)
+        self.out = nn.Linear(spec.hidden, spec.blocks * spec.out_dim + 1)
         for table in (self.tokens, self.words, self.ids):
             nn.init.normal_(table.weight, std=0.1)
 
@@ -62,10 +63,12 @@ def tensors(encoded: EncodedItems, device: torch.device | str = "cpu") -> list[t
     return [torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays]
 
 
-def feature_rows(output: torch.Tensor, global_mean: float) -> torch.Tensor:
-    """[z, b] → the published features [z, global_mean + b, 1]."""
+def feature_rows(output: torch.Tensor, spec: TowerSpec) -> torch.Tensor:
+    """[z, (y,) b] → the published features [z, (s * y,) global_mean + b, 1]."""
+    scales = torch.tensor(spec.block_scales, dtype=output.dtype, device=output.device)
+    learned = output[:, :-1] * scales.repeat_interleave(spec.out_dim)
     ones = torch.ones_like(output[:, :1])
-    return torch.cat([output[:, :-1], output[:, -1:] + global_mean, ones], dim=1)
+    return torch.cat([learned, output[:, -1:] + spec.global_mean, ones], dim=1)
 
 
 def published_weights(tower: ItemTower) -> dict[str, NDArray[np.float32]]:
@@ -90,6 +93,6 @@ def featurize(tower: ItemTower, spec: TowerSpec, encoded: EncodedItems) -> NDArr
     """Features `[z, mean + b, 1]` (n, d) of encoded items, float32, on the CPU."""
     with torch.inference_mode():
         output = tower(*tensors(encoded))
-        rows = feature_rows(output, spec.global_mean)
+        rows = feature_rows(output, spec)
     features: NDArray[np.float32] = rows.numpy().astype(np.float32)
     return features

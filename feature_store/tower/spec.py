@@ -43,9 +43,12 @@ class Numeric:
 class TowerSpec:
     """Inputs and sizes of an item tower (the JSON of `tower.json`).
 
-    `out_dim` is k, the learned part of the features; the published features are
-    `[z (k), global_mean + bias, 1]`, so d = k + 2. `id_rows` is the id table's size: the
-    published tower keeps only row 0, the embedding of an item the tower never saw.
+    `out_dim` is k, the width of each learned block; with `block_scales` [1, s] (explicit
+    feedback) the tower has a rating block z and an exposure block y and the published features
+    are `[z, s * y, global_mean + bias, 1]` (d = 2k + 2; s gives y the mean norm of z, as ALS
+    scales its exposure block), with [1] (implicit) `[z, global_mean + bias, 1]` (d = k + 2).
+    `id_rows` is the id table's size: the published tower keeps only row 0, the embedding of
+    an item the tower never saw.
     """
 
     embed_dim: int
@@ -58,6 +61,7 @@ class TowerSpec:
     text: list[str] = field(default_factory=list)
     numeric: dict[str, Numeric] = field(default_factory=dict)
     id_rows: int = 1
+    block_scales: list[float] = field(default_factory=lambda: [1.0])
     format: int = SPEC_FORMAT
 
     @property
@@ -73,7 +77,12 @@ class TowerSpec:
     @property
     def dim(self) -> int:
         """The feature dimension d the tower's features have."""
-        return self.out_dim + 2
+        return self.blocks * self.out_dim + 2
+
+    @property
+    def blocks(self) -> int:
+        """Learned feature blocks: 1 (rating or preference), 2 (rating and exposure)."""
+        return len(self.block_scales)
 
     def token_offsets(self) -> dict[str, int]:
         """First token row of each categorical column."""
@@ -111,10 +120,13 @@ class TowerSpec:
                     for k, n in data["numeric"].items()
                 },
                 id_rows=int(data["id_rows"]),
+                block_scales=[float(x) for x in data["block_scales"]],
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise SnapshotCorruptError(f"tower spec is not valid: {error}") from error
         bad_numbers = [n for n in spec.numeric.values() if not (math.isfinite(n.std) and n.std > 0)]
-        if bad_numbers or min(spec.embed_dim, spec.hidden, spec.out_dim, spec.text_buckets) < 1:
+        scales = spec.block_scales
+        sizes = (spec.embed_dim, spec.hidden, spec.out_dim, spec.text_buckets, len(scales))
+        if bad_numbers or min(sizes) < 1 or not all(math.isfinite(x) for x in scales):
             raise SnapshotCorruptError("tower spec has non-positive sizes or scales")
         return spec

@@ -1,0 +1,153 @@
+"""Featurization throughput with Clipper's AIMD batching vs one item per call, same p99 SLO.
+
+    python -m bench.bench_aimd_featurize [--slo-ms 20] [--seconds 2]
+
+The served item tower of a ml-100k-shaped deep snapshot (seeded random weights: speed does not
+depend on them) featurizes items with distinct attributes (no cache hits), called through
+`online.featurize.batcher.AdaptiveBatcher` exactly as `PUT /items` calls it. Requests arrive
+open-loop (Poisson) at a fixed rate. Part 1: for AIMD batching and for batch size 1, the rates
+are stepped up (x1.5) until the p99 request latency passes the SLO; the highest passing rate
+is each one's throughput at that SLO. Part 2: AIMD at a rate, then a step to 3x that rate;
+p99 per one-second window and the controller's batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from feature_store.registry import Registry
+from feature_store.snapshot import Snapshot
+from online.featurize.aimd import AimdController
+from online.featurize.batcher import AdaptiveBatcher
+from online.featurize.tower import FeatureCache, ServedTower
+from tests.batch.deep_planted import GENRES
+from tests.online.deep_snapshot import publish_deep
+
+
+def _snapshot(folder: Path) -> Snapshot:
+    rng = np.random.default_rng(0)
+    rows = [
+        {"item_id": f"i{k}", "title": f"movie {k} of the {GENRES[k % 6]} kind",
+         "year": int(rng.integers(1930, 2000)), "genres": [GENRES[k % 6], GENRES[(k * 7) % 6]]}
+        for k in range(1682)
+    ]  # fmt: skip
+    schema = pa.schema([("item_id", pa.string()), ("title", pa.string()), ("year", pa.int32()),
+                        ("genres", pa.list_(pa.string()))])  # fmt: skip
+    publish_deep(str(folder), "movies", pa.Table.from_pylist(rows, schema=schema), n_users=50)
+    return Registry(str(folder)).load("movies")
+
+
+class _Load:
+    """Open-loop Poisson requests against a batcher; per-request (arrival, latency)."""
+
+    def __init__(self, batcher: AdaptiveBatcher[Any, Any]) -> None:
+        self.batcher = batcher
+        self.done: list[tuple[float, float]] = []
+        self.count = 0
+
+    async def _one(self) -> None:
+        self.count += 1
+        attributes = {"title": f"new item {self.count}", "year": 1990, "genres": ["drama"]}
+        started = time.perf_counter()
+        await self.batcher.submit(attributes)
+        self.done.append((started, time.perf_counter() - started))
+
+    async def offer(self, rate: float, seconds: float, rng: np.random.Generator) -> None:
+        """Send requests at `rate` per second for `seconds`, then wait for all answers."""
+        tasks = []
+        end = time.perf_counter() + seconds
+        next_at = time.perf_counter()
+        while next_at < end:
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            tasks.append(asyncio.create_task(self._one()))
+            next_at += rng.exponential(1.0 / rate)
+        await asyncio.gather(*tasks)
+
+
+def _p99(latencies: list[float]) -> float:
+    return float(np.percentile(latencies, 99)) if latencies else float("nan")
+
+
+async def _rate_at_slo(
+    tower: ServedTower, max_size: int, slo_s: float, seconds: float
+) -> tuple[float, float]:
+    """The highest offered rate (x1.5 steps) whose p99 stays under `slo_s`, and that p99."""
+    rate, best = 50.0, (0.0, float("nan"))
+    rng = np.random.default_rng(1)
+    while rate < 200_000:
+        controller = AimdController(slo_s=slo_s / 2, max_size=max_size)
+        batcher = AdaptiveBatcher(
+            tower.features, controller, max_wait_s=0.001 if max_size > 1 else 0.0
+        )
+        load = _Load(batcher)
+        await load.offer(rate, seconds, rng)
+        await batcher.close()
+        p99 = _p99([latency for _, latency in load.done])
+        if p99 > slo_s:
+            break
+        best = (rate, p99)
+        rate *= 1.5
+    return best
+
+
+async def _step(
+    tower: ServedTower, rate: float, slo_s: float, seconds: float
+) -> list[tuple[float, float, float, int]]:
+    """AIMD at `rate`, then 3x `rate`: (second, offered rate, p99, batch size) per second."""
+    controller = AimdController(slo_s=slo_s / 2, max_size=1024)
+    batcher = AdaptiveBatcher(tower.features, controller, max_wait_s=0.001)
+    load = _Load(batcher)
+    rng = np.random.default_rng(2)
+    start = time.perf_counter()
+    sizes: list[tuple[float, int]] = []
+
+    async def watch() -> None:
+        while True:
+            sizes.append((time.perf_counter() - start, controller.size))
+            await asyncio.sleep(0.1)
+
+    watcher = asyncio.create_task(watch())
+    await load.offer(rate, seconds, rng)
+    await load.offer(3 * rate, seconds, rng)
+    watcher.cancel()
+    await batcher.close()
+    rows = []
+    for second in range(int(2 * seconds)):
+        window = [lat for at, lat in load.done if second <= at - start < second + 1]
+        size = max((s for t, s in sizes if second <= t < second + 1), default=0)
+        rows.append((float(second), rate if second < seconds else 3 * rate, _p99(window), size))
+    return rows
+
+
+def main() -> None:
+    """Print the throughput table and the load-step table."""
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--slo-ms", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    args = parser.parse_args()
+    slo = args.slo_ms / 1000
+    tower = ServedTower(_snapshot(Path(tempfile.mkdtemp())), FeatureCache(maxsize=1))
+    single = asyncio.run(_rate_at_slo(tower, 1, slo, args.seconds))
+    aimd = asyncio.run(_rate_at_slo(tower, 1024, slo, args.seconds))
+    print(f"p99 SLO {args.slo_ms:.0f} ms; highest offered rate (x1.5 steps) with p99 under it")
+    print(f"{'batching':14} {'items/s':>9} {'p99 ms':>7} {'vs size 1':>10}")
+    print(f"{'size 1':14} {single[0]:>9.0f} {single[1] * 1000:>7.1f} {1.0:>9.1f}x")
+    print(f"{'AIMD':14} {aimd[0]:>9.0f} {aimd[1] * 1000:>7.1f} {aimd[0] / single[0]:>9.1f}x")
+    step = asyncio.run(_step(tower, aimd[0] / 3, slo, args.seconds * 2))
+    print(f"\nload step at {args.seconds * 2:.0f} s (AIMD): p99 per second")
+    print(f"{'second':>6} {'offered/s':>10} {'p99 ms':>7} {'batch size':>11}")
+    for second, rate, p99, size in step:
+        print(f"{second:>6.0f} {rate:>10.0f} {p99 * 1000:>7.1f} {size:>11}")
+
+
+if __name__ == "__main__":
+    main()
