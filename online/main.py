@@ -66,7 +66,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             assert isinstance(app, DirectRoutesApp)
             untimed = app.direct_endpoints
             app.direct_endpoints = service.metrics.timed(untimed)  # for /metrics' histogram
-            dashboard_state.start(service, url)
+            dashboard_state.start(service, url, app.state.scores)
             # Long-lived startup objects need no more collection passes: fewer GC pauses.
             gc.freeze()
             # A request allocates a few hundred objects and frees them by reference counting;

@@ -172,8 +172,16 @@ def test_dashboard_in_chromium(
             traffic.stop()
             check_still(browser, http)
             check_ope(browser, http)
+            page, extensions = shown(browser), http.get("/dashboard/data/extensions").json()
+            for panel in extensions["panels"]:
+                for metric in panel["metrics"]:
+                    shows = page[f"extensions.{panel['id']}.{metric['label']}"]
+                    if metric["unit"] == "s":  # an age: grows between the page's fetch and ours
+                        assert 0 <= metric["value"] - shows <= 11.0  # one refresh period
+                    else:
+                        assert shows == metric["value"], metric
             texts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "[data-extension]")]
-            assert len(texts) == 3 and all("Not available" in text for text in texts)
+            assert "Not available" in texts[2] and "fresh" in texts[0] and "added" in texts[1]
             assert browser.find_elements(By.CSS_SELECTOR, "form, button, input, textarea") == []
     finally:
         traffic.stop()

@@ -8,6 +8,7 @@
     learning.py     rewards, exploration, propensities, users with state: bounded Redis reads
     ope.py          IPS / SNIPS / DR of candidate policies on the recent decision log
     extensions.py   optional panels later parts plug in (score tables, items added online, ...)
+    providers.py    the providers of those panels for the parts the service has
     static/         index.html, dashboard.js, dashboard.css: no build step, no CDN
 
 A new panel is one data module, one schema, one route in `online/routes/dashboard.py`, one

@@ -6,7 +6,8 @@ where the app is wired (the lifespan, after it builds the part):
     app.state.dashboard.extensions.register("score_tables", provider)
 
 `provider(service)` is awaited on each refresh and returns the panel's numbers as
-`ExtensionMetric`s (label, value, unit), or None while it has none yet. It must be cheap (it
+`ExtensionMetric`s (label, value, unit), or None while it has none (the panel then says
+what it would show). It must be cheap (it
 runs on the event loop; read what the part already keeps, never Redis scans or file walks).
 A provider that raises shows its error on the panel instead of breaking the page. A part
 that needs charts rather than numbers gets a panel of its own (see `online.dashboard`).
@@ -71,7 +72,6 @@ class Extensions:
         if provider is not None:
             try:
                 metrics = await provider(service)
-                reason = "no data yet"
             except Exception as error:  # a broken provider must not break the page
                 reason = f"{type(error).__name__}: {error}"
         return ExtensionPanel(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from feature_store.score_tables.engine import ScoreEngine
+from online.dashboard import providers
 from online.dashboard.extensions import Extensions
 from online.dashboard.traffic import TrafficMonitor
 from online.redis_scripts import check
@@ -29,10 +31,14 @@ class DashboardState:
         self.caches: dict[str, Any] = {}
         """Per-module caches (OPE results, the user count's running pass), by module name."""
 
-    def start(self, service: Service, redis_url: str) -> None:
-        """Start sampling traffic; open the dashboard's Redis connection on first use."""
+    def start(self, service: Service, redis_url: str, scores: ScoreEngine | None = None) -> None:
+        """Start sampling traffic, provide the optional panels of the parts the service has
+        (`scores`: its score-table engine); Redis is connected on first use."""
         self.connect(redis_url)
         self.traffic.start(service)
+        self.extensions.register("items_online", providers.items_online)
+        if scores is not None:
+            self.extensions.register("score_tables", providers.score_tables(scores))
 
     def connect(self, redis_url: str) -> None:
         """Read from the Redis at `redis_url` (connecting on the first read)."""

@@ -1,5 +1,6 @@
 """A live service with a known history for the dashboard tests: two published versions
-(v2 current, v1 before it), two recorded retrain cycles, and a traffic generator."""
+(v2 current, v1 before it), a score table built from v1, two recorded retrain cycles, and a
+traffic generator."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from feature_store.registry import Registry
 from jobs.cycle_log import CycleLog, CycleRecord, Outcome
+from tests.feature_store.score_tables.planted_table import publish_planted_table
 from tests.online.live_server import LiveServer
 from tests.online.synthetic import publish, synthetic_snapshot
 from tests.support.redis_server import RedisServer
@@ -25,9 +28,14 @@ CYCLES = (
 )
 
 
+TABLE_TOP_N = 5
+
+
 def plant_history(root: str, redis_url: str) -> None:
-    """Publish v1 and v2 of `MODEL` (v2 current) and record `CYCLES` in the cycle log."""
+    """Publish v1 of `MODEL`, its score table (top 5, so built from v1), then v2 (current),
+    and record `CYCLES` in the cycle log."""
     publish(root, MODEL, synthetic_snapshot())
+    publish_planted_table(Registry(root), MODEL, top_n=TABLE_TOP_N)
     publish(root, MODEL, synthetic_snapshot(seed=3, shift=0.1))
     client = redis.Redis.from_url(redis_url)
     for record in CYCLES:

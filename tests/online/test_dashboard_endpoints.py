@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from jobs.quickstart import dashboard_url
 from online.dashboard import schemas
+from online.dashboard.extensions import OPTIONAL_PANELS
 from online.dashboard.ope import CANDIDATES
 from tests.online.dashboard_service import CYCLES, MODEL, dashboard_server, metric_value
 from tests.online.live_server import LiveServer
@@ -30,6 +31,8 @@ DATA: dict[str, type[BaseModel]] = {
 REWARDS = [float(n % 7) - 1.5 for n in range(20)]
 """One reward per fresh user (unknown to the snapshot), each shown one item greedily."""
 BAD_REQUESTS = 3
+TABLE_USERS = 5
+"""The synthetic snapshot's known users, each with a top-5 row set in the planted table."""
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +83,17 @@ def test_no_data_yet(http: httpx.Client) -> None:
     ope = get(http, "/dashboard/data/ope")
     assert (ope["rows"], ope["estimates"], ope["logged_mean_reward"]) == (0, [], None)
     assert ope["note"] == "no rewarded /predict answers in the recent logs yet"
-    extensions = get(http, "/dashboard/data/extensions")["panels"]
-    assert [p["available"] for p in extensions] == [False, False, False]
+    tables, items, batching = get(http, "/dashboard/data/extensions")["panels"]
+    assert {m["label"]: m["value"] for m in tables["metrics"]} == {
+        "movies table version": 1, "movies built from snapshot": 1, "movies snapshot served": 2,
+        "movies fresh": "no: snapshot moved on", "movies rows": 5 * TABLE_USERS,
+        "movies age": tables["metrics"][4]["value"],
+    }  # fmt: skip
+    assert 0 < tables["metrics"][4]["value"] < 600 and tables["metrics"][4]["unit"] == "s"
+    assert items["metrics"] == [
+        {"label": "movies items added", "value": "none: kind mf has no item tower", "unit": ""}
+    ]
+    assert (batching["available"], batching["reason"]) == (False, OPTIONAL_PANELS[2].absent)
 
 
 def test_overview_shows_the_planted_history(http: httpx.Client) -> None:

@@ -63,6 +63,6 @@ def test_optional_panels_show_what_providers_give(tmp_path: Path, redis_url: str
     after = asyncio.run(extensions.report(service)).panels
     assert after[0].available and [m.value for m in after[0].metrics] == [3, 12.5]
     assert (after[1].available, after[1].reason) == (False, "RuntimeError: batcher gone")
-    assert (after[2].available, after[2].reason) == (False, "no data yet")
+    assert (after[2].available, after[2].reason) == (False, OPTIONAL_PANELS[2].absent)
     with pytest.raises(KeyError, match="no optional panel 'cluster'"):
         extensions.register("cluster", tables)

@@ -1,0 +1,67 @@
+"""The optional panels' providers for the parts the service has: score tables and items added
+online (registered by `DashboardState.start`; see `extensions` for the extension point).
+
+Featurization batching has no provider yet: the AIMD batchers keep no public statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from feature_store.score_tables.engine import ScoreEngine
+from online.dashboard.extensions import Provider
+from online.dashboard.schemas import ExtensionMetric
+from online.service import Service
+from velox.errors import VeloxError
+
+
+def _age_s(created_at: str) -> float | None:
+    try:
+        created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (datetime.now(UTC) - created).total_seconds()
+
+
+def score_tables(engine: ScoreEngine) -> Provider:
+    """Per served model: the table served, the snapshot it was built from, its age."""
+
+    async def provide(service: Service) -> list[ExtensionMetric] | None:
+        metrics = []
+        for name, served in sorted(service.models.models.items()):
+            try:  # the engine re-reads the table's CURRENT at most once per poll interval
+                table = await asyncio.to_thread(engine.served, name)
+            except VeloxError:
+                continue
+            fresh = "yes" if table.snapshot_version == served.version else "no: snapshot moved on"
+            metrics += [
+                ExtensionMetric(label=f"{name} table version", value=table.table_version),
+                ExtensionMetric(label=f"{name} built from snapshot", value=table.snapshot_version),
+                ExtensionMetric(label=f"{name} snapshot served", value=served.version),
+                ExtensionMetric(label=f"{name} fresh", value=fresh),
+                ExtensionMetric(label=f"{name} age", value=_age_s(table.created_at), unit="s"),
+                ExtensionMetric(label=f"{name} rows", value=table.rows),
+            ]
+        return metrics or None
+
+    return provide
+
+
+async def items_online(service: Service) -> list[ExtensionMetric] | None:
+    """Per served model: items added online (beyond its published catalog), or why none."""
+    items = service.items
+    if items is None:
+        return None
+    metrics = []
+    for name, served in sorted(service.models.models.items()):
+        base = items.base(name)
+        if base is None:
+            continue
+        if base.tower_spec is None:
+            why = f"none: kind {base.manifest.kind} has no item tower"
+            metrics.append(ExtensionMetric(label=f"{name} items added", value=why))
+            continue
+        added = served.snapshot.items.n - base.items.n
+        metrics.append(ExtensionMetric(label=f"{name} items added", value=added, unit="items"))
+    return metrics or None
