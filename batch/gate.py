@@ -153,14 +153,22 @@ def gate_outcome(
         lines.append(
             f"gate: passed against v{current} on one holdout ({names} within {tolerance:.1%})"
         )
-    old_data, new_data = str(current_extra.get("dataset")), str(new_extra.get("dataset"))
-    if old_data.endswith(LOG_SUFFIX) and not new_data.endswith(LOG_SUFFIX):
+    if drops_feedback_log(current_extra, new_extra):
         lines.append(
-            f"warning: the current v{current} was trained with the drained feedback log "
-            f"({old_data}); this version was not ({new_data}), so the logged feedback is not "
-            "in it (`velox retrain` trains on the dataset and the log)"
+            f"gate: the current v{current} was trained with the drained feedback log "
+            f"({current_extra.get('dataset')}); this version was not "
+            f"({new_extra.get('dataset')}), so it would drop that feedback: it is not made "
+            "current (`velox retrain` trains on the dataset and the log; `velox models "
+            "promote` uses this version anyway)"
         )
     return lines
+
+
+def drops_feedback_log(current_extra: dict[str, Any], new_extra: dict[str, Any]) -> bool:
+    """True when the current version learned from the drained feedback log and the new one
+    did not (`<dataset>+log` before, a plain dataset now): promoting it loses that feedback."""
+    old_data, new_data = str(current_extra.get("dataset")), str(new_extra.get("dataset"))
+    return old_data.endswith(LOG_SUFFIX) and not new_data.endswith(LOG_SUFFIX)
 
 
 def check_gate(

@@ -23,6 +23,7 @@ from batch.gate import (
     check_popularity,
     comparable,
     compare_metrics,
+    drops_feedback_log,
     gate_outcome,
 )
 from batch.options import TrainOptions
@@ -113,7 +114,10 @@ def train_and_publish(
             gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
     baseline = beats_popularity(metrics, HEADLINE)
     _print_metrics(timer.console, metrics, gate + baseline)
-    passed = not any(c.worse for c in gate + baseline)
+    # A plain dataset over a model that learned from the feedback log would drop that feedback.
+    passed = not any(c.worse for c in gate + baseline) and not (
+        current is not None and drops_feedback_log(previous_extra, extra)
+    )
     with timer.stage("publish snapshot"):
         data = build_snapshot_data(
             prepared.user_ids,
@@ -133,7 +137,7 @@ def train_and_publish(
     if current is not None:
         check_gate(gate, options.gate_tolerance, current, manifest.version)
     check_popularity(baseline, result.intervals.get(HEADLINE, {}), HEADLINE, manifest.version)
-    state = "and made it current" if options.promote else "(not made current)"
+    state = "and made it current" if options.promote and passed else "(not made current)"
     timer.console.print(f"published {options.model} v{manifest.version} {state}")
     return manifest
 

@@ -4,6 +4,7 @@ on the same holdout, or the output says why not (item 5)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,23 +17,20 @@ from batch.gate import Comparison, gate_outcome
 from feature_store.registry import Registry
 from tests.cli_support import run_velox
 from tests.jobs.test_invalid_events import BAD_REWARDS
+from tests.online.synthetic import synthetic_snapshot
 
 N_EVENTS = 4000
 SMALL = ["--model", "m", "--rank", "4", "--iterations", "4"]
 EXTRA = {"dataset": "d", "evaluation": {"k": 10}, "events": 9, "users": 3, "items_with_events": 4}
 
 
-def _train(tmp_path: Path, *args: str) -> str:
-    """`velox train ARGS`; its version made current even if the popularity check vetoed it
-    (that check is not what these tests are about)."""
+def _train(tmp_path: Path, *args: str) -> tuple[str, bool]:
+    """`velox train ARGS`: its output, and whether the most-popular check vetoed the version
+    (that check is not what these tests are about; it exits 1 after the gate's verdict)."""
     done = run_velox(["train", *args, *SMALL], tmp_path, timeout_s=600)
     vetoed = done.returncode == 1 and "than recommending the most popular items" in done.stderr
     assert done.returncode == 0 or vetoed, done.stdout + done.stderr
-    if vetoed:
-        version = done.stderr.split("error: version ")[1].split()[0]
-        promoted = run_velox(["models", "promote", version, "--model", "m"], tmp_path)
-        assert promoted.returncode == 0, promoted.stderr
-    return " ".join(done.stdout.split())
+    return " ".join(done.stdout.split()), vetoed
 
 
 def _with_bad_rewards(home: Path, events: Path) -> None:
@@ -47,18 +45,24 @@ def _with_bad_rewards(home: Path, events: Path) -> None:
 
 @pytest.mark.slow
 def test_train_reports_skipped_events_and_the_gate(tmp_path: Path) -> None:
-    """v1 on the synthetic dataset's events plus 4 bad rewards skips and counts them; v2 on
-    the synthetic dataset itself is not compared with v1 (other events), and says why."""
+    """Over a current v1 trained with the feedback log, `velox train --events` on events with
+    4 bad rewards skips and counts them, says the gate could not compare (other events) and
+    that v2 would drop the logged feedback, publishes v2 and leaves v1 current."""
+    registry = Registry(str(tmp_path / "home" / "snapshots"))
+    logged = {"dataset": "synthetic-9000+log", "events": 9000}
+    registry.publish("m", replace(synthetic_snapshot(), extra=logged))
     events = tmp_path / "events.parquet"
     _with_bad_rewards(tmp_path / "home", events)
-    first = _train(tmp_path, "--events", str(events))
-    assert "skipped 4 events whose reward is NaN, infinite or outside [-1e+06, 1e+06]" in first
-    assert "gate: no current version to compare with (first version)" in first
-    manifest = Registry(str(tmp_path / "home" / "snapshots")).manifest("m", 1)
+    text, vetoed = _train(tmp_path, "--events", str(events))
+    assert "skipped 4 events whose reward is NaN, infinite or outside [-1e+06, 1e+06]" in text
+    assert "gate: NOT compared with the current v1: the holdouts differ (dataset synthetic-" in text
+    assert "events 9000 -> 4000" in text
+    assert "so it would drop that feedback: it is not made current" in text
+    assert vetoed or "published m v2 (not made current)" in text
+    assert "not promoted (--no-promote)" not in text
+    manifest = registry.manifest("m", 2)
     assert (manifest.extra["skipped_events"], manifest.extra["events"]) == (4, N_EVENTS)
-    second = _train(tmp_path, "--dataset", "synthetic", "--synthetic-events", str(N_EVENTS))
-    assert "gate: NOT compared with the current v1: the holdouts differ (dataset events:" in second
-    assert "not promoted (--no-promote)" not in first + second
+    assert registry.current("m") == 1
 
 
 def test_gate_outcome_in_words() -> None:
@@ -73,6 +77,10 @@ def test_gate_outcome_in_words() -> None:
         "gate: NOT compared with the current v3: the holdouts differ (dataset d+log -> d; "
         "events 12 -> 9), so their metrics cannot be compared"
     )
-    assert lines[1].startswith("warning: the current v3 was trained with the drained feedback log")
+    assert lines[1].startswith("gate: the current v3 was trained with the drained feedback log")
+    assert "it is not made current" in lines[1]
+    assert gate_outcome(None, {}, EXTRA, [], 0.02) == [
+        "gate: no current version to compare with (first version)"
+    ]
     other_protocol = {**EXTRA, "evaluation": {"k": 20}}
     assert "(evaluation protocol)" in gate_outcome(3, other_protocol, EXTRA, [], 0.02)[0]
