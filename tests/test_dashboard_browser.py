@@ -158,7 +158,14 @@ def check_ope(driver: webdriver.Chrome, http: httpx.Client) -> None:
 def test_dashboard_in_chromium(
     browser: webdriver.Chrome, server: LiveServer, tmp_path: Path
 ) -> None:
-    """Load the page under traffic and check each panel against its endpoint."""
+    """Load the page before any traffic (every panel says so), then under traffic, and check
+    each panel against its endpoint."""
+    browser.get(server.url + "/dashboard")
+    wait_for(lambda: all(loads(browser, p) > 0 for p in PANELS), what="every panel")
+    for panel in ("learning", "ope"):
+        text = browser.find_element(By.ID, f"panel-{panel}").text
+        assert "No data yet" in text, text
+    assert "no data yet" in browser.find_element(By.ID, "panel-traffic").text
     traffic = Traffic(server.url).start()
     try:
         with httpx.Client(base_url=server.url, timeout=30.0) as http:

@@ -210,7 +210,10 @@ async def off_policy(
         for stale in sorted(cache, key=lambda k: cache[k][0])[:-MAX_CACHED]:
             del cache[stale]
     try:
-        return await asyncio.shield(found[1])
+        answer = await asyncio.shield(found[1])
     except Exception:
         cache.pop(key, None)
         raise
+    if not answer.estimates and cache.get(key) is found:
+        del cache[key]  # nothing to estimate yet: cheap to ask again, and soon stale
+    return answer
