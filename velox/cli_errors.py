@@ -19,10 +19,11 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
     import typer
+    from pydantic import ValidationError
 
 USAGE_EXIT = 2
 FAILURE_EXIT = 1
@@ -116,7 +117,7 @@ def configure_logging(verbose: bool) -> None:
     RUN.handlers.append(to_file)
 
 
-def settings_error_lines(error: Any) -> list[str]:
+def settings_error_lines(error: ValidationError) -> list[str]:
     """One line per invalid field of a pydantic `ValidationError` over `VELOX_*` settings."""
     lines = []
     for item in error.errors():
@@ -131,13 +132,13 @@ def settings_error_lines(error: Any) -> list[str]:
     return lines
 
 
-def _is_settings_error(error: BaseException) -> bool:
+def _is_settings_error(error: BaseException) -> TypeGuard[ValidationError]:
     from pydantic import ValidationError
 
-    if not isinstance(error, ValidationError):
-        return False
-    title = error.title
-    return title.endswith("Settings")
+    return isinstance(error, ValidationError) and error.title.endswith("Settings")
+
+
+REDIS_UNREACHABLE = {"ConnectionError", "TimeoutError", "BusyLoadingError"}
 
 
 def failure_line(error: BaseException) -> str:
@@ -145,13 +146,15 @@ def failure_line(error: BaseException) -> str:
     module = type(error).__module__
     name = type(error).__name__
     text = str(error).strip().splitlines()
-    first = text[0] if text else name
-    if module.startswith("redis") or name in {"ConnectionRefusedError"}:
+    first = text[0].rstrip(".") if text else name
+    if module.startswith("redis") and name in REDIS_UNREACHABLE:
         url = os.environ.get("VELOX_REDIS_URL", "the embedded Redis")
         return (
             f"cannot reach Redis at {url}: {first}. Start it, or fix or unset VELOX_REDIS_URL "
             "(unset: Velox starts an embedded Redis)"
         )
+    if module.startswith("redis"):
+        return f"Redis answered with an error: {name}: {first}"
     if module.startswith(("py4j", "pyspark")):
         return f"Spark failed: {_spark_cause(error, first)}"
     return f"{name}: {first}"
