@@ -112,6 +112,7 @@ def test_timed_endpoints_record_every_call_even_failing_ones() -> None:
     )
 
 
+@pytest.mark.slow
 def test_totals_are_the_whole_service_with_two_workers(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
