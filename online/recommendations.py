@@ -141,6 +141,6 @@ async def recommend(
         fresh = await _fresh(service, query, answer)
         if fresh is not None:
             return fresh
-    elif answer.user_known and (answer.complete or len(answer.rows) >= query.k):
+    elif answer.complete:  # k rows, or every matching item of a known user
         return _from_table(query, answer)
     return await _online(service, query, model, answer.table_version)
