@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from fastapi import Request, Response
 from numpy.typing import NDArray
-from prometheus_client import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from online.dashboard.schemas import ErrorCount, RouteSeries, RouteTraffic, TrafficResponse
@@ -71,19 +70,14 @@ def percentiles(samples: NDArray[np.float64]) -> tuple[float | None, float | Non
     return p50, p95, p99
 
 
-def _totals(counter: Counter) -> dict[tuple[str, ...], float]:
-    """This process's value of each labelled child of `counter`, by label values."""
+def error_counts(metrics: ServiceMetrics) -> dict[str, float]:
+    """This worker's requests answered with an error so far, by status."""
     return {
-        tuple(sample.labels.values()): sample.value
-        for family in counter.collect()
+        sample.labels["status"]: sample.value
+        for family in metrics.errors.collect()
         for sample in family.samples
         if sample.name.endswith("_total")
     }
-
-
-def error_counts(metrics: ServiceMetrics) -> dict[str, float]:
-    """Requests answered with an error so far, by status (`velox_request_errors`)."""
-    return {labels[0]: value for labels, value in _totals(metrics.errors).items()}
 
 
 def request_totals(metrics: ServiceMetrics) -> tuple[float, float]:
