@@ -104,6 +104,7 @@ class UserScan:
     scanned: int = 0
     count: int | None = None
     counted_at: float | None = None
+    busy: bool = False
 
 
 def state_key_pattern(model: str, version: int) -> str:
@@ -112,11 +113,7 @@ def state_key_pattern(model: str, version: int) -> str:
     return f"velox:{tag}:u:*:v{version}:state"
 
 
-async def count_users(state: DashboardState, model: str, version: int) -> UserCount:
-    """Advance the pass over `version`'s state keys by a bounded number of SCAN calls."""
-    scans: dict[tuple[str, int], UserScan] = state.caches.setdefault("user_scans", {})
-    scan = scans.setdefault((model, version), UserScan())
-    pattern = state_key_pattern(model, version)
+async def _advance(state: DashboardState, scan: UserScan, pattern: str) -> None:
     for _ in range(SCAN_CALLS):
         command = ("SCAN", scan.cursor, "MATCH", pattern, "COUNT", SCAN_COUNT)
         ((cursor, keys),) = await state.redis([command])
@@ -125,7 +122,19 @@ async def count_users(state: DashboardState, model: str, version: int) -> UserCo
         if scan.cursor == "0":
             scan.count, scan.counted_at = scan.running, time.time()
             scan.running = scan.scanned = 0
-            break
+            return
+
+
+async def count_users(state: DashboardState, model: str, version: int) -> UserCount:
+    """Advance the pass over `version`'s state keys by a bounded number of SCAN calls."""
+    scans: dict[tuple[str, int], UserScan] = state.caches.setdefault("user_scans", {})
+    scan = scans.setdefault((model, version), UserScan())
+    if not scan.busy:  # another viewer's request is advancing it: show where it stands
+        scan.busy = True
+        try:
+            await _advance(state, scan, state_key_pattern(model, version))
+        finally:
+            scan.busy = False
     return UserCount(
         version=version, count=scan.count, counted_at=scan.counted_at,
         pass_keys_scanned=scan.scanned,

@@ -99,6 +99,9 @@ def test_user_count_is_exact_and_bounded_per_request(
         state = DashboardState()
         state.connect(redis_url)
         counts = [(await count_users(state, "movies", 2)).count for _ in range(12)]
+        for _ in range(8):  # two viewers at once: one advances the pass, never both
+            both = await asyncio.gather(*(count_users(state, "movies", 2) for _ in range(2)))
+            counts += [counted.count for counted in both]
         await state.stop()
         return counts
 
