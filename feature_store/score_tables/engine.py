@@ -22,6 +22,7 @@ from feature_store.score_tables.sql_filter import Dialect, SqlFilter, compile_sq
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class TableRow:
     """One materialized row: the item, its score at build time and its rank for the user."""
