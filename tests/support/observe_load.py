@@ -31,11 +31,11 @@ class LoadResult:
 
     acknowledged: dict[str, Event] = field(default_factory=dict)
     failures: list[float] = field(default_factory=list)
-    """Monotonic times of the attempts that failed (an error status or no answer)."""
+    """Monotonic times at which attempts failed (an error status, or no answer)."""
     latencies_s: list[float] = field(default_factory=list)
 
     def failed(self, at: float) -> None:
-        """Count a failed attempt made at monotonic time `at`."""
+        """Count an attempt that failed at monotonic time `at`."""
         self.failures.append(at)
 
 
@@ -76,7 +76,7 @@ async def run_load(
                         result.acknowledged[event_id] = (user, item, reward)
                         result.latencies_s.append(time.monotonic() - started)
                         break
-                    result.failed(started)
+                    result.failed(time.monotonic())
                     await asyncio.sleep(RETRY_SLEEP_S)
 
         await asyncio.gather(*[worker() for _ in range(concurrency)])
