@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 
 from feature_store.errors import InvalidModelNameError
 from feature_store.registry import Registry
 from feature_store.score_tables import ScoreTableCorruptError, ScoreTableNotFoundError, table_dir
 from feature_store.score_tables.engine import ScoreEngine, TableAnswer
+from feature_store.score_tables.postgres_engine import PostgresEngine
 from feature_store.snapshot import Snapshot
 from tests.feature_store.planted import planted_data
 from tests.feature_store.score_tables.engines import ENGINES, make_engine, random_filter
@@ -173,3 +175,30 @@ def test_bad_checksum_is_refused_and_the_old_table_serves(
     third = publish_and_load(registry, engine, 5)
     answer = engine.top_k(MODEL, "user-2", 3)
     assert answer.table_version == third and answer.complete
+
+
+def test_postgres_keeps_the_newest_versions_and_reloads_idempotently(
+    registry: Registry, postgres_url: str
+) -> None:
+    """keep=2: a third load drops the first relation; loading a kept version switches back."""
+    engine = make_engine("postgres", registry, postgres_url)
+    assert isinstance(engine, PostgresEngine)
+    try:
+        versions = [publish_and_load(registry, engine, top_n) for top_n in (5, 10, 15)]
+        schema = engine.config.schema_name
+        with psycopg.connect(postgres_url) as connection:
+            loaded = connection.execute(
+                f'SELECT table_version, is_current FROM "{schema}".tables ORDER BY 1'  # noqa: S608
+            ).fetchall()
+            relations = connection.execute(
+                "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+                "WHERE nspname = %s AND relkind = 'r' AND relname LIKE 't\\_%%' ORDER BY 1",
+                [schema],
+            ).fetchall()
+        assert loaded == [(versions[1], False), (versions[2], True)]
+        assert len(relations) == 2
+        assert len(engine.top_k(MODEL, "user-3", 50).rows) == 15
+        engine.load(MODEL, versions[1])  # already loaded: no COPY, just the switch
+        assert len(engine.top_k(MODEL, "user-3", 50).rows) == 10
+    finally:
+        engine.close()
