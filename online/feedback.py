@@ -89,7 +89,7 @@ async def apply(
     def update(state: bytes | None, missed: Sequence[LoggedEvent]) -> StateChange:
         posterior = decode_state(state) if state is not None else served.prior(user).copy()
         if missed:
-            replayed = rebase.replay(served, posterior, missed)
+            replayed = rebase.replay(served, posterior, missed, service.settings.reward_range())
             service.metrics.rebases.labels(served.name, "observe").inc()
             service.metrics.replayed_events.labels(served.name).inc(replayed)
         squared_error = (reward - float(x @ posterior.mean())) ** 2

@@ -39,19 +39,27 @@ from velox.posterior import UserPosterior
 from velox.state_codec import decode_state, encode_state
 
 
-def replay(served: ServedModel, posterior: UserPosterior, events: Sequence[LoggedEvent]) -> int:
+def replay(
+    served: ServedModel,
+    posterior: UserPosterior,
+    events: Sequence[LoggedEvent],
+    reward_range: tuple[float, float],
+) -> int:
     """Update `posterior` with `events` in log order; returns how many were replayed.
 
     An event on an item this version's catalog does not have cannot be replayed (it has no
-    features here) and is skipped.
+    features here) and is skipped; so is one whose reward is outside `reward_range` (only an
+    event logged before the range was checked can be), as training skips it.
     """
     index = served.snapshot.item_index
     features = served.snapshot.items.features
+    low, high = reward_range
     replayed = 0
     for logged in events:
         row = index.get(logged.event.item)
-        if row is not None:
-            posterior.update(features[row], logged.event.reward)
+        reward = logged.event.reward
+        if row is not None and low <= reward <= high:  # False for NaN too
+            posterior.update(features[row], reward)
             replayed += 1
     return replayed
 
@@ -69,7 +77,7 @@ async def posterior_for(
         posterior = decode_state(caught.state)
     else:
         posterior = served.prior(user).copy()
-    replayed = replay(served, posterior, caught.events)
+    replayed = replay(served, posterior, caught.events, service.settings.reward_range())
     service.store.save_rebased(served.name, served.version, user, caught, encode_state(posterior))
     service.metrics.rebases.labels(served.name, "predict").inc()
     service.metrics.replayed_events.labels(served.name).inc(replayed)

@@ -8,10 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
+from feature_store.registry import Registry
 from tests.online.live_server import LiveServer
+from tests.online.rebase_support import expected_scores, observe, scores, wait_for_version
 from tests.online.redis_view import redis_contents
+from tests.online.synthetic import publish, synthetic_snapshot
 from tests.support.redis_server import RedisServer
 
 REFUSED = [
@@ -79,3 +83,35 @@ def test_the_range_is_configurable(narrow_server: LiveServer) -> None:
             refused = http.post("/observe", json={"user": "n", "item": "i1", "reward": reward})
             assert refused.status_code == 422
             assert "[0, 5]" in refused.json()["error"]
+
+
+def test_a_logged_reward_outside_the_range_is_not_replayed(tmp_path: Path, redis_url: str) -> None:
+    """A reward logged while the range was wider (or before it was checked) is skipped when
+    the user is rebased onto a new version, as training skips it: the user's scores are the
+    closed form of the other events, finite."""
+    root = str(tmp_path / "snapshots")
+    publish(root, "movies", synthetic_snapshot(seed=0))
+    env = {"VELOX_REDIS_URL": redis_url, "VELOX_SNAPSHOT_ROOT": root, "VELOX_MODEL": "movies"}
+    wide = LiveServer(tmp_path / "wide", {**env, "VELOX_REWARD_MAX": "1e12"})
+    (tmp_path / "wide").mkdir()
+    wide.start()
+    try:
+        with httpx.Client(base_url=wide.url, timeout=10.0) as http:
+            good = [observe(http, "legacy", "i3", 2.0), observe(http, "legacy", "i5", -1.0)]
+            observe(http, "legacy", "i7", 1e11)
+    finally:
+        wide.stop()
+    publish(root, "movies", synthetic_snapshot(seed=3, shift=0.4))  # v2: a rebase replays all
+    (tmp_path / "default").mkdir()
+    server = LiveServer(tmp_path / "default", env)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=10.0) as http:
+            wait_for_version(http, 2)
+            got = scores(http, "legacy")
+    finally:
+        server.stop()
+    want = expected_scores(Registry(root).load("movies", 2), "legacy", good)
+    assert got.keys() == want.keys()
+    assert all(math.isfinite(value) for value in got.values())
+    np.testing.assert_allclose([got[k] for k in want], list(want.values()), rtol=1e-4, atol=1e-4)
