@@ -26,6 +26,7 @@ def answer_json(user: str, answer: TableAnswer) -> dict[str, Any]:
         "table_version": answer.table_version,
         "snapshot_version": answer.snapshot_version,
         "source": "table",
+        "fresh": False,
         "complete": answer.complete,
         "items": [{"item": row.item, "score": row.score} for row in answer.rows],
     }
