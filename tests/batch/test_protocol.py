@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as sf
 
+from batch import head_choice
 from batch.datasets.reader import read_events
 from batch.datasets.synthetic import SyntheticSpec, generate_synthetic
 from batch.options import TrainOptions
@@ -53,8 +53,10 @@ def test_every_split_orders_train_before_validation_before_test(prepared: Prepar
 
 
 def test_test_rows_are_not_read_before_every_choice_is_fixed(
-    prepared: PreparedEvents, tmp_path: Path
+    prepared: PreparedEvents, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Two exposure priors instead of eleven keep the test short; 32 candidates remain.
+    monkeypatch.setattr(head_choice, "EXPOSURE_GRID", ((0.0, 0.0), (1.0, 0.0)))
     shape = (prepared.n_users, prepared.n_items)
     honest = run_protocol(prepared, OPTIONS, StageTimer(), fit_features)
     # Flip every rating of the headline split's test part (5 - r): a protocol that looked at
