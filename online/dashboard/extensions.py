@@ -1,7 +1,8 @@
 """Optional panels that later parts of the service fill in; "not available" until they do.
 
 The extension point: a part with something to show registers a provider for its panel once,
-where the app is wired (the lifespan, after it builds the part):
+where the app is wired (the lifespan, after it builds the part; `DashboardState.start` does it
+for the parts it knows, see `providers`):
 
     app.state.dashboard.extensions.register("score_tables", provider)
 

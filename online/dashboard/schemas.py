@@ -118,7 +118,8 @@ class RouteSeries(BaseModel):
 
 
 class TrafficResponse(BaseModel):
-    """Live traffic of the worker that answered (each uvicorn worker samples its own)."""
+    """Live traffic of the worker that answered (each uvicorn worker samples its own); the
+    two totals are the whole service's, as /metrics reports them."""
 
     worker_pid: int
     tick_s: float
