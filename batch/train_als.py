@@ -100,8 +100,8 @@ class FeatureModel:
             return self
         items = self.item_features
         weight = kappa / items.shape[0]
-        root = np.linalg.cholesky(np.eye(items.shape[1]) + weight * items.T @ items)
-        inverse = np.linalg.inv(root)  # features x M^-T, weights M^-1 (w + c X^T t): same dot
+        inverse = exposure_whitening(items, kappa)
+        # features x M^-T, weights M^-1 (w + c X^T t): the same dot products.
         shift = weight * target * items.sum(axis=0)
         whitened = (items @ inverse.T).astype(np.float32).astype(np.float64)
         return replace(
@@ -113,6 +113,14 @@ class FeatureModel:
             layout={},
             exposure_prior=(kappa, target),
         )
+
+
+def exposure_whitening(items: NDArray[np.float64], kappa: float) -> NDArray[np.float64]:
+    """M^-1, where M M^T = I + (kappa / n) X^T X: the exposure prior's change of basis; the
+    folded features are `X @ M^-T` (`FeatureModel.with_exposure_prior`)."""
+    root = np.linalg.cholesky(np.eye(items.shape[1]) + (kappa / items.shape[0]) * items.T @ items)
+    inverse: NDArray[np.float64] = np.linalg.inv(root)
+    return inverse
 
 
 @dataclass(frozen=True)

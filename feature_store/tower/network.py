@@ -68,7 +68,11 @@ def feature_rows(output: torch.Tensor, spec: TowerSpec) -> torch.Tensor:
     scales = torch.tensor(spec.block_scales, dtype=output.dtype, device=output.device)
     learned = output[:, :-1] * scales.repeat_interleave(spec.out_dim)
     ones = torch.ones_like(output[:, :1])
-    return torch.cat([learned, output[:, -1:] + spec.global_mean, ones], dim=1)
+    rows = torch.cat([learned, output[:, -1:] + spec.global_mean, ones], dim=1)
+    if spec.feature_transform is not None:
+        matrix = torch.tensor(spec.feature_transform, dtype=torch.float64, device=output.device)
+        rows = (rows.double() @ matrix.T).to(output.dtype)
+    return rows
 
 
 def published_weights(tower: ItemTower) -> dict[str, NDArray[np.float32]]:

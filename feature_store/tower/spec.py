@@ -39,6 +39,15 @@ class Numeric:
     std: float
 
 
+def _matrix(value: Any) -> list[list[float]] | None:
+    if value is None:
+        return None
+    rows = [[float(x) for x in row] for row in value]
+    if len({len(row) for row in rows}) != 1 or len(rows) != len(rows[0]):
+        raise ValueError("feature_transform must be a square matrix")
+    return rows
+
+
 @dataclass(frozen=True)
 class TowerSpec:
     """Inputs and sizes of an item tower (the JSON of `tower.json`).
@@ -48,7 +57,9 @@ class TowerSpec:
     are `[z, s * y, global_mean + bias, 1]` (d = 2k + 2; s gives y the mean norm of z, as ALS
     scales its exposure block), with [1] (implicit) `[z, global_mean + bias, 1]` (d = k + 2).
     `id_rows` is the id table's size: the published tower keeps only row 0, the embedding of
-    an item the tower never saw.
+    an item the tower never saw. `feature_transform` (d x d, optional) is the change of basis
+    the published features went through (the exposure prior's, `batch.train_als`): a tower
+    feature row f is published as `T @ f`.
     """
 
     embed_dim: int
@@ -62,6 +73,7 @@ class TowerSpec:
     numeric: dict[str, Numeric] = field(default_factory=dict)
     id_rows: int = 1
     block_scales: list[float] = field(default_factory=lambda: [1.0])
+    feature_transform: list[list[float]] | None = None
     format: int = SPEC_FORMAT
 
     @property
@@ -121,6 +133,7 @@ class TowerSpec:
                 },
                 id_rows=int(data["id_rows"]),
                 block_scales=[float(x) for x in data["block_scales"]],
+                feature_transform=_matrix(data.get("feature_transform")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise SnapshotCorruptError(f"tower spec is not valid: {error}") from error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from numpy.typing import NDArray
 from pyspark.sql import SparkSession
 
 from batch.datasets.reader import read_attributes, read_events
+from batch.deep.model import DeepFeatureModel
 from batch.options import TrainOptions
 from batch.prepare import prepare_events
 from batch.train_command import train_and_publish
@@ -20,6 +22,7 @@ from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
 from feature_store.tower.encode import encode_items
 from feature_store.tower.network import featurize, load_tower
+from feature_store.tower.spec import TowerSpec
 from tests.batch.deep_planted import PlantedContent, planted_content
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -112,3 +115,36 @@ def test_a_changed_tower_file_is_refused(
     target.write_bytes(bytes(data))
     with pytest.raises(SnapshotCorruptError, match="sha256"):
         Registry(str(copy)).load("deep", 1)
+
+
+def test_the_exposure_prior_basis_reaches_the_tower(
+    registry: Registry, planted: PlantedContent
+) -> None:
+    snapshot = registry.load("deep")
+    assert snapshot.tower_spec is not None and snapshot.model_weights is not None
+    spec = replace(snapshot.tower_spec, feature_transform=None)
+    tower = load_tower(spec, snapshot.model_weights)
+    rows = {r["item_id"]: r for r in planted.items.to_pylist()}
+    warm = [item for item in rows if item not in planted.cold]
+
+    def computed(items: list[str], with_spec: TowerSpec) -> NDArray[np.float64]:
+        encoded = encode_items(with_spec, [rows[item] for item in items])
+        return featurize(tower, with_spec, encoded).astype(np.float64)
+
+    model = DeepFeatureModel(
+        item_features=computed(warm, spec),
+        prior_mean=np.zeros(spec.dim),
+        own_weights=np.zeros((3, spec.dim)),
+        lam_eb=1.0,
+        cold_item=computed(planted.cold[:1], spec)[0],
+        relevance_threshold=3.0,
+        catalog_features=computed(planted.cold, spec),
+        tower_weights=snapshot.model_weights,
+        tower_spec=spec.to_json(),
+    )
+    moved = model.with_exposure_prior(2.0, 1.0)
+    assert isinstance(moved, DeepFeatureModel) and moved.catalog_features is not None
+    assert not np.allclose(moved.item_features, model.item_features)
+    new_spec = TowerSpec.from_json(moved.tower_spec)
+    np.testing.assert_allclose(computed(warm, new_spec), moved.item_features, atol=1e-5)
+    np.testing.assert_allclose(computed(planted.cold, new_spec), moved.catalog_features, atol=1e-5)
