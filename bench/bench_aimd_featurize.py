@@ -79,7 +79,7 @@ async def _rate_at_slo(
     tower: ServedTower, max_size: int, slo_s: float, seconds: float
 ) -> tuple[float, float]:
     """The highest offered rate (x1.5 steps) whose p99 stays under `slo_s`, and that p99."""
-    rate, best = 50.0, (0.0, float("nan"))
+    rate, best = 10.0, (0.0, float("nan"))
     rng = np.random.default_rng(1)
     while rate < 200_000:
         controller = AimdController(slo_s=slo_s / 2, max_size=max_size)
@@ -131,7 +131,7 @@ def main() -> None:
     import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--slo-ms", type=float, default=20.0)
+    parser.add_argument("--slo-ms", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=2.0)
     args = parser.parse_args()
     slo = args.slo_ms / 1000
@@ -141,7 +141,8 @@ def main() -> None:
     print(f"p99 SLO {args.slo_ms:.0f} ms; highest offered rate (x1.5 steps) with p99 under it")
     print(f"{'batching':14} {'items/s':>9} {'p99 ms':>7} {'vs size 1':>10}")
     print(f"{'size 1':14} {single[0]:>9.0f} {single[1] * 1000:>7.1f} {1.0:>9.1f}x")
-    print(f"{'AIMD':14} {aimd[0]:>9.0f} {aimd[1] * 1000:>7.1f} {aimd[0] / single[0]:>9.1f}x")
+    ratio = aimd[0] / single[0] if single[0] else float("inf")
+    print(f"{'AIMD':14} {aimd[0]:>9.0f} {aimd[1] * 1000:>7.1f} {ratio:>9.1f}x")
     step = asyncio.run(_step(tower, aimd[0] / 3, slo, args.seconds * 2))
     print(f"\nload step at {args.seconds * 2:.0f} s (AIMD): p99 per second")
     print(f"{'second':>6} {'offered/s':>10} {'p99 ms':>7} {'batch size':>11}")

@@ -101,7 +101,7 @@ def _content_weights(
 
 
 def _train(
-    warm_path: str, warm_items: pa.Table, root: str, epochs: int, seed: int
+    warm_path: str, warm_items: pa.Table, root: str, args: argparse.Namespace
 ) -> dict[str, Manifest]:
     """ALS and the deep model on the warm events, both published under `root`."""
     spark = get_spark(master="local[2]", app_name="bench-cold-start")
@@ -110,7 +110,8 @@ def _train(
     for kind in ("mf", "deep"):
         options = TrainOptions(
             dataset=None, model=MODEL if kind == "deep" else f"{MODEL}-mf", kind=kind,
-            deep_epochs=epochs, device="cpu", seed=seed,
+            deep_epochs=args.epochs, deep_id_dropout=args.id_dropout, device="cpu",
+            seed=args.seed,
         )  # fmt: skip
         started = time.perf_counter()
         registry = Registry(root)
@@ -180,11 +181,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--id-dropout", type=float, default=0.5)
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="velox-cold-"))
     warm_path, cold_events, items, cold, warm_items = _split(args.seed, home)
     root = str(home / "snapshots")
-    manifests = _train(warm_path, warm_items, root, args.epochs, args.seed)
+    manifests = _train(warm_path, warm_items, root, args)
     snapshot = Registry(root).load(MODEL)
     attributes = {row["item_id"]: row for row in items.to_pylist()}
     added = _add_online(home, root, [attributes[item] for item in sorted(cold)])
