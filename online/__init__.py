@@ -3,7 +3,9 @@
     main.py             wiring only: settings, store, service, routers, error handler
     server.py           `velox serve`: Redis (embedded or VELOX_REDIS_URL), then uvicorn
     routes/             one router per resource: predict, observe, models, health, metrics,
-                        dashboard
+                        dashboard, items (PUT /items/{item})
+    featurize/          items added online: the served item tower (torch, imported lazily),
+                        AIMD-batched calls, the catalog extended with the added items
     dashboard/          the operator's page: data assembly per panel, static assets
     deps.py             request readers and `Annotated[..., Depends()]` aliases
     schemas.py          request models and typed response shapes
