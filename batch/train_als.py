@@ -15,31 +15,20 @@ chose to rate says much about how they rate them.
 Implicit feedback (`implicit=True`): x_i = y_i and w_u = the user factors of an implicit ALS
 with confidence 1 + alpha * reward.
 
-User heads (batch.head) are fitted with one of two priors, chosen on the time-ordered holdout
-together with lambda: the population mean of the ALS user weights (the head relearns every
-coordinate; best when the exposure block is informative, as on MovieLens), or each user's own
-ALS weights [u_u, 0, 1, b_u] (the head refines them; best when users have few events for d
-coordinates, as in the planted synthetic data). Lambda, the prior precision of that head and
-of the online one, is a multiple m of the empirical-Bayes value lambda_EB = sigma^2 / tau^2:
-sigma^2 the training residual variance of the baseline predictor (of the preference, for
-implicit ALS), tau^2 the per-coordinate variance of the ALS user weights around their mean.
-The protocol (batch.protocol) picks (prior, m) on a validation split; every model then uses
-m * its own lambda_EB.
+User heads (batch.head) are fitted with one of two priors: the population mean of the ALS
+user weights (the head relearns every coordinate) or each user's own ALS weights
+[u_u, 0, 1, b_u] (the head refines them). Lambda, the prior precision of that head and of the
+online one, is a multiple m of the empirical-Bayes value lambda_EB = sigma^2 / tau^2: sigma^2
+the training residual variance of the baseline predictor (of the preference, for implicit
+ALS), tau^2 the per-coordinate variance of the ALS user weights around their mean. The prior
+and m are chosen on validation rows (batch.protocol); every model uses m * its own lambda_EB.
 
-Exposure prior (explicit ratings). A head fitted on ratings alone predicts ratings well and
-ranks the catalog badly: the items it scores highest are often ones the user would never
-choose (the issue-25 table: NDCG@10 below the most-popular list). Implicit ALS ranks well
-because it also fits the items a user did not rate, as preference 0 at a low confidence. Here
-every head's prior gets the same thing: `kappa` pseudo-events per item, spread over the whole
-catalog, each at reward `target` (0: "not chosen") with weight c = kappa / n_items, i.e. prior
-precision lambda (I + c XᵀX) and prior mean (I + c XᵀX)⁻¹ (w0 + c Xᵀ target 1). The user's own
-ratings then pull the directions of what they chose up, and everything far from it stays
-near `target`. Because the pseudo-events are shared by all users, this prior is folded into
-the published features: with M Mᵀ = I + c XᵀX, features x̃ = M⁻¹ x and prior mean
-w̃0 = M⁻¹ (w0 + c Xᵀ target 1) give an isotropic prior λI again and the same scores, so the
-score contract, the online closed-form update and the meaning of an /observe reward (a rating)
-are unchanged. The price is RMSE: predictions of items unlike the user's history shrink towards
-`target`. kappa and target are chosen on validation with the head (batch.protocol).
+Exposure prior (explicit ratings; docs/batch.md says why and what it costs). Every head's
+prior also holds `kappa` pseudo-events per item over the whole catalog at reward `target`
+("not chosen"), weight c = kappa / n_items: prior precision lambda (I + c XᵀX), mean
+(I + c XᵀX)⁻¹ (w0 + c Xᵀ target 1). Shared by all users, it folds into the published features:
+with M Mᵀ = I + c XᵀX, x̃ = M⁻¹ x and w̃0 = M⁻¹ (w0 + c Xᵀ target 1) give the isotropic prior
+lambda I and the same scores, so the score contract and the online update are unchanged.
 """
 
 from __future__ import annotations
