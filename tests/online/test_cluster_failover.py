@@ -29,6 +29,7 @@ from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer
 
 USERS, PER_USER = 6, 30
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

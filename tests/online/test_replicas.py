@@ -22,6 +22,7 @@ from tests.support.redis_server import RedisServer
 from velox.state_codec import decode_state
 
 POLL_INTERVAL_S = 1.0
+pytestmark = pytest.mark.slow
 N_OBSERVATIONS = 120
 
 
