@@ -4,8 +4,9 @@ Metrics are compared when the current snapshot was evaluated on the same dataset
 protocol. RMSE must not rise, and recall / NDCG must not fall, by more than a relative
 `tolerance`; coverage is reported but not gated (a narrower catalog is not by itself worse).
 The most-popular baseline's metrics are not the model's and are never compared across versions;
-instead `beats_popularity` requires the model's NDCG on the headline protocol to be above the
-most-popular list's, measured in the same run on the same users (batch.protocol).
+instead `beats_popularity` refuses a model whose NDCG on the headline protocol is below the
+most-popular list's beyond sampling noise (95 % intervals apart), measured in the same run on
+the same users (batch.protocol); below it within the noise, a warning says so.
 """
 
 from __future__ import annotations
@@ -41,21 +42,40 @@ def is_gated(name: str) -> bool:
     return BASELINE not in name and any(marker in name for marker in GATED)
 
 
-def beats_popularity(metrics: dict[str, float], protocol: str) -> list[Comparison]:
-    """The model's NDCG@k on `protocol` against the most-popular list's; worse unless above."""
+def beats_popularity(
+    metrics: dict[str, float], intervals: dict[str, list[float]], protocol: str
+) -> list[Comparison]:
+    """The model's NDCG@k on `protocol` against the most-popular list's (`intervals`: that
+    protocol's 95 % intervals by metric). Worse when the model ranks below the list beyond
+    sampling noise: its interval lies wholly below the list's. A model below the list within
+    the noise (intervals overlap) passes, and `popularity_warnings` says so."""
     found = []
     for name in sorted(metrics):
-        popular = f"{protocol}_{BASELINE}{name.removeprefix(f'{protocol}_')}"
+        metric = name.removeprefix(f"{protocol}_")
+        popular = f"{protocol}_{BASELINE}{metric}"
         if name.startswith(f"{protocol}_ndcg@") and popular in metrics:
+            mine, theirs = intervals.get(metric), intervals.get(BASELINE + metric)
             new, baseline = metrics[name], metrics[popular]
-            found.append(Comparison(f"{name} vs most popular", new, baseline, new <= baseline))
+            apart = mine is not None and theirs is not None and mine[1] < theirs[0]
+            worse = apart if mine is not None and theirs is not None else new <= baseline
+            found.append(Comparison(f"{name} vs most popular", new, baseline, worse))
     return found
+
+
+def popularity_warnings(comparisons: list[Comparison]) -> list[str]:
+    """One line per comparison where the model does not rank above the list but passed."""
+    return [
+        f"warning: {c.name}: {c.new:.4f} vs {c.current:.4f}: this model does not rank better "
+        "than recommending the most popular items (within the 95 % intervals, so not refused)"
+        for c in comparisons
+        if not c.worse and c.new <= c.current
+    ]
 
 
 def check_popularity(
     comparisons: list[Comparison], intervals: dict[str, list[float]], protocol: str, published: int
 ) -> None:
-    """Raise `GateRejectedError` if the model does not rank better than the most-popular list.
+    """Raise `GateRejectedError` if the model ranks clearly below the most-popular list.
 
     `intervals` are the protocol's 95 % intervals by metric name (without the protocol prefix).
     """
@@ -74,7 +94,7 @@ def check_popularity(
         )
         listed.append(f"{c.name}: {c.new:.4f} vs {c.current:.4f}{span}")
     raise GateRejectedError(
-        f"version {published} does not rank better than recommending the most popular items: "
+        f"version {published} ranks worse than recommending the most popular items: "
         f"{'; '.join(listed)}. It was published but not promoted "
         f"(`velox models promote {published}` to use it anyway)."
     )

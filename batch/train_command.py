@@ -25,6 +25,7 @@ from batch.gate import (
     compare_metrics,
     drops_feedback_log,
     gate_outcome,
+    popularity_warnings,
 )
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
@@ -112,7 +113,7 @@ def train_and_publish(
         previous_extra = previous.extra
         if comparable(extra, previous.extra):
             gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
-    baseline = beats_popularity(metrics, HEADLINE)
+    baseline = beats_popularity(metrics, result.intervals.get(HEADLINE, {}), HEADLINE)
     _print_metrics(timer.console, metrics, gate + baseline)
     # A plain dataset over a model that learned from the feedback log would drop that feedback.
     passed = not any(c.worse for c in gate + baseline) and not (
@@ -136,6 +137,8 @@ def train_and_publish(
         timer.console.print(line, markup=False)
     if current is not None:
         check_gate(gate, options.gate_tolerance, current, manifest.version)
+    for line in popularity_warnings(baseline):
+        timer.console.print(line, markup=False)
     check_popularity(baseline, result.intervals.get(HEADLINE, {}), HEADLINE, manifest.version)
     state = "and made it current" if options.promote and passed else "(not made current)"
     timer.console.print(f"published {options.model} v{manifest.version} {state}")

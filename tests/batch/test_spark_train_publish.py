@@ -54,13 +54,10 @@ def published(
     """The registry after one train-evaluate-publish run, and the published manifest."""
     registry = Registry(str(tmp_path_factory.mktemp("snapshots")))
     items = read_attributes(truth.files.items, "item_id")
-    # On this planted data the most popular items rank better than the rating head: the gate
-    # publishes the version unpromoted and says so; the operator promotes it, as the error says.
-    with pytest.raises(GateRejectedError, match="does not rank better than recommending"):
-        train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
-    assert registry.current("planted") is None
-    registry.promote("planted", 1)
-    return registry, registry.manifest("planted", 1)
+    # On this planted data the most popular items rank a little better than the rating head,
+    # within the 95 % intervals: the gate warns and promotes (tests/batch/test_gate_popularity).
+    manifest = train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
+    return registry, manifest
 
 
 def test_item_features_recover_the_planted_subspace(
