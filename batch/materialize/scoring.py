@@ -1,5 +1,7 @@
 """Score users against every item and keep each user's top k: numpy on the CPU, torch on CUDA.
 
+The torch backend is `batch.materialize.torch_scorer`.
+
 Both backends compute `W @ X.T` in float64 (the score contract: `dot(features[i], w_u)` with
 both sides as float64) over chunks of users, then select each row's k best items ordered by
 score descending and, among equal scores, by item row ascending. Items arrive sorted by
@@ -14,19 +16,15 @@ with a full stable sort. This costs no extra pass over the scores.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from batch.materialize.errors import DeviceUnavailableError
 
-if TYPE_CHECKING:
-    import torch
-
 DEVICES = ("auto", "cpu", "cuda")
 CPU_CHUNK_SCORES = 1 << 22  # scores per chunk on the CPU: 32 MiB of float64
-CUDA_CHUNK_SCORES = 1 << 28  # on a card: 2 GiB of float64 scores per chunk
 
 
 class TopRows(NamedTuple):
@@ -56,18 +54,17 @@ class Scorer(ABC):
         """The top k of every row of `weights` (u, d), scored in chunks of users."""
         if self.n_items > np.iinfo(np.int32).max:
             raise ValueError(f"{self.n_items} items do not fit int32 item rows")
-        out = TopRows(
-            np.empty((weights.shape[0], self.k), np.int32),
-            np.empty((weights.shape[0], self.k), np.float64),
-        )
-        for start in range(0, weights.shape[0], self.chunk_users):
-            rows = slice(start, start + self.chunk_users)
-            self._top_chunk(weights[rows], TopRows(out.items[rows], out.scores[rows]))
+        out = self._host_result(weights.shape[0])
+        if weights.shape[0]:
+            self._fill(weights, out)
         return out
 
+    def _host_result(self, n_users: int) -> TopRows:
+        return TopRows(np.empty((n_users, self.k), np.int32), np.empty((n_users, self.k)))
+
     @abstractmethod
-    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
-        """Write the top k of one chunk of users into `out` (views of the result)."""
+    def _fill(self, weights: NDArray[np.float64], out: TopRows) -> None:
+        """Write the top k of every row of `weights` into `out`."""
 
 
 class NumpyScorer(Scorer):
@@ -76,6 +73,11 @@ class NumpyScorer(Scorer):
     def __init__(self, items: NDArray[np.float64], k: int, chunk_scores: int = CPU_CHUNK_SCORES):
         super().__init__(items, k, chunk_scores)
         self._items_t = np.ascontiguousarray(items.T, dtype=np.float64)
+
+    def _fill(self, weights: NDArray[np.float64], out: TopRows) -> None:
+        for start in range(0, weights.shape[0], self.chunk_users):
+            rows = slice(start, start + self.chunk_users)
+            self._top_chunk(weights[rows], TopRows(out.items[rows], out.scores[rows]))
 
     def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
         scores = weights @ self._items_t
@@ -93,53 +95,6 @@ class NumpyScorer(Scorer):
             picked = np.take_along_axis(picked, np.lexsort((picked, -values), axis=1), axis=1)
         out.items[:] = picked
         out.scores[:] = np.take_along_axis(scores, picked, axis=1)
-
-
-class TorchScorer(Scorer):
-    """The torch backend (CUDA, or the CPU for tests): the same result as `NumpyScorer`."""
-
-    def __init__(
-        self,
-        items: NDArray[np.float64],
-        k: int,
-        device: str = "cuda",
-        chunk_scores: int = CUDA_CHUNK_SCORES,
-    ) -> None:
-        import torch
-
-        super().__init__(items, k, chunk_scores)
-        self._torch = torch
-        self.device = torch.device(device)
-        self._items_t = (
-            torch.from_numpy(np.ascontiguousarray(items, dtype=np.float64)).to(self.device).T
-        )
-
-    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
-        torch = self._torch
-        users = torch.from_numpy(np.ascontiguousarray(weights)).to(self.device, non_blocking=True)
-        scores = users @ self._items_t
-        k = self.k
-        if k == self.n_items:
-            picked = torch.sort(scores, dim=1, descending=True, stable=True).indices
-        else:
-            values, picked = torch.topk(scores, k + 1, dim=1, sorted=True)
-            tied = (values[:, k - 1] == values[:, k]).nonzero().flatten()
-            picked = picked[:, :k]
-            if len(tied):
-                exact = torch.sort(scores[tied], dim=1, descending=True, stable=True).indices
-                picked[tied] = exact[:, :k]
-            picked = _order_rows(scores, picked)
-        # Straight into the result's rows: no per-chunk arrays, no concatenation on the host.
-        torch.from_numpy(out.items).copy_(picked.to(torch.int32))
-        torch.from_numpy(out.scores).copy_(scores.gather(1, picked))
-
-
-def _order_rows(scores: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
-    """Order each row's picked items by score descending, then item row ascending."""
-    picked = picked.sort(dim=1).values
-    by_score = scores.gather(1, picked).sort(dim=1, descending=True, stable=True).indices
-    ordered: torch.Tensor = picked.gather(1, by_score)
-    return ordered
 
 
 def cuda_available() -> bool:
@@ -168,4 +123,6 @@ def make_scorer(items: NDArray[np.float64], k: int, device: str) -> Scorer:
     """The backend for a resolved device: numpy for `cpu`, torch for `cuda`."""
     if device == "cpu":
         return NumpyScorer(items, k)
+    from batch.materialize.torch_scorer import TorchScorer
+
     return TorchScorer(items, k, device)

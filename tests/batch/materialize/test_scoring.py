@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch.materialize.errors import DeviceUnavailableError
-from batch.materialize.scoring import NumpyScorer, TorchScorer, resolve_device
+from batch.materialize.scoring import NumpyScorer, resolve_device
+from batch.materialize.torch_scorer import PIPELINE_CHUNKS, TorchScorer
 
 
 def brute_top(weights: np.ndarray, items: np.ndarray, k: int) -> list[list[int]]:
@@ -53,9 +54,33 @@ def test_real_valued_scores_agree_between_backends() -> None:
     np.testing.assert_allclose(a.scores, b.scores, rtol=1e-12)
 
 
+def test_identical_items_tied_at_the_cut_come_in_item_order() -> None:
+    # Real-valued factors where 40 items share one vector (cold items with the prior's
+    # features, say): every user has a run of 40 equal scores, cut by k for some users.
+    rng = np.random.default_rng(11)
+    items, weights = rng.normal(size=(400, 8)), rng.normal(size=(60, 8))
+    items[200:240] = items[7]
+    for k in (5, 30, 120):
+        want = brute_top(weights, items, k)
+        for scorer in (
+            NumpyScorer(items, k, chunk_scores=4_000),
+            TorchScorer(items, k, device="cpu", chunk_scores=4_000),
+        ):
+            assert scorer.top(weights).items.tolist() == want
+
+
+def test_a_torch_call_is_cut_into_pipeline_chunks_within_the_score_budget() -> None:
+    scorer = TorchScorer(np.ones((100, 2)), 3, device="cpu", chunk_scores=10_000)
+    assert PIPELINE_CHUNKS == 8
+    assert scorer.chunk_rows(1_000) == 100  # the budget: 10,000 scores of 100 items
+    assert scorer.chunk_rows(400) == 50  # 8 chunks
+    assert scorer.chunk_rows(10) == 12  # no chunk below 1/8 of the budget
+
+
 def test_no_users_give_an_empty_answer() -> None:
-    top = NumpyScorer(np.ones((4, 2)), 3).top(np.empty((0, 2)))
-    assert top.items.shape == top.scores.shape == (0, 3)
+    for scorer in (NumpyScorer(np.ones((4, 2)), 3), TorchScorer(np.ones((4, 2)), 3, "cpu")):
+        top = scorer.top(np.empty((0, 2)))
+        assert top.items.shape == top.scores.shape == (0, 3)
 
 
 def test_devices() -> None:
