@@ -128,3 +128,35 @@ def test_an_unreachable_cluster_is_said_in_one_line(tmp_path: Path) -> None:
     problem = asyncio.run(body())
     assert problem is not None and problem.startswith(f"Redis Cluster 127.0.0.1:{port}")
     assert "\n" not in problem
+
+
+def test_wait_replicas_acknowledge_only_replicated_observes(cluster: RedisCluster) -> None:
+    from online.errors import NotReplicatedError
+    from online.redis_store import RedisWeightStore
+    from online.weight_store import FeedbackEvent, ObserveStatus, RedisStoreConfig, StateChange
+
+    def update(old: bytes | None, _: object) -> StateChange:
+        return StateChange((old or b"") + b"x")
+
+    event = FeedbackEvent("w1", "waiter", "i1", 1.0, 1_700_000_000_000_000)
+
+    async def body() -> list[object]:
+        seen: list[object] = []
+        for wanted in (2, 1):  # each master has one replica: 2 cannot be met, 1 can
+            config = RedisStoreConfig(url=cluster.url, wait_replicas=wanted, wait_timeout_ms=50)
+            store = RedisWeightStore(config)
+            try:
+                for _ in range(2):  # the first call applies, the second finds it applied
+                    try:
+                        seen.append((await store.observe("w", 1, event, update)).status)
+                    except NotReplicatedError:
+                        seen.append("not replicated")
+                seen.append((await store.read("w", 1, "waiter", with_seen=False)).state)
+            finally:
+                await store.close()
+        return seen
+
+    assert asyncio.run(body()) == [
+        "not replicated", "not replicated", b"x",  # written once, never acknowledged
+        ObserveStatus.DUPLICATE, ObserveStatus.DUPLICATE, b"x",  # now confirmed, still once
+    ]  # fmt: skip
