@@ -15,6 +15,7 @@ from rich.console import Console
 
 from batch.errors import GateRejectedError
 from batch.options import TrainOptions
+from batch.redis_client import RedisUnreachableError, SyncRedis, redis_client
 from feature_store.registry import Registry
 from jobs.cycle_lock import Lease
 from jobs.cycle_log import CycleRecord, Outcome
@@ -53,12 +54,13 @@ def train_options(
     return replace(base, **chosen, model=model)
 
 
-def connect(redis_url: str) -> redis.Redis:
-    """A client of the jobs' Redis; one clear error at once when it cannot be reached."""
-    client = redis.Redis.from_url(redis_url)
+def connect(redis_url: str) -> SyncRedis:
+    """A client of the jobs' Redis (or Redis Cluster); one clear error at once when it cannot
+    be reached."""
     try:
+        client = redis_client(redis_url)
         client.ping()
-    except redis.RedisError as error:
+    except (redis.RedisError, RedisUnreachableError) as error:
         raise JobError(
             f"cannot reach Redis at {redis_url} ({error}): start it, or fix or unset "
             "VELOX_REDIS_URL (unset, velox starts an embedded Redis)"
@@ -67,7 +69,7 @@ def connect(redis_url: str) -> redis.Redis:
 
 
 def retrain_cycle(
-    options: RetrainOptions, settings: VeloxSettings, client: redis.Redis, console: Console
+    options: RetrainOptions, settings: VeloxSettings, client: SyncRedis, console: Console
 ) -> Cycle:
     """The cycle the runner calls: one `run_retrain`, promoting only while the lock is held."""
 

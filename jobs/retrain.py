@@ -22,12 +22,12 @@ from functools import reduce
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import redis
 
 from batch.drain import DECISIONS, EVENTS, Drain, DrainReport
 from batch.materialize.command import build_and_load
 from batch.materialize.job import MaterializeOptions
 from batch.options import TrainOptions
+from batch.redis_client import SyncRedis
 from feature_store.added_items import SyncRedis as ItemsRedis
 from feature_store.added_items import added_items_table
 from feature_store.log_cutoff import LogCutoff
@@ -101,7 +101,7 @@ def _added_items(client: ItemsRedis, model: str, folder: Path) -> str | None:
 def run_retrain(
     options: RetrainOptions,
     settings: VeloxSettings,
-    client: redis.Redis,
+    client: SyncRedis,
     *,
     before_promote: Callable[[], None] = lambda: None,
     on_stage: Stage = lambda _: None,
