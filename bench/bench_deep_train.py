@@ -22,9 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from batch.deep.inputs import attribute_rows, build_spec  # noqa: E402
-from batch.deep.train_torch import TowerJob, train_two_tower  # noqa: E402
-from feature_store.tower.encode import encode_items  # noqa: E402
+from batch.deep.inputs import attribute_rows, build_spec
+from batch.deep.train_torch import TowerJob, train_two_tower
+from feature_store.tower.encode import encode_items
 
 SEED = 7
 
@@ -39,8 +39,12 @@ def prepare(folder: Path) -> None:
 
     files = load_movielens_100k(VeloxSettings().dataset_cache())
     events = pq.read_table(files.events, columns=["user_id", "item_id", "reward"])
-    users, u = np.unique(events.column("user_id").to_numpy(zero_copy_only=False), return_inverse=True)
-    items, i = np.unique(events.column("item_id").to_numpy(zero_copy_only=False), return_inverse=True)
+    users, u = np.unique(
+        events.column("user_id").to_numpy(zero_copy_only=False), return_inverse=True
+    )
+    items, i = np.unique(
+        events.column("item_id").to_numpy(zero_copy_only=False), return_inverse=True
+    )
     r = events.column("reward").to_numpy()
     test = np.random.default_rng(SEED).random(len(r)) < 0.1
     folder.mkdir(parents=True, exist_ok=True)
@@ -128,7 +132,9 @@ def main() -> None:
     card = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     base = results[-1]["samples_per_s"]
     print(f"card: {card}; torch {torch.__version__}; threads {torch.get_num_threads()}")
-    print(f"{'device':8} {'batch':>6} {'samples/s':>11} {'vs last':>8} {'s to RMSE':>10} {'RMSE':>7}")
+    print(
+        f"{'device':8} {'batch':>6} {'samples/s':>11} {'vs last':>8} {'s to RMSE':>10} {'RMSE':>7}"
+    )
     for row in results:
         ratio = float(row["samples_per_s"]) / float(base)  # type: ignore[arg-type]
         reached = row["seconds_to_target"]
