@@ -117,7 +117,11 @@ def test_a_single_redis_killed_and_restarted_from_its_aof(
 ) -> None:
     server = RedisServer(tmp_path / "redis", appendonly=True)  # appendfsync always
     server.start()
-    live = serve(tmp_path / "home", server.url, snapshot_root)
+    try:
+        live = serve(tmp_path / "home", server.url, snapshot_root)
+    except BaseException:
+        server.stop()
+        raise
 
     def kill_and_restart() -> float:
         killed_at = time.monotonic()

@@ -72,14 +72,19 @@ class RedisCluster:
         return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5)
 
     def start(self) -> None:
-        """Start every node, create the cluster, wait until every node says cluster_state:ok."""
-        for port in self.ports:
-            self.start_node(port)
-        command = [_redis_cli(), "--cluster", "create"]
-        command += [f"127.0.0.1:{port}" for port in self.ports]
-        command += ["--cluster-replicas", "1", "--cluster-yes"]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
-        self.wait_ok()
+        """Start every node, create the cluster, wait until every node says cluster_state:ok
+        (on any failure every node started is stopped again)."""
+        try:
+            for port in self.ports:
+                self.start_node(port)
+            command = [_redis_cli(), "--cluster", "create"]
+            command += [f"127.0.0.1:{port}" for port in self.ports]
+            command += ["--cluster-replicas", "1", "--cluster-yes"]
+            subprocess.run(command, check=True, capture_output=True, timeout=60)
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
 
     def start_node(self, port: int) -> None:
         """Start (or restart from its nodes.conf and AOF) the node on `port`."""
