@@ -42,12 +42,14 @@ def replicas(
         "VELOX_POLL_INTERVAL_S": str(POLL_INTERVAL_S),
     }
     servers = [LiveServer(tmp_path / f"home{n}", env) for n in range(2)]
-    for server in servers:
-        server.home.mkdir()
-        server.start()
-    yield servers, root
-    for server in servers:
-        server.stop()
+    try:
+        for server in servers:
+            server.home.mkdir()
+            server.start()
+        yield servers, root
+    finally:
+        for server in servers:
+            server.stop()  # a server never started stops as a no-op
 
 
 async def spread(urls: list[str], observations: list[tuple[str, float]]) -> list[int]:
