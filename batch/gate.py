@@ -5,8 +5,9 @@ protocol. RMSE must not rise, and recall / NDCG must not fall, by more than a re
 `tolerance`; coverage is reported but not gated (a narrower catalog is not by itself worse).
 The most-popular baseline's metrics are not the model's and are never compared across versions;
 instead `beats_popularity` refuses a model whose NDCG on the headline protocol is below the
-most-popular list's beyond sampling noise (95 % intervals apart), measured in the same run on
-the same users (batch.protocol); below it within the noise, a warning says so.
+most-popular list's beyond sampling noise (95 % intervals apart; measured in the same run on the
+same users, batch.protocol) when the served version ranks above its list; otherwise a warning
+says that the model does not beat popularity.
 """
 
 from __future__ import annotations
@@ -42,13 +43,32 @@ def is_gated(name: str) -> bool:
     return BASELINE not in name and any(marker in name for marker in GATED)
 
 
+def ranks_above_popularity(metrics: dict[str, float], protocol: str) -> bool:
+    """Whether these metrics put the model's NDCG@k on `protocol` above the most-popular list."""
+    pairs = []
+    for name, value in metrics.items():
+        popular = f"{protocol}_{BASELINE}{name.removeprefix(f'{protocol}_')}"
+        if name.startswith(f"{protocol}_ndcg@") and popular in metrics:
+            pairs.append((value, metrics[popular]))
+    return bool(pairs) and all(new > baseline for new, baseline in pairs)
+
+
 def beats_popularity(
-    metrics: dict[str, float], intervals: dict[str, list[float]], protocol: str
+    metrics: dict[str, float],
+    intervals: dict[str, list[float]],
+    protocol: str,
+    served: dict[str, float],
 ) -> list[Comparison]:
     """The model's NDCG@k on `protocol` against the most-popular list's (`intervals`: that
-    protocol's 95 % intervals by metric). Worse when the model ranks below the list beyond
-    sampling noise: its interval lies wholly below the list's. A model below the list within
-    the noise (intervals overlap) passes, and `popularity_warnings` says so."""
+    protocol's 95 % intervals by metric).
+
+    Worse — refused — when it ranks below the list beyond sampling noise (its interval wholly
+    below the list's) while the served version (`served`: its metrics) ranks above its own
+    list: a version that ranks is never replaced by one that does not. A first version, or
+    one replacing a version that did not beat its list either, is never left unserved for
+    this; `popularity_warnings` says so.
+    """
+    enforce = ranks_above_popularity(served, protocol)
     found = []
     for name in sorted(metrics):
         metric = name.removeprefix(f"{protocol}_")
@@ -56,9 +76,8 @@ def beats_popularity(
         if name.startswith(f"{protocol}_ndcg@") and popular in metrics:
             mine, theirs = intervals.get(metric), intervals.get(BASELINE + metric)
             new, baseline = metrics[name], metrics[popular]
-            apart = mine is not None and theirs is not None and mine[1] < theirs[0]
-            worse = apart if mine is not None and theirs is not None else new <= baseline
-            found.append(Comparison(f"{name} vs most popular", new, baseline, worse))
+            apart = mine[1] < theirs[0] if mine and theirs else new <= baseline
+            found.append(Comparison(f"{name} vs most popular", new, baseline, enforce and apart))
     return found
 
 
@@ -66,7 +85,8 @@ def popularity_warnings(comparisons: list[Comparison]) -> list[str]:
     """One line per comparison where the model does not rank above the list but passed."""
     return [
         f"warning: {c.name}: {c.new:.4f} vs {c.current:.4f}: this model does not rank better "
-        "than recommending the most popular items (within the 95 % intervals, so not refused)"
+        "than recommending the most popular items (not refused: within the 95 % intervals, or "
+        "no served version ranks better)"
         for c in comparisons
         if not c.worse and c.new <= c.current
     ]

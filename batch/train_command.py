@@ -113,7 +113,8 @@ def train_and_publish(
         previous_extra = previous.extra
         if comparable(extra, previous.extra):
             gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
-    baseline = beats_popularity(metrics, result.intervals.get(HEADLINE, {}), HEADLINE)
+    served = registry.manifest(options.model, current).metrics if current is not None else {}
+    baseline = beats_popularity(metrics, result.intervals.get(HEADLINE, {}), HEADLINE, served)
     _print_metrics(timer.console, metrics, gate + baseline)
     # A plain dataset over a model that learned from the feedback log would drop that feedback.
     passed = not any(c.worse for c in gate + baseline) and not (

@@ -10,10 +10,12 @@ from batch.gate import beats_popularity, check_popularity, compare_metrics, popu
 METRICS = {"global_time_ndcg@10": 0.09, "global_time_most_popular_ndcg@10": 0.14}
 APART = {"ndcg@10": [0.07, 0.11], "most_popular_ndcg@10": [0.12, 0.16]}
 OVERLAPPING = {"ndcg@10": [0.07, 0.13], "most_popular_ndcg@10": [0.12, 0.16]}
+SERVED_RANKS = {"global_time_ndcg@10": 0.15, "global_time_most_popular_ndcg@10": 0.13}
+SERVED_DOES_NOT = {"global_time_ndcg@10": 0.10, "global_time_most_popular_ndcg@10": 0.13}
 
 
-def test_a_model_clearly_below_popularity_is_refused_with_both_values() -> None:
-    found = beats_popularity(METRICS, APART, "global_time")
+def test_a_model_clearly_below_popularity_does_not_replace_one_that_ranks() -> None:
+    found = beats_popularity(METRICS, APART, "global_time", SERVED_RANKS)
     assert [(c.name, c.worse) for c in found] == [("global_time_ndcg@10 vs most popular", True)]
     with pytest.raises(GateRejectedError) as raised:
         check_popularity(found, APART, "global_time", published=7)
@@ -23,16 +25,24 @@ def test_a_model_clearly_below_popularity_is_refused_with_both_values() -> None:
     assert "velox models promote 7" in message
 
 
-def test_below_popularity_within_the_noise_passes_with_a_warning() -> None:
-    found = beats_popularity(METRICS, OVERLAPPING, "global_time")
+@pytest.mark.parametrize(
+    ("intervals", "served"),
+    [(OVERLAPPING, SERVED_RANKS), (APART, {}), (APART, SERVED_DOES_NOT)],
+    ids=["within the noise", "first version", "served version does not rank either"],
+)
+def test_otherwise_it_passes_with_a_warning(
+    intervals: dict[str, list[float]], served: dict[str, float]
+) -> None:
+    found = beats_popularity(METRICS, intervals, "global_time", served)
     assert not found[0].worse
-    check_popularity(found, OVERLAPPING, "global_time", published=1)
+    check_popularity(found, intervals, "global_time", published=1)
     (warning,) = popularity_warnings(found)
     assert "does not rank better than recommending the most popular items" in warning
+
+
+def test_a_model_above_popularity_passes_silently() -> None:
     above = {"holdout_ndcg@10": 0.2, "holdout_most_popular_ndcg@10": 0.1}
-    assert popularity_warnings(beats_popularity(above, {}, "holdout")) == []
-    # Without intervals the point estimates decide.
-    assert beats_popularity({**METRICS}, {}, "global_time")[0].worse
+    assert popularity_warnings(beats_popularity(above, {}, "holdout", above)) == []
 
 
 def test_the_baseline_is_never_compared_across_versions() -> None:
