@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from rich.console import Console
 
 from velox.errors import InvalidInputError
 from velox.settings import VeloxSettings
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 DATASETS = ("synthetic", "movielens-100k")
+DEFAULT_MODEL = VeloxSettings.model_fields["model"].default
 SERVE_HOST = "127.0.0.1"
 
 
@@ -38,6 +45,30 @@ def curl_examples(port: int, user: str, item: str) -> list[str]:
     ]
 
 
+def score_table_examples(port: int, user: str, model: str) -> list[str]:
+    """A `velox query` and a `/recommendations` request for `user`'s top 5 of `model`'s table."""
+    query = ["velox", "query", "--user", user, "-k", "5"]
+    if model != DEFAULT_MODEL:
+        query += ["--model", model]
+    model_param = "" if model == DEFAULT_MODEL else f"&model={quote(model, safe='')}"
+    return [
+        shlex.join(query),
+        f"curl 'http://127.0.0.1:{port}/recommendations?user={quote(user, safe='')}&k=5"
+        f"{model_param}'",
+    ]
+
+
+def build_score_table(
+    settings: VeloxSettings, version: int, console: Console, spark: SparkSession
+) -> None:
+    """Materialize `version`'s top-N score table as `velox materialize` does, on `spark`."""
+    from batch.materialize.command import run_materialize
+    from batch.materialize.job import MaterializeOptions
+
+    options = MaterializeOptions(model=settings.model, version=version)
+    run_materialize(options, settings, console, spark=spark)
+
+
 def dashboard_url(port: int) -> str:
     """Where the operator's dashboard of a service on localhost:`port` is."""
     return f"http://127.0.0.1:{port}/dashboard"
@@ -46,6 +77,7 @@ def dashboard_url(port: int) -> str:
 def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: bool) -> None:
     """Train on `dataset` with Spark local, publish and promote, then serve unless told not to."""
     from batch.options import TrainOptions
+    from batch.spark import get_spark
     from batch.train_command import run_train
     from feature_store.registry import Registry
 
@@ -63,13 +95,18 @@ def run_quickstart(settings: VeloxSettings, *, dataset: str, port: int, serve: b
         )
     if serve:
         check_port_free(SERVE_HOST, port)  # before a minute of training, not after
-    manifest = run_train(TrainOptions(dataset=dataset, model=settings.model), settings)
+    spark = get_spark(app_name="velox-quickstart", short_job=True)  # train + materialize
+    try:
+        manifest = run_train(TrainOptions(dataset=dataset, model=settings.model), settings)
+        build_score_table(settings, manifest.version, console, spark)
+    finally:
+        spark.stop()
     snapshot = Registry(settings.resolved_snapshot_root()).load(settings.model, manifest.version)
     user = next(iter(snapshot.user_index), "new-user")
     item = str(snapshot.item_ids[0])
     console.print(f"published {settings.model} v{manifest.version}: metrics {manifest.metrics}")
     console.print("Try it:" if serve else "Serve it with `velox serve`, then try:")
-    for line in curl_examples(port, user, item):
+    for line in curl_examples(port, user, item) + score_table_examples(port, user, settings.model):
         console.print(f"  {line}", soft_wrap=True, highlight=False, markup=False)
     console.print(f"Dashboard: {dashboard_url(port)}", highlight=False, markup=False)
     if serve:

@@ -4,12 +4,15 @@ The venv gets this environment's dependencies through a `.pth` file (installing 
 friends afresh would take minutes, see tests/support/bare_venv.py) and Velox itself from a
 copy of the source with `pip install --no-deps`. Its `bin/velox quickstart --no-serve` then
 runs from a directory outside the checkout, with no venv activated and a PATH whose first
-`python3` has neither Velox nor numpy: Spark's workers must run Velox's own interpreter.
+`python3` has neither Velox nor numpy: Spark's workers must run Velox's own interpreter. The
+`velox query` line it prints then answers from the score table it built (issue 19).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from feature_store.registry import Registry
+from tests.feature_store.score_tables.planted_table import brute_force_top_k
 from tests.support.bare_venv import imports_velox, make_bare_venv, site_packages
 
 CHECKOUT = Path(__file__).resolve().parents[1]
@@ -86,4 +90,23 @@ def test_quickstart_from_a_plain_install_outside_the_checkout(tmp_path: Path) ->
     )  # fmt: skip
     assert quickstart.returncode == 0, quickstart.stderr[-3000:]
     assert "Serve it with `velox serve`" in quickstart.stdout
-    assert Registry(str(home / "snapshots")).current("default") == 1
+    registry = Registry(str(home / "snapshots"))
+    assert registry.current("default") == 1
+
+    printed = [line.strip() for line in quickstart.stdout.splitlines()]
+    query = shlex.split(next(line for line in printed if line.startswith("velox query ")))
+    user = query[query.index("--user") + 1]
+    assert query == ["velox", "query", "--user", user, "-k", "5"]
+    assert f"curl 'http://127.0.0.1:8000/recommendations?user={user}&k=5'" in printed
+    asked = subprocess.run(
+        [str(venv / "bin" / "velox"), *query[1:], "--json"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert asked.returncode == 0, asked.stderr[-3000:]
+    answer = json.loads(asked.stdout)
+    assert (answer["user"], answer["source"], answer["complete"]) == (user, "table", True)
+    assert (answer["table_version"], answer["snapshot_version"]) == (1, 1)
+    expected = brute_force_top_k(registry.load("default"), user, 5, None)
+    assert [row["item"] for row in answer["items"]] == [item for item, _ in expected]
+    for row, (_, score) in zip(answer["items"], expected, strict=True):
+        assert row["score"] == pytest.approx(score, rel=1e-5)

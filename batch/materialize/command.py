@@ -45,7 +45,11 @@ def build_and_load(
 
 
 def run_materialize(
-    options: MaterializeOptions, settings: VeloxSettings, console: Console | None = None
+    options: MaterializeOptions,
+    settings: VeloxSettings,
+    console: Console | None = None,
+    *,
+    spark: SparkSession | None = None,
 ) -> MaterializeReport:
     """`velox materialize`: build, publish and serve a score table; progress and a summary."""
     out = console or Console()
@@ -53,7 +57,7 @@ def run_materialize(
     def progress(done: int, total: int) -> None:
         out.print(f"[bold]materialize[/bold] {options.model}: {done}/{total} parts")
 
-    report = build_and_load(options, settings, progress=progress)
+    report = build_and_load(options, settings, spark=spark, progress=progress)
     manifest = report.manifest
     scores = manifest.users * manifest.items
     out.print(
