@@ -35,8 +35,8 @@ from online.store.slots import SLOTS, Node, key_of, slot_of
 from velox.redis_url import ClusterUrl
 
 MAX_REDIRECTS = 16
-"""MOVED/ASK answers followed per pipeline before giving up (a map that never settles);
-TRYAGAIN is retried until the client's timeout instead."""
+"""MOVED answers followed per pipeline before giving up (a map that never settles); ASK and
+TRYAGAIN (a slot migration under way) are followed until the client's timeout instead."""
 
 TRYAGAIN_SLEEP_S = 0.01
 
@@ -90,26 +90,26 @@ class ClusterClient:
                 return answer
             units = _units(commands)
             todo = list(range(len(units)))
-            todo, tryagain = self._absorb([node], {node: todo}, [answer], units, asked, replies)
+            todo, kinds = self._absorb([node], {node: todo}, [answer], units, asked, replies)
         else:
             units = _units(commands)
-            todo, tryagain = list(range(len(units))), False
-        redirects, deadline = 0, time.monotonic() + self.timeout_s
+            todo, kinds = list(range(len(units))), set()
+        moved, deadline = 0, time.monotonic() + self.timeout_s
         while todo:
-            if tryagain:  # a slot migration is moving the keys: wait for it, up to a timeout
-                if time.monotonic() > deadline:
-                    raise RedisTimeoutError(f"a slot migration lasted over {self.timeout_s} s")
-                await asyncio.sleep(TRYAGAIN_SLEEP_S)
-            else:
-                redirects += 1
-                if redirects > MAX_REDIRECTS:
+            if "MOVED" in kinds:
+                moved += 1
+                if moved > MAX_REDIRECTS:
                     raise RedisConnectionError(
                         f"Redis Cluster kept redirecting after {MAX_REDIRECTS} tries"
                     )
+            elif kinds and time.monotonic() > deadline:  # ASK or TRYAGAIN: a slot migration
+                raise RedisTimeoutError(f"a slot migration lasted over {self.timeout_s} s")
+            if "TRYAGAIN" in kinds:  # some of the keys moved, some not yet: wait for the rest
+                await asyncio.sleep(TRYAGAIN_SLEEP_S)
             nodes, by_node = self._route(units, todo, asked)
             batches = [self._batch(commands, units, by_node[n], asked) for n in nodes]
             answers = await self._dispatch(nodes, batches)
-            todo, tryagain = self._absorb(nodes, by_node, answers, units, asked, replies)
+            todo, kinds = self._absorb(nodes, by_node, answers, units, asked, replies)
         return replies
 
     async def execute(self, *command: str | bytes | int | float) -> Any:
@@ -262,11 +262,11 @@ class ClusterClient:
         units: list[Unit],
         asked: dict[int, Node],
         replies: list[Any],
-    ) -> tuple[list[int], bool]:
-        """Store the answered units' replies; returns the redirected units and whether any
-        was told TRYAGAIN."""
+    ) -> tuple[list[int], set[str]]:
+        """Store the answered units' replies; returns the redirected units and the kinds of
+        redirect (MOVED, ASK, TRYAGAIN) they got."""
         again: list[int] = []
-        tryagain = False
+        kinds: set[str] = set()
         for node, answer in zip(nodes, answers, strict=True):
             position = 0
             for unit in by_node[node]:
@@ -277,12 +277,12 @@ class ClusterClient:
                 position += len(indexes)
                 kind = self._redirected(unit_replies[0], slot, node, unit, asked)
                 if kind is not None:
-                    tryagain = tryagain or kind == "TRYAGAIN"
+                    kinds.add(kind)
                     again.append(unit)
                 else:
                     for index, reply in zip(indexes, unit_replies, strict=True):
                         replies[index] = reply
-        return again, tryagain
+        return again, kinds
 
     async def _dispatch(
         self, nodes: list[Node], batches: Sequence[Sequence[Command]]

