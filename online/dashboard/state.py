@@ -15,8 +15,9 @@ from online.dashboard import providers
 from online.dashboard.extensions import Extensions
 from online.dashboard.traffic import TrafficMonitor
 from online.redis_scripts import check
-from online.resp_client import Command, RedisAddress, RespClient
+from online.resp_client import Command, PipelineClient
 from online.service import Service
+from online.store.connect import connect
 
 
 class DashboardState:
@@ -27,7 +28,7 @@ class DashboardState:
         self.traffic = TrafficMonitor()
         self.extensions = Extensions()
         self._url: str | None = None
-        self._client: RespClient | None = None
+        self._client: PipelineClient | None = None
         self.caches: dict[str, Any] = {}
         """Per-module caches (OPE results, the user count's running pass), by module name."""
 
@@ -49,7 +50,9 @@ class DashboardState:
         if self._client is None:
             if self._url is None:
                 raise RuntimeError("the dashboard was not started")
-            self._client = RespClient(RedisAddress.from_url(self._url), timeout_s=5.0)
+            # A cluster URL gets the cluster client: the logs' bounded reads are per partition
+            # and follow the slot map (the user count's SCAN then counts one master's keys).
+            self._client = connect(self._url, timeout_s=5.0)
         return [check(reply) for reply in await self._client.pipeline(commands)]
 
     async def stop(self) -> None:
