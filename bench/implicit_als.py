@@ -23,7 +23,7 @@ from batch.prepare import ITEM, REWARD, USER
 from batch.splits import HELD_OUT, PART, TEST, VALIDATION
 
 FloatArray = NDArray[np.float64]
-GRID = {"factors": (32, 64), "reg": (1.0, 10.0), "alpha": (5.0, 20.0)}
+GRID = {"factors": (16, 32, 64), "reg": (3.0, 10.0, 30.0), "alpha": (1.0, 2.5, 5.0)}
 ITERATIONS = 10
 
 
