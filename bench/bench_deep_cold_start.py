@@ -110,8 +110,8 @@ def _train(
     for kind in ("mf", "deep"):
         options = TrainOptions(
             dataset=None, model=MODEL if kind == "deep" else f"{MODEL}-mf", kind=kind,
-            deep_epochs=args.epochs, deep_id_dropout=args.id_dropout, device="cpu",
-            seed=args.seed,
+            deep_epochs=args.epochs, deep_id_dropout=args.id_dropout, deep_dim=args.dim,
+            device="cpu", seed=args.seed,
         )  # fmt: skip
         started = time.perf_counter()
         registry = Registry(root)
@@ -182,6 +182,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--id-dropout", type=float, default=0.5)
+    parser.add_argument("--dim", type=int, default=32, help="deep_dim: k per block")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="velox-cold-"))
     warm_path, cold_events, items, cold, warm_items = _split(args.seed, home)
