@@ -93,7 +93,7 @@ def _policy(service: Service, served: ServedModel, query: PredictQuery) -> Polic
     if not query.explore:
         return service.policies.get("greedy")
     if query.policy is not None:
-        return service.policies.get(query.policy)
+        return service.policies.get(query.policy, served.thompson_scale)
     return served.policy
 
 

@@ -38,6 +38,8 @@ class ServedModel:
     rewards: RewardSettings
     cascade: ServedCascade | None = None
     """The retrieval cascade of a snapshot with an ANN index (None: exact scoring)."""
+    thompson_scale: float = 1.0
+    """The scale a bare "thompson" explores at on this snapshot (velox.policies.calibration)."""
     _known_prior: Callable[[str], UserPosterior] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +58,7 @@ class ServedModel:
         rewards: RewardSettings,
         cascade: CascadeConfig | None = None,
         seed: int | None = None,
+        thompson_scale: float = 1.0,
     ) -> ServedModel:
         """Precompute what requests need: id lists, the shared prior, filter columns, and the
         retrieval cascade when the snapshot has an ANN index and `cascade` is given."""
@@ -63,9 +66,8 @@ class ServedModel:
         prior = UserPosterior.prior(snapshot.prior_mean, snapshot.lam, snapshot.noise_std)
         cutoff = LogCutoff.from_manifest(snapshot.manifest.training_cutoff, LOG_PARTITIONS)
         served_cascade = None if cascade is None else ServedCascade.of(snapshot, cascade, seed)
-        return cls(
-            snapshot, policy, snapshot.item_ids.tolist(), prior, cutoff, rewards, served_cascade
-        )
+        ids = snapshot.item_ids.tolist()
+        return cls(snapshot, policy, ids, prior, cutoff, rewards, served_cascade, thompson_scale)
 
     @property
     def name(self) -> str:

@@ -61,6 +61,7 @@ class Service:
             self.settings.rewards_for(snapshot.model),
             self.settings.cascade_config(),
             self.settings.seed,
+            scale,
         )
         self.models = self.models.with_model(served)
         self.metrics.snapshot_version.labels(served.name).set(served.version)

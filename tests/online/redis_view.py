@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, cast
 
 import redis
@@ -22,6 +23,18 @@ def user_decisions(url: str, model: str, user: str) -> list[dict[str, str]]:
     stream = UserKeys.of(model, user).decisions
     entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream))
     return [fields for _, fields in entries if fields["user_id"] == user]
+
+
+def logged_decisions(
+    url: str, model: str, user: str, count: int = 1, timeout_s: float = 5.0
+) -> list[dict[str, str]]:
+    """`user_decisions` once `count` entries are there: an answer's record reaches Redis with
+    the worker's next round trip (within 20 ms of the response), not before the response."""
+    deadline = time.monotonic() + timeout_s
+    while len(found := user_decisions(url, model, user)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} decisions logged"
+        time.sleep(0.01)
+    return found
 
 
 def redis_contents(url: str) -> dict[Any, Any]:

@@ -13,7 +13,7 @@ from online.retrieval.cascade import CascadeConfig
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
 from tests.online.live_server import LiveServer
-from tests.online.redis_view import user_decisions
+from tests.online.redis_view import logged_decisions
 from tests.support.redis_server import RedisServer
 from velox.policies import make_policy
 from velox.posterior import UserPosterior
@@ -135,8 +135,8 @@ def test_predict_over_http_logs_the_candidate_source(
                 "/predict", params={"user": "u5", "k": 3, "where": "item in ('i1', 'i2')"}
             )
             assert sorted(item["item"] for item in scan.json()["items"]) == ["i1", "i2"]
-        sources = {d["source"] for d in user_decisions(redis_server.url, "big", "u4")}
+        sources = {d["source"] for d in logged_decisions(redis_server.url, "big", "u4")}
         assert sources <= {"ann-cheap", "ann-costly", "ann-widened"} and sources
-        assert {d["source"] for d in user_decisions(redis_server.url, "big", "u5")} == {"scan"}
+        assert {d["source"] for d in logged_decisions(redis_server.url, "big", "u5")} == {"scan"}
     finally:
         server.stop()

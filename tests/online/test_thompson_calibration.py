@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from feature_store.registry import Registry
-from tests.online.redis_view import user_decisions
+from tests.online.redis_view import logged_decisions
 from tests.support.redis_server import RedisServer
 from velox.policies import make_policy
 from velox.policies.calibration import calibrated_thompson_scale
@@ -24,6 +24,6 @@ def test_default_thompson_uses_the_snapshot_calibrated_scale(
     user = f"calibrated-{uuid.uuid4().hex}"
     answer = client.get("/predict", params={"user": user, "k": 3})
     assert answer.status_code == 200, answer.text
-    (logged,) = user_decisions(redis_server.url, "movies", user)
+    (logged,) = logged_decisions(redis_server.url, "movies", user)
     # The decision log names the scale that ran: a bare "thompson" is the calibrated one.
     assert logged["policy"] == make_policy("thompson", thompson_scale=scale).spec

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 PUBLIC = {
-    "velox.posterior": ["REFRESH_EVERY", "UserPosterior", "closed_form_mean"],
+    "velox.posterior": ["MAX_ABS_REWARD", "REFRESH_EVERY", "UserPosterior", "closed_form_mean"],
     "velox.state_codec": [
         "FORMAT_VERSION",
         "MAGIC",
