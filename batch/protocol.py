@@ -22,6 +22,7 @@ regularization, iterations, alpha) are options, not chosen here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -29,6 +30,7 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
+from batch.evaluate_current import VERSUS, CurrentModel
 from batch.head_choice import EXPOSURE_GRID, HeadChoice, choose_head, judge_head
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents
@@ -60,6 +62,8 @@ class ProtocolResult:
     choice: HeadChoice
     candidates: list[dict[str, Any]]
     model: TrainedModel
+    versus_current: dict[str, float] | None = None
+    """Both models on the headline test rows the current version never saw (or None)."""
 
 
 def split_parts(frame: DataFrame, options: TrainOptions) -> dict[str, DataFrame]:
@@ -96,10 +100,15 @@ def protocol_description(options: TrainOptions) -> dict[str, Any]:
 
 
 def run_protocol(
-    prepared: PreparedEvents, options: TrainOptions, timer: StageTimer, fit: FeatureFitter
+    prepared: PreparedEvents,
+    options: TrainOptions,
+    timer: StageTimer,
+    fit: FeatureFitter,
+    current: CurrentModel | None = None,
 ) -> ProtocolResult:
     """Choose on validation, judge on test, fit on all events (module doc); `fit` fits the
-    item features of a frame (ALS, or the deep model's towers)."""
+    item features of a frame (ALS, or the deep model's towers). With `current` (the current
+    snapshot), it is also scored on the headline test rows (batch.evaluate_current)."""
     shape = (prepared.n_users, prepared.n_items)
     parts = {name: frame.cache() for name, frame in split_parts(prepared.frame, options).items()}
     everything = no_holdout(prepared.frame)
@@ -119,7 +128,15 @@ def run_protocol(
         )
     with timer.stage("judge on the test parts, and fit the published heads"):
         tasks: dict[str, Callable[[], Any]] = {
-            name: partial(judge_head, frame, features[name], shape, options, choice)
+            name: partial(
+                judge_head,
+                frame,
+                features[name],
+                shape,
+                options,
+                choice,
+                current if name == HEADLINE else None,
+            )
             for name, frame in testing.items()
         }
         final = choice.features(fitted["all"])
@@ -132,9 +149,12 @@ def run_protocol(
     intervals: dict[str, dict[str, list[float]]] = {}
     for name in testing:
         for metric, found in done[name].items():
-            if metric == "users":
+            # A split with no rankable (or no rated) test users has no value for a metric: it
+            # is left out rather than published as NaN, which a manifest refuses.
+            if metric == "users" or not math.isfinite(found["value"]):
                 continue
             metrics[f"{name}_{metric}"] = found["value"]
-            if "low" in found:
+            if "low" in found and math.isfinite(found["low"]) and math.isfinite(found["high"]):
                 intervals.setdefault(name, {})[metric] = [found["low"], found["high"]]
-    return ProtocolResult(metrics, intervals, choice, candidates, done["model"])
+    versus = done[HEADLINE].get(VERSUS)
+    return ProtocolResult(metrics, intervals, choice, candidates, done["model"], versus)

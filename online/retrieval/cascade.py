@@ -21,6 +21,8 @@ What the candidates are:
   answered by an exact scan of the matching rows (Vespa switches at 2 % too); otherwise the
   index is searched and widened (4x the lists and rows, then the exact scan) until k
   eligible rows are found, so an answer never has fewer than k items when k are eligible.
+- Items added online (`PUT /items`) after the index was built sit past its last row: they
+  are candidates of every request (there are few until the next training run indexes them).
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def retrieve(
         source, probed = "ann-widened", probed + _probed(index, nprobe, size, len(queries))
     if rng is not None and config.random_rows > 0:
         rows = np.union1d(rows, _random_eligible(items.n, eligible, config.random_rows, rng))
+    if items.n > index.n:  # items added online since the index was built: always candidates
+        added = np.arange(index.n, items.n)
+        rows = np.union1d(rows, added if eligible is None else added[eligible[added]])
     return Candidates(rows, source, probed)
 
 

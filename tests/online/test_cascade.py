@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -15,6 +16,7 @@ from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
 from tests.online.live_server import LiveServer
 from tests.online.redis_view import logged_decisions
 from tests.support.redis_server import RedisServer
+from velox.catalog import ItemMatrix
 from velox.policies import make_policy
 from velox.posterior import UserPosterior
 from velox.scoring import score_items, top_k
@@ -140,3 +142,17 @@ def test_predict_over_http_logs_the_candidate_source(
         assert {d["source"] for d in logged_decisions(redis_server.url, "big", "u5")} == {"scan"}
     finally:
         server.stop()
+
+
+def test_items_added_after_the_index_are_candidates(snapshot: Snapshot) -> None:
+    """An item appended to the catalog (as PUT /items does) is not in the index, yet the
+    cascade proposes it: a planted item that outscores everything is the greedy answer."""
+    posterior = posterior_of(snapshot, 6)
+    best = (snapshot.items.features[0] * 0 + posterior.mean() * 10).astype(np.float32)
+    features = np.vstack([snapshot.items.features, best[None, :]])
+    extended = replace(snapshot, items=ItemMatrix.from_features(features))
+    assert extended.ann is not None and extended.ann.n == N_ITEMS
+    cascade = ServedCascade(extended, extended.ann, CascadeConfig(), seed=0)
+    chosen, found = cascade.select(make_policy("greedy"), posterior, 3, None, None, explore=False)
+    assert N_ITEMS in found.rows.tolist()
+    assert chosen.items[0] == N_ITEMS
