@@ -26,6 +26,8 @@ from batch.splits import TEST
 _SCORE_USERS = 512  # users scored per matrix product
 BOOTSTRAP_RESAMPLES = 1000
 FloatArray = NDArray[np.float64]
+TIME = "t"
+"""Column of `rows_of`: the event time in unix microseconds."""
 
 
 @dataclass(frozen=True)
@@ -158,9 +160,9 @@ def sample_users(n_users: int, max_users: int, seed: int) -> NDArray[np.bool_]:
 
 
 def rows_of(frame: DataFrame, chosen: NDArray[np.bool_]) -> pa.Table:
-    """The (u, i, r, test) rows of the chosen users, collected to the driver, with u renumbered
-    to the chosen users' rank (the row of their weights)."""
-    wanted = frame.select(USER, ITEM, REWARD, TEST)
+    """The (u, i, r, test, t) rows of the chosen users, collected to the driver, with u
+    renumbered to the chosen users' rank (the row of their weights); t: `TIME`."""
+    wanted = frame.select(USER, ITEM, REWARD, TEST, sf.unix_micros("timestamp").alias(TIME))
     if not chosen.all():
         users = pa.table({USER: pa.array(np.flatnonzero(chosen), pa.int32())})
         wanted = wanted.join(sf.broadcast(frame.sparkSession.createDataFrame(users)), USER)

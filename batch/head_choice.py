@@ -33,6 +33,7 @@ from batch.evaluate import (
     training_counts,
     user_ranking,
 )
+from batch.evaluate_current import VERSUS, CurrentModel, versus_current
 from batch.options import TrainOptions
 from batch.prepare import ITEM, USER
 from batch.splits import TEST
@@ -152,11 +153,13 @@ def judge_head(
     shape: tuple[int, int],
     options: TrainOptions,
     choice: HeadChoice,
+    current: CurrentModel | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics of `choice` on `frame`'s test rows and of the most-popular list, with intervals.
 
     Returns {metric: {"value", "low", "high"}}; the baseline's metrics are named
-    `most_popular_<metric>`.
+    `most_popular_<metric>`. With `current`, `VERSUS` holds both models' metrics on the test
+    rows the current version never trained on (batch.evaluate_current).
     """
     fitted = choice.features(features)
     rows = evaluation_rows(frame, shape[0], shape[1], options)
@@ -179,4 +182,10 @@ def judge_head(
         rmse = math.sqrt(sse.sum() / counts.sum())
         low, high = bootstrap(sse, seed, counts=counts)
         found["rmse"] = {"value": rmse, "low": math.sqrt(low), "high": math.sqrt(high)}
+    if current is not None:
+        found[VERSUS] = versus_current(
+            current, rows.table, rows.users, rows.candidates,
+            (fitted.item_features, weights), k=k, relevant_above=fitted.relevance_threshold,
+            implicit=features.implicit_counts is not None,
+        )  # fmt: skip
     return found

@@ -151,7 +151,7 @@ def run_protocol(
         for metric, found in done[name].items():
             # A split with no rankable (or no rated) test users has no value for a metric: it
             # is left out rather than published as NaN, which a manifest refuses.
-            if metric == "users" or not math.isfinite(found["value"]):
+            if metric in ("users", VERSUS) or not math.isfinite(found["value"]):
                 continue
             metrics[f"{name}_{metric}"] = found["value"]
             if "low" in found and math.isfinite(found["low"]) and math.isfinite(found["high"]):
