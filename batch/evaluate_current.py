@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,8 @@ from numpy.typing import NDArray
 from batch.evaluate import TIME, squared_errors, user_ranking
 from batch.prepare import ITEM
 from batch.splits import TEST
+from feature_store.errors import FeatureStoreError
+from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
 
 FloatArray = NDArray[np.float64]
@@ -69,6 +71,37 @@ def align_current(
     weights = np.tile(snapshot.prior_mean, (len(user_ids), 1))
     weights[known_users] = snapshot.user_weights[user_rows[known_users]]
     return CurrentModel(snapshot.version, features, known_items, weights, known_users, seen)
+
+
+def load_current(
+    registry: Registry, model: str, version: int, user_ids: list[str], item_ids: list[str]
+) -> tuple[CurrentModel | None, str | None]:
+    """The current version aligned to the new run's ids, or None and why it cannot be scored."""
+    manifest = registry.manifest(model, version)
+    seen = seen_until(manifest.extra, manifest.training_cutoff)
+    if seen is None:
+        return None, (
+            f"its manifest does not record the time of its latest training event "
+            f"({LATEST_EVENT}; versions published before it was recorded), so the held-out "
+            "rows it never trained on are unknown"
+        )
+    try:
+        snapshot = registry.load(model, version)
+    except (FeatureStoreError, OSError) as error:
+        return None, f"its snapshot could not be read ({error})"
+    return align_current(snapshot, user_ids, item_ids, seen), None
+
+
+def describe(versus: dict[str, float], version: int, seen: int) -> str:
+    """One line: on which rows v`version` was re-scored, and how unknown users/items were."""
+    moment = datetime.fromtimestamp(seen / 1_000_000, UTC).isoformat()
+    return (
+        f"{int(versus['rows'])} held-out rows of {int(versus['users'])} users after "
+        f"v{version}'s latest training event ({moment}); {int(versus['unknown_users'])} of "
+        f"those users are new to v{version} (scored with its population prior), "
+        f"{int(versus['unknown_item_rows'])} rows are of items it does not know (never in its "
+        "top-K, left out of both RMSEs)"
+    )
 
 
 def _scores(

@@ -1,8 +1,11 @@
 """The validation gate: never promote a model that is worse than the current one.
 
 Metrics are compared when the current snapshot was evaluated on the same dataset with the same
-protocol. RMSE must not rise, and recall / NDCG must not fall, by more than a relative
-`tolerance`; coverage is reported but not gated (a narrower catalog is not by itself worse).
+protocol; otherwise the current snapshot is re-scored on this run's headline test rows that it
+never trained on, beside the new model (batch.evaluate_current, `versus_comparisons`), and
+when even that is impossible the verdict says why. RMSE must not rise, and recall / NDCG must
+not fall, by more than a relative `tolerance`; coverage is reported but not gated (a narrower
+catalog is not by itself worse).
 The most-popular baseline's metrics are not the model's and are never compared across versions;
 instead `beats_popularity` refuses a model whose NDCG on the headline protocol is below the
 most-popular list's beyond sampling noise (95 % intervals apart; measured in the same run on the
@@ -12,6 +15,7 @@ says that the model does not beat popularity.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,22 +173,54 @@ def comparable(new_extra: dict[str, Any], current_extra: dict[str, Any]) -> bool
     return holdout_difference(new_extra, current_extra) is None
 
 
+UNSEEN = " (rows unseen by the current version)"
+"""Suffix of the metric names compared on re-scored rows (`versus_comparisons`)."""
+
+
+def versus_comparisons(
+    versus: dict[str, float], protocol: str, tolerance: float
+) -> list[Comparison]:
+    """The gated metrics of `batch.evaluate_current.versus_current`'s result, new vs current."""
+    new, old = {}, {}
+    for key, value in versus.items():
+        metric = key.removeprefix("new_")
+        theirs = versus.get(f"current_{metric}", math.nan)
+        if key.startswith("new_") and math.isfinite(value) and math.isfinite(theirs):
+            new[f"{protocol}_{metric}{UNSEEN}"] = value
+            old[f"{protocol}_{metric}{UNSEEN}"] = theirs
+    return compare_metrics(new, old, tolerance)
+
+
 def gate_outcome(
     current: int | None,
     current_extra: dict[str, Any],
     new_extra: dict[str, Any],
     comparisons: list[Comparison],
     tolerance: float,
+    *,
+    rescored: str | None = None,
+    unable: str | None = None,
 ) -> list[str]:
-    """What the gate did, in words: compared (and passed), or why it could not compare."""
+    """What the gate did, in words: compared (and passed), or why it could not compare.
+
+    When the holdouts differ, `rescored` says on which rows the current version was re-scored
+    (batch.evaluate_current.describe), or `unable` why it could not be.
+    """
     if current is None:
         return ["gate: no current version to compare with (first version)"]
     difference = holdout_difference(new_extra, current_extra)
     lines = []
-    if difference is not None:
+    if difference is not None and rescored is not None:
+        lines.append(
+            f"gate: the holdouts differ ({difference}), so the current v{current} was "
+            f"re-scored on this run's holdout: {rescored}"
+        )
+    if difference is not None and (rescored is None or not comparisons):
+        why = unable or "no gated metric could be computed on those rows"
         lines.append(
             f"gate: NOT compared with the current v{current}: the holdouts differ "
-            f"({difference}), so their metrics cannot be compared"
+            f"({difference}) and v{current} could not be scored on this run's holdout: {why}. "
+            "Nothing was compared; the gate did not stop this version"
         )
     elif not comparisons:
         lines.append(f"gate: v{current} has none of the gated metrics; nothing was compared")
@@ -193,6 +229,8 @@ def gate_outcome(
         lines.append(
             f"gate: passed against v{current} on one holdout ({names} within {tolerance:.1%})"
         )
+    else:
+        lines.append(f"gate: FAILED against v{current} on one holdout (see below)")
     if drops_feedback_log(current_extra, new_extra):
         lines.append(
             f"gate: the current v{current} was trained with the drained feedback log "

@@ -16,6 +16,7 @@ from rich.table import Table
 from batch.added_items import with_added_items
 from batch.datasets.reader import local_bytes, read_attributes, read_events, resolve_dataset
 from batch.errors import TrainingError
+from batch.evaluate_current import LATEST_EVENT, describe, load_current
 from batch.gate import (
     Comparison,
     beats_popularity,
@@ -26,6 +27,7 @@ from batch.gate import (
     drops_feedback_log,
     gate_outcome,
     popularity_warnings,
+    versus_comparisons,
 )
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents, prepare_events
@@ -52,6 +54,10 @@ def _print_metrics(console: Console, metrics: dict[str, float], gate: list[Compa
             continue
         mark = "[red]worse[/red]" if found.worse else f"{found.change:+.1%}"
         table.add_row(name, f"{value:.4f}", f"{found.current:.4f}", mark)
+    for c in gate:  # compared on other rows than the table's (batch.evaluate_current)
+        if c.name not in metrics:
+            mark = "[red]worse[/red]" if c.worse else f"{c.change:+.1%}"
+            table.add_row(c.name, f"{c.new:.4f}", f"{c.current:.4f}", mark)
     console.print(table)
 
 
@@ -85,12 +91,25 @@ def train_and_publish(
     """
     timer = timer or StageTimer()
     fit = feature_fitter(options, prepared.item_ids, attributes)
-    result = run_protocol(prepared, options, timer, fit)
+    holdout: dict[str, Any] = {
+        "dataset": dataset,
+        "evaluation": protocol_description(options),
+        "events": prepared.n_events,
+        "users": prepared.n_users,
+        "items_with_events": prepared.n_items,
+    }
+    current = registry.current(options.model)
+    previous_extra = registry.manifest(options.model, current).extra if current is not None else {}
+    rescore, unable = None, None
+    if current is not None and not comparable(holdout, previous_extra):
+        # Other holdouts: the current version is re-scored on this run's (evaluate_current).
+        ids = (prepared.user_ids, prepared.item_ids)
+        rescore, unable = load_current(registry, options.model, current, *ids)
+    result = run_protocol(prepared, options, timer, fit, rescore)
     model: TrainedModel = result.model
     metrics = dict(result.metrics)
     extra: dict[str, Any] = {
-        "dataset": dataset,
-        "evaluation": protocol_description(options),
+        **holdout,
         "options": {k: v for k, v in asdict(options).items() if k not in ("master", "promote")},
         "feature_layout": model.features.layout,
         "lambda_selection": {
@@ -100,20 +119,24 @@ def train_and_publish(
             "validation": result.candidates,
         },
         "intervals": result.intervals,
-        "events": prepared.n_events,
-        "users": prepared.n_users,
-        "items_with_events": prepared.n_items,
         "skipped_events": prepared.skipped,
+        LATEST_EVENT: prepared.cutoff,
     }
-    current = registry.current(options.model)
     gate: list[Comparison] = []
-    previous_extra: dict[str, Any] = {}
-    if current is not None:
-        previous = registry.manifest(options.model, current)
-        previous_extra = previous.extra
-        if comparable(extra, previous.extra):
-            gate = compare_metrics(metrics, previous.metrics, options.gate_tolerance)
+    rescored: str | None = None
+    versus = result.versus_current
     served = registry.manifest(options.model, current).metrics if current is not None else {}
+    if current is not None and comparable(extra, previous_extra):
+        gate = compare_metrics(metrics, served, options.gate_tolerance)
+    elif current is not None and rescore is not None and versus is not None:
+        if versus["rows"]:
+            rescored = describe(versus, current, rescore.seen_until)
+            gate = versus_comparisons(versus, HEADLINE, options.gate_tolerance)
+        else:
+            unable = (
+                f"none of this run's {HEADLINE} test rows is after v{current}'s latest "
+                "training event (it trained on all of them)"
+            )
     baseline = beats_popularity(metrics, result.intervals.get(HEADLINE, {}), HEADLINE, served)
     _print_metrics(timer.console, metrics, gate + baseline)
     # A plain dataset over a model that learned from the feedback log would drop that feedback.
@@ -134,7 +157,11 @@ def train_and_publish(
         manifest = registry.publish(
             options.model, data, promote=options.promote and passed, parent=current
         )
-    for line in gate_outcome(current, previous_extra, extra, gate, options.gate_tolerance):
+    verdict = gate_outcome(
+        current, previous_extra, extra, gate, options.gate_tolerance,
+        rescored=rescored, unable=unable,
+    )  # fmt: skip
+    for line in verdict:
         timer.console.print(line, markup=False)
     if current is not None:
         check_gate(gate, options.gate_tolerance, current, manifest.version)
