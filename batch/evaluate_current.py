@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
-from batch.evaluate import TIME, squared_errors, user_ranking
+from batch.evaluate import BOOTSTRAP_RESAMPLES, TIME, squared_errors, user_ranking
 from batch.prepare import ITEM
 from batch.splits import TEST
 from feature_store.errors import FeatureStoreError
@@ -104,7 +104,16 @@ def describe(versus: dict[str, float], version: int, seen: int) -> str:
     )
 
 
-def _scores(
+@dataclass(frozen=True)
+class _PerUser:
+    """One model's per-user values on the compared rows: ranking metrics, squared errors."""
+
+    ranking: dict[str, FloatArray]
+    sse: FloatArray
+    counts: FloatArray
+
+
+def _per_user(
     features: FloatArray,
     weights: FloatArray,
     rows: pa.Table,
@@ -112,15 +121,51 @@ def _scores(
     candidates: NDArray[np.bool_],
     k: int,
     relevant_above: float,
-    implicit: bool,
-) -> dict[str, float]:
+) -> _PerUser:
     ranking = user_ranking(
         features, weights, rows, k=k, relevant_above=relevant_above, candidates=candidates
     )
-    found = {name: value for name, value in ranking.means().items() if "coverage" not in name}
-    if not implicit:
-        sse, counts = squared_errors(features, weights, rated)
-        found["rmse"] = math.sqrt(sse.sum() / counts.sum()) if counts.sum() else math.nan
+    sse, counts = squared_errors(features, weights, rated)
+    rated_users = counts > 0
+    metrics = {f"recall@{k}": ranking.recall, f"ndcg@{k}": ranking.ndcg}
+    return _PerUser(metrics, sse[rated_users], counts[rated_users])
+
+
+def _change_interval(new: FloatArray, old: FloatArray, seed: int) -> tuple[float, float]:
+    """95 % interval of the relative change of a mean, users resampled in pairs."""
+    if new.size == 0:
+        return (math.nan, math.nan)
+    picks = np.random.default_rng(seed).integers(0, new.size, (BOOTSTRAP_RESAMPLES, new.size))
+    mine, theirs = new[picks].mean(axis=1), old[picks].mean(axis=1)
+    change = (mine - theirs) / np.maximum(np.abs(theirs), 1e-12)
+    low, high = np.percentile(change, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _rmse_interval(new: _PerUser, old: _PerUser, seed: int) -> tuple[float, float]:
+    """95 % interval of the relative change of RMSE, users resampled in pairs."""
+    if new.counts.size == 0:
+        return (math.nan, math.nan)
+    size = new.counts.size
+    picks = np.random.default_rng(seed).integers(0, size, (BOOTSTRAP_RESAMPLES, size))
+    count = new.counts[picks].sum(axis=1)
+    mine = np.sqrt(new.sse[picks].sum(axis=1) / count)
+    theirs = np.sqrt(old.sse[picks].sum(axis=1) / count)
+    low, high = np.percentile((mine - theirs) / np.maximum(theirs, 1e-12), [2.5, 97.5])
+    return float(low), float(high)
+
+
+def _summary(new: _PerUser, old: _PerUser, implicit: bool, seed: int) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, values in new.ranking.items():
+        found[f"new_{name}"] = float(values.mean()) if values.size else math.nan
+        found[f"current_{name}"] = float(old.ranking[name].mean()) if values.size else math.nan
+        low, high = _change_interval(values, old.ranking[name], seed)
+        found[f"change_low_{name}"], found[f"change_high_{name}"] = low, high
+    if not implicit and new.counts.sum():
+        found["new_rmse"] = math.sqrt(new.sse.sum() / new.counts.sum())
+        found["current_rmse"] = math.sqrt(old.sse.sum() / old.counts.sum())
+        found["change_low_rmse"], found["change_high_rmse"] = _rmse_interval(new, old, seed)
     return found
 
 
@@ -134,10 +179,13 @@ def versus_current(
     k: int,
     relevant_above: float,
     implicit: bool,
+    seed: int = 0,
 ) -> dict[str, float]:
     """Both models' recall@k, NDCG@k (and RMSE unless `implicit`) on the held-out `rows` after
-    `current.seen_until`, flat: `new_<metric>`, `current_<metric>`, and `rows`, `users`,
-    `unknown_users` (of the compared ones) and `unknown_item_rows` (left out of RMSE).
+    `current.seen_until`, flat: `new_<metric>`, `current_<metric>`, the 95 % interval of the
+    relative change new vs current (`change_low_<metric>`, `change_high_<metric>`; users
+    resampled in pairs, `seed`), and `rows`, `users`, `unknown_users` (of the compared ones)
+    and `unknown_item_rows` (left out of RMSE).
 
     `rows` (u, i, r, test, t) number users by their rank among `evaluated` (dense user ids);
     `new` is the new model's (item features, weights of those users).
@@ -149,18 +197,17 @@ def versus_current(
     item_known = current.known_items[kept.column(ITEM).to_numpy()]
     rated = kept.filter(pa.array(~test | item_known))
     weights = current.user_weights[np.flatnonzero(evaluated)]
-    how = (k, relevant_above, implicit)
-    mine = _scores(new[0], new[1], kept, rated, candidates, *how)
-    theirs = _scores(
+    how = (k, relevant_above)
+    mine = _per_user(new[0], new[1], kept, rated, candidates, *how)
+    theirs = _per_user(
         current.item_features, weights, kept, rated, candidates & current.known_items, *how
     )
     held_users = np.unique(kept.filter(pa.array(test)).column(0).to_numpy())
     unknown = ~current.known_users[np.flatnonzero(evaluated)][held_users]
     return {
-        **{f"new_{name}": value for name, value in mine.items() if name != "users"},
-        **{f"current_{name}": value for name, value in theirs.items() if name != "users"},
+        **_summary(mine, theirs, implicit, seed),
         "rows": float(test.sum()),
-        "users": mine["users"],
+        "users": float(next(iter(mine.ranking.values())).size),
         "unknown_users": float(unknown.sum()),
         "unknown_item_rows": float((test & ~item_known).sum()),
     }

@@ -16,7 +16,7 @@ says that the model does not beat popularity.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from batch.errors import GateRejectedError
@@ -32,6 +32,8 @@ class Comparison:
     new: float
     current: float
     worse: bool
+    interval: tuple[float, float] | None = None
+    """95 % interval of the relative change, when the comparison is on re-scored rows."""
 
     @property
     def change(self) -> float:
@@ -126,7 +128,7 @@ def check_popularity(
 
 def lower_is_better(name: str) -> bool:
     """True for error metrics (RMSE)."""
-    return name.endswith("rmse")
+    return name.removesuffix(UNSEEN).endswith("rmse")
 
 
 def compare_metrics(
@@ -180,15 +182,38 @@ UNSEEN = " (rows unseen by the current version)"
 def versus_comparisons(
     versus: dict[str, float], protocol: str, tolerance: float
 ) -> list[Comparison]:
-    """The gated metrics of `batch.evaluate_current.versus_current`'s result, new vs current."""
-    new, old = {}, {}
-    for key, value in versus.items():
+    """The gated metrics of `batch.evaluate_current.versus_current`'s result, new vs current.
+
+    Worse only beyond `tolerance` and beyond sampling noise (the 95 % interval of the change,
+    users resampled in pairs, wholly on the worse side of zero): on the few rows a current
+    version has not seen, a point estimate alone would refuse good versions by chance.
+    """
+    found = []
+    for key, value in sorted(versus.items()):
         metric = key.removeprefix("new_")
         theirs = versus.get(f"current_{metric}", math.nan)
-        if key.startswith("new_") and math.isfinite(value) and math.isfinite(theirs):
-            new[f"{protocol}_{metric}{UNSEEN}"] = value
-            old[f"{protocol}_{metric}{UNSEEN}"] = theirs
-    return compare_metrics(new, old, tolerance)
+        if not (key.startswith("new_") and math.isfinite(value) and math.isfinite(theirs)):
+            continue
+        name = f"{protocol}_{metric}{UNSEEN}"
+        for c in compare_metrics({name: value}, {name: theirs}, tolerance):
+            low, high = versus[f"change_low_{metric}"], versus[f"change_high_{metric}"]
+            noise = low <= 0.0 if lower_is_better(metric) else high >= 0.0
+            found.append(replace(c, worse=c.worse and not noise, interval=(low, high)))
+    return found
+
+
+def noise_notes(comparisons: list[Comparison], tolerance: float) -> list[str]:
+    """One line per re-scored metric beyond `tolerance` that was not refused (noise)."""
+    return [
+        f"gate: {c.name} {c.new:.4f} vs {c.current:.4f} ({c.change:+.1%}) is beyond the "
+        f"tolerance {tolerance:.1%} but within sampling noise (95 % interval of the change "
+        f"[{c.interval[0]:+.1%}, {c.interval[1]:+.1%}] includes 0): not refused"
+        for c in comparisons
+        if c.interval is not None
+        and not c.worse
+        and abs(c.change) > tolerance
+        and (c.change > 0) == lower_is_better(c.name)
+    ]
 
 
 def gate_outcome(
@@ -226,9 +251,9 @@ def gate_outcome(
         lines.append(f"gate: v{current} has none of the gated metrics; nothing was compared")
     elif not any(c.worse for c in comparisons):
         names = ", ".join(c.name for c in comparisons)
-        lines.append(
-            f"gate: passed against v{current} on one holdout ({names} within {tolerance:.1%})"
-        )
+        notes = noise_notes(comparisons, tolerance)
+        within = f"within {tolerance:.1%}" + (" or sampling noise" if notes else "")
+        lines += [f"gate: passed against v{current} on one holdout ({names} {within})", *notes]
     else:
         lines.append(f"gate: FAILED against v{current} on one holdout (see below)")
     if drops_feedback_log(current_extra, new_extra):
@@ -256,7 +281,13 @@ def check_gate(
     worse = [c for c in comparisons if c.worse]
     if worse:
         listed = ", ".join(
-            f"{c.name} {c.new:.4f} vs {c.current:.4f} ({c.change:+.1%})" for c in worse
+            f"{c.name} {c.new:.4f} vs {c.current:.4f} ({c.change:+.1%}"
+            + (
+                f", 95 % interval [{c.interval[0]:+.1%}, {c.interval[1]:+.1%}])"
+                if c.interval
+                else ")"
+            )
+            for c in worse
         )
         raise GateRejectedError(
             f"version {published} is worse than the current version {current} beyond the "
