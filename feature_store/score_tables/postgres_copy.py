@@ -43,8 +43,14 @@ def sql_type(type_string: str) -> str:
 
 
 def column_definitions(columns: dict[str, str]) -> str:
-    """`"user_id" text NOT NULL, ...` for CREATE TABLE: key columns, then the attributes."""
-    keys = {"string": "text", "int32": "integer", "double": "double precision"}
+    """`"user_id" text COLLATE "C" NOT NULL, ...` for CREATE TABLE: keys, then attributes.
+
+    The ids compare bytewise (`COLLATE "C"`), as the parts are sorted and as the score
+    contract breaks ties (item_id ascending): the index build then sorts rows already in order
+    with memcmp instead of the database's locale, and `ORDER BY score DESC, item_id` means the
+    contract's order whatever the database's collation.
+    """
+    keys = {"string": 'text COLLATE "C"', "int32": "integer", "double": "double precision"}
     parts = [f"{quote_identifier(f.name)} {keys[str(f.type)]} NOT NULL" for f in KEY_SCHEMA]
     parts += [f"{quote_identifier(name)} {sql_type(t)}" for name, t in columns.items()]
     return ", ".join(parts)

@@ -43,6 +43,12 @@ from feature_store.score_tables.versions import verify_table
 from feature_store.storage import SnapshotStorage
 
 COPY_BATCH_ROWS = 65_536
+INDEX_MEMORY = "256MB"
+"""`maintenance_work_mem` of the load transaction (SET LOCAL): the index build's sort memory,
+split among its parallel workers; a bound, not an allocation. The rows arrive sorted, so the
+sort is cheap either way: 512MB and 1GB built the index no faster (BENCHMARKS.md)."""
+INDEX_WORKERS = 2
+"""`max_parallel_maintenance_workers` of the load transaction (the server's limits still apply)."""
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +143,8 @@ def _create_and_fill(
     target = qualified(schema, name)
     covered = ", ".join(quote_identifier(c) for c in ("item_id", "rank", *manifest.columns))
     with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
+        cursor.execute(f"SET LOCAL max_parallel_maintenance_workers = {INDEX_WORKERS}")
         cursor.execute("SET LOCAL synchronous_commit = off")  # the switch commit syncs
         cursor.execute(f"DROP TABLE IF EXISTS {target}")  # what a crashed load left, if anything
         cursor.execute(f"CREATE TABLE {target} ({column_definitions(manifest.columns)})")
