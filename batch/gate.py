@@ -241,11 +241,14 @@ def gate_outcome(
             f"re-scored on this run's holdout: {rescored}"
         )
     if difference is not None and (rescored is None or not comparisons):
-        why = unable or "no gated metric could be computed on those rows"
+        why = unable or ("no gated metric could be computed on those rows" if rescored else "")
         lines.append(
             f"gate: NOT compared with the current v{current}: the holdouts differ "
             f"({difference}) and v{current} could not be scored on this run's holdout: {why}. "
             "Nothing was compared; the gate did not stop this version"
+            if why
+            else f"gate: NOT compared with the current v{current}: the holdouts differ "
+            f"({difference}), so their metrics cannot be compared"
         )
     elif not comparisons:
         lines.append(f"gate: v{current} has none of the gated metrics; nothing was compared")
