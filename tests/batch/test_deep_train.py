@@ -12,6 +12,8 @@ from numpy.typing import NDArray
 from pyspark.sql import SparkSession
 
 from batch.datasets.reader import read_attributes, read_events
+from batch.deep.features import EXPOSURE_WEIGHT, trained_user_weights
+from batch.deep.inputs import build_spec
 from batch.deep.model import DeepFeatureModel
 from batch.options import TrainOptions
 from batch.prepare import prepare_events
@@ -148,3 +150,25 @@ def test_the_exposure_prior_basis_reaches_the_tower(
     new_spec = TowerSpec.from_json(moved.tower_spec)
     np.testing.assert_allclose(computed(warm, new_spec), moved.item_features, atol=1e-5)
     np.testing.assert_allclose(computed(planted.cold, new_spec), moved.catalog_features, atol=1e-5)
+
+
+def test_trained_user_weights_add_the_centred_exposure_logit() -> None:
+    """Closed form: own weights . x_i = rating score + beta (y_i . q_u - mean over u's items)."""
+    k, rng = 3, np.random.default_rng(7)
+    spec = build_spec(
+        None, embed_dim=4, hidden=4, out_dim=k, text_buckets=8, global_mean=3.5,
+        block_scales=[1.0, 2.5],
+    )  # fmt: skip
+    z, y, b = rng.normal(size=(6, k)), rng.normal(size=(6, k)), rng.normal(size=6)
+    features = np.hstack([z, 2.5 * y, (3.5 + b)[:, None], np.ones((6, 1))])
+    vectors, bias = rng.normal(size=(4, 2 * k)), rng.normal(size=4)
+    users, items = np.array([0, 0, 0, 1, 1, 2, 3]), np.array([0, 1, 2, 3, 4, 5, 0])
+    counts = np.bincount(users, minlength=4)
+    own = trained_user_weights(vectors, bias, spec, features, (users, items, counts))
+    beta, p, q = EXPOSURE_WEIGHT, vectors[:, :k], vectors[:, k:]
+    rating = p @ z.T + (3.5 + b)[None, :] + bias[:, None]  # (users, items)
+    logit = q @ y.T
+    centre = np.array([logit[u, items[users == u]].mean() for u in range(4)])
+    expected = rating + beta * (logit - centre[:, None])
+    np.testing.assert_allclose(own @ features.T, expected, rtol=1e-5, atol=1e-5)
+    assert beta > 0
