@@ -111,6 +111,7 @@ def _train(
         options = TrainOptions(
             dataset=None, model=MODEL if kind == "deep" else f"{MODEL}-mf", kind=kind,
             deep_epochs=args.epochs, deep_id_dropout=args.id_dropout, deep_dim=args.dim,
+            deep_negatives=args.negatives,
             device="cpu", seed=args.seed,
         )  # fmt: skip
         started = time.perf_counter()
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--id-dropout", type=float, default=0.5)
     parser.add_argument("--dim", type=int, default=32, help="deep_dim: k per block")
+    parser.add_argument("--negatives", type=int, default=4, help="drawn items per rating row")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="velox-cold-"))
     warm_path, cold_events, items, cold, warm_items = _split(args.seed, home)
