@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +48,11 @@ def test_the_same_job_runs_under_spark_submit(tmp_path: Path) -> None:
     command += ["--home", str(tmp_path / "home"), "--model", "submitted"]
     command += ["--events", data.files.events, "--items", data.files.items]
     command += ["--rank", "4", "--iterations", "5"]
+    # spark-submit runs the driver with the environment's python3; as a user would, point it
+    # at the interpreter that has Velox (the test may run without an activated venv).
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     done = subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False
+        command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False, env=env
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "on local[2]" in done.stdout and "published submitted v1" in done.stdout

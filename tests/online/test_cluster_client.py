@@ -143,7 +143,11 @@ def test_wait_replicas_acknowledge_only_replicated_observes(cluster: RedisCluste
     async def body() -> list[object]:
         seen: list[object] = []
         for wanted in (2, 1):  # each master has one replica: 2 cannot be met, 1 can
-            config = RedisStoreConfig(url=cluster.url, wait_replicas=wanted, wait_timeout_ms=50)
+            # 2 replicas time out at once; 1 gets time to answer on a loaded machine.
+            timeout_ms = 50 if wanted == 2 else 5000
+            config = RedisStoreConfig(
+                url=cluster.url, wait_replicas=wanted, wait_timeout_ms=timeout_ms
+            )
             store = RedisWeightStore(config)
             try:
                 for _ in range(2):  # the first call applies, the second finds it applied
