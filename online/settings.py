@@ -11,7 +11,6 @@ from online.retrieval.cascade import CascadeConfig
 from online.weight_store import DEFAULT_REWARD_WINDOW_S
 from velox.errors import InvalidInputError
 from velox.policies import make_policy
-from velox.redis_url import ClusterUrl, is_cluster_url
 from velox.settings import VeloxSettings
 
 AppendFsync = Literal["everysec", "always"]
@@ -83,20 +82,6 @@ class ServiceSettings(VeloxSettings):
     @classmethod
     def _known_policies(cls, value: dict[str, str]) -> dict[str, str]:
         return {model: _checked_spec(spec) for model, spec in value.items()}
-
-    @field_validator("redis_url")
-    @classmethod
-    def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None and is_cluster_url(value):
-            try:
-                ClusterUrl.parse(value)
-            except InvalidInputError as error:
-                raise ValueError(error.message) from None
-        elif value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(
-                "must start with redis://, rediss://, unix:// or (a cluster) redis+cluster://"
-            )
-        return value
 
     def rewards_for(self, model: str) -> RewardSettings:
         """The reward window and default reward of `model` (`VELOX_MODEL_REWARDS` first, else

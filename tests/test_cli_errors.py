@@ -61,6 +61,19 @@ def test_bad_settings_print_one_line_naming_the_variable(
     assert expected in lines[0]
 
 
+@pytest.mark.parametrize("command", [["retrain"], ["materialize"], ["models", "list"]])
+def test_a_bad_redis_url_stops_every_command_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """The jobs read VELOX_REDIS_URL too: refused before they start, as `serve` refuses it."""
+    done = run_velox(command, tmp_path, env={"VELOX_REDIS_URL": "garbage"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: VELOX_REDIS_URL: must start with redis://, rediss://, unix:// or (a cluster) "
+        "redis+cluster:// (got 'garbage')"
+    ]
+
+
 def test_events_that_are_not_parquet_fail_in_one_line(tmp_path: Path) -> None:
     """`velox train --events random-bytes.parquet` says what is wrong, without Java traces."""
     events = tmp_path / "random-bytes.parquet"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from velox.errors import InvalidInputError
+from velox.redis_url import ClusterUrl, is_cluster_url
 
 
 class VeloxSettings(BaseSettings):
@@ -23,6 +26,22 @@ class VeloxSettings(BaseSettings):
     # training; the default admits ratings, clicks and most amounts, not a typo like 1e50.
     reward_min: float = Field(default=-1e6, ge=-1e12, le=1e12)
     reward_max: float = Field(default=1e6, ge=-1e12, le=1e12)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        """A URL the service and the jobs can use, refused here (one line naming the variable)
+        rather than deep inside a job."""
+        if value is not None and is_cluster_url(value):
+            try:
+                ClusterUrl.parse(value)
+            except InvalidInputError as error:
+                raise ValueError(error.message) from None
+        elif value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                "must start with redis://, rediss://, unix:// or (a cluster) redis+cluster://"
+            )
+        return value
 
     @model_validator(mode="after")
     def _ordered_reward_range(self) -> VeloxSettings:
