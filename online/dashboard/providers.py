@@ -1,13 +1,14 @@
-"""The optional panels' providers for the parts the service has: score tables and items added
-online (registered by `DashboardState.start`; see `extensions` for the extension point).
-
-Featurization batching has no provider yet: the AIMD batchers keep no public statistics.
+"""The optional panels' providers for the parts the service has: score tables, items added
+online, and featurization batching (the AIMD batchers' next size and their last batches);
+registered by `DashboardState.start` (see `extensions` for the extension point).
 """
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+
+import numpy as np
 
 from feature_store.score_tables.engine import ScoreEngine
 from online.dashboard.extensions import Provider
@@ -64,4 +65,35 @@ async def items_online(service: Service) -> list[ExtensionMetric] | None:
             continue
         added = served.snapshot.items.n - base.items.n
         metrics.append(ExtensionMetric(label=f"{name} items added", value=added, unit="items"))
+    return metrics or None
+
+
+RECENT_BATCHES = 200
+
+
+async def featurization(service: Service) -> list[ExtensionMetric] | None:
+    """Per tower featurizing: the AIMD controller's next batch size and SLO, and the size and
+    latency of its last batches (the batcher keeps the last 1,000)."""
+    items = service.items
+    if items is None:
+        return None
+    metrics = []
+    for model, version, batcher in items.batchers():
+        recent = batcher.batches[-RECENT_BATCHES:]
+        if not recent:
+            continue
+        sizes = np.array([size for size, _ in recent], dtype=np.float64)
+        latency_ms = np.array([seconds for _, seconds in recent]) * 1e3
+        label = f"{model} v{version}"
+        metrics += [
+            ExtensionMetric(label=f"{label} next batch size", value=batcher.controller.size),
+            ExtensionMetric(label=f"{label} mean batch", value=float(sizes.mean()), unit="items"),
+            ExtensionMetric(
+                label=f"{label} p99 batch latency",
+                value=float(np.percentile(latency_ms, 99)),
+                unit="ms",
+            ),
+            ExtensionMetric(label=f"{label} SLO", value=batcher.controller.slo_s * 1e3, unit="ms"),
+            ExtensionMetric(label=f"{label} batches seen", value=len(recent)),
+        ]
     return metrics or None

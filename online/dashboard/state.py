@@ -38,6 +38,7 @@ class DashboardState:
         self.connect(redis_url)
         self.traffic.start(service)
         self.extensions.register("items_online", providers.items_online)
+        self.extensions.register("featurization", providers.featurization)
         if scores is not None:
             self.extensions.register("score_tables", providers.score_tables(scores))
 

@@ -64,6 +64,10 @@ class AddedItems:
         self._batchers: dict[tuple[str, int], AdaptiveBatcher[Request, NDArray[np.float32]]] = {}
         self._lock = lock
 
+    def batchers(self) -> list[tuple[str, int, AdaptiveBatcher[Request, NDArray[np.float32]]]]:
+        """(model, version, batcher) of every tower featurizing now, for the dashboard."""
+        return [(model, version, b) for (model, version), b in sorted(self._batchers.items())]
+
     def base(self, model: str) -> Snapshot | None:
         """The snapshot of `model` as published (without added items)."""
         return self._base.get(model)

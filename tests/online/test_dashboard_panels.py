@@ -66,3 +66,30 @@ def test_optional_panels_show_what_providers_give(tmp_path: Path, redis_url: str
     assert (after[2].available, after[2].reason) == (False, OPTIONAL_PANELS[2].absent)
     with pytest.raises(KeyError, match="no optional panel 'cluster'"):
         extensions.register("cluster", tables)
+
+
+def test_the_featurization_panel_shows_the_batchers_numbers() -> None:
+    """Planted batches (4 items in 10 ms, 8 in 20 ms): the panel's numbers are theirs."""
+    from collections.abc import Sequence
+    from types import SimpleNamespace
+    from typing import cast
+
+    from online.dashboard.providers import featurization
+    from online.featurize.aimd import AimdController
+    from online.featurize.batcher import AdaptiveBatcher
+
+    def run(values: Sequence[int]) -> Sequence[int]:
+        return values
+
+    batcher: AdaptiveBatcher[int, int] = AdaptiveBatcher(run, AimdController(slo_s=0.025, size=9))
+    batcher.batches += [(4, 0.010), (8, 0.020)]
+    items = SimpleNamespace(batchers=lambda: [("movies", 3, batcher)])
+    service = cast(Service, SimpleNamespace(items=items))
+    found = {m.label: m for m in asyncio.run(featurization(service)) or []}
+    assert (found["movies v3 next batch size"].value, found["movies v3 mean batch"].value) == (9, 6)
+    latency, slo = found["movies v3 p99 batch latency"], found["movies v3 SLO"]
+    assert isinstance(latency.value, float) and abs(latency.value - 19.9) < 1e-9
+    assert isinstance(slo.value, float) and abs(slo.value - 25.0) < 1e-9
+    assert (latency.unit, slo.unit, found["movies v3 mean batch"].unit) == ("ms", "ms", "items")
+    assert found["movies v3 batches seen"].value == 2
+    assert asyncio.run(featurization(cast(Service, SimpleNamespace(items=None)))) is None
