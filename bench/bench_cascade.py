@@ -192,6 +192,9 @@ def main() -> None:
     parser.add_argument("--margins", default="0,0.005,0.01,0.02,0.03,0.05,0.1")
     parser.add_argument("--user-spread", type=float, default=CatalogSpec.user_spread)
     parser.add_argument("--service-seconds", type=int, default=10)
+    parser.add_argument(
+        "--service-margin", type=float, default=None, help="gate margin served (default: chosen)"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="velox-catalog-"))
     try:
@@ -210,7 +213,7 @@ def main() -> None:
               f"RSS +{rss_mb() - before:.0f} MB")  # fmt: skip
         margin = offline(snapshot, args.queries, [float(m) for m in args.margins.split(",")])
         if args.service_seconds > 0:
-            service(root, args.service_seconds, args.users, margin)
+            service(root, args.service_seconds, args.users, args.service_margin or margin)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
