@@ -164,12 +164,15 @@ def _spark_cause(error: BaseException, first: str) -> str:
     """The innermost Java cause of a Py4J error (the line that says what went wrong)."""
     java = getattr(error, "java_exception", None)
     cause = None
-    while java is not None:
-        try:
-            cause = java.toString()
-            java = java.getCause()
-        except Exception:  # the JVM may be gone already
-            break
+    if java is not None:
+        from py4j.protocol import Py4JError  # only Spark errors carry a java_exception
+
+        while java is not None:
+            try:
+                cause = java.toString()
+                java = java.getCause()
+            except Py4JError:  # the JVM may be gone already
+                break
     text = cause or first
     return " ".join(text.split())[:400]
 

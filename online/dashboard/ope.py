@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -203,17 +204,18 @@ async def off_policy(
     key = (served.name, served.version, spec)
     found = cache.get(key)
     if found is None or time.monotonic() - found[0] > CACHE_S:
-        found = cache[key] = (
-            time.monotonic(),
-            asyncio.create_task(_compute(state, served, spec, policy)),
-        )
+        task = asyncio.create_task(_compute(state, served, spec, policy))
+        found = cache[key] = (time.monotonic(), task)
+        task.add_done_callback(partial(_forget_failed, cache, key, found))
         for stale in sorted(cache, key=lambda k: cache[k][0])[:-MAX_CACHED]:
             del cache[stale]
-    try:
-        answer = await asyncio.shield(found[1])
-    except Exception:
-        cache.pop(key, None)
-        raise
+    answer = await asyncio.shield(found[1])
     if not answer.estimates and cache.get(key) is found:
         del cache[key]  # nothing to estimate yet: cheap to ask again, and soon stale
     return answer
+
+
+def _forget_failed(cache: dict[Any, Any], key: Any, entry: Any, task: asyncio.Task[Any]) -> None:
+    """A computation that failed is not cached: the next request computes it again."""
+    if (task.cancelled() or task.exception() is not None) and cache.get(key) is entry:
+        del cache[key]
