@@ -22,14 +22,9 @@ timeouts are retried by a second injected `Retry`; a retried script is idempoten
 event id is checked inside it.
 
 A Redis Cluster (`redis+cluster://...`) is reached through `ClusterClient`, which sends every
-pipeline to the master of its keys' slot (one hash tag per user: still one node, one round
-trip). Replication is asynchronous: a master that dies before its replica got a write loses
-it. With `wait_replicas` N > 0 an /observe is acknowledged only once N replicas have it: the
-script and `WAIT N timeout` go out together on a second connection (WAIT blocks the connection
-it is sent on, so reads never queue behind it), and an event found already applied (a retry)
-is confirmed by a write of the partition's `replicated` counter and a WAIT. Fewer replicas in
-time is a 503 (`NotReplicatedError`): the write stands, and the client's retry with the same
-event id is answered from it once replicated.
+pipeline to the master of its keys' slot (one hash tag per user: one node, one round trip).
+With `wait_replicas` N > 0 an /observe is acknowledged only once N replicas have it
+(online/store/replica_wait.py); fewer in time is a 503 and the write stands.
 """
 
 from __future__ import annotations
@@ -39,7 +34,6 @@ import struct
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff, ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -47,7 +41,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
 from feature_store.log_cutoff import LOG_START, LogId
-from online.errors import NotReplicatedError, StoreUnavailableError
+from online.errors import StoreUnavailableError
 from online.keyed_lock import KeyedLock
 from online.redis_decisions import REWARDED_GRACE_S, decision_commands, due_rewards, settle_reward
 from online.redis_keys import UserKeys, online_error_key
@@ -62,8 +56,10 @@ from online.redis_scripts import (
     optional_text,
     text,
 )
-from online.resp_client import Command, PipelineClient
+from online.resp_client import PipelineClient
 from online.store.connect import connect
+from online.store.observe_attempt import ObserveAttempt, join_kind, shown_propensity
+from online.store.replica_wait import ReplicaWait
 from online.weight_store import (
     CatchUp,
     Decision,
@@ -95,43 +91,6 @@ def default_conflict_retry() -> Retry:
     return Retry(EqualJitterBackoff(base=0.0001, cap=0.002), 1000, supported_errors=(WatchError,))
 
 
-class _Attempt:
-    """The mutable state of one observe across CAS retries."""
-
-    __slots__ = (
-        "applied",
-        "current",
-        "cutoff",
-        "last",
-        "maybe_applied",
-        "missed",
-        "propensity",
-        "read_done",
-        "script_sent",
-        "tries",
-    )
-
-    def __init__(self, cutoff: LogId) -> None:
-        self.cutoff = cutoff
-        self.read_done = False
-        self.current: bytes | None = None
-        self.applied: str | None = None
-        self.last: str | None = None
-        self.missed: list[LoggedEvent] | None = None
-        self.propensity: float | None = None
-        self.script_sent = False
-        self.maybe_applied = False
-        self.tries = 0
-
-    def seen_before(self) -> ObserveOutcome:
-        """The event id is already recorded: ours if a script of this call may have run."""
-        if self.maybe_applied:
-            return ObserveOutcome(
-                ObserveStatus.APPLIED, propensity=self.propensity, attempts=self.tries
-            )
-        return ObserveOutcome(ObserveStatus.DUPLICATE, attempts=self.tries)
-
-
 class RedisWeightStore(WeightStore):
     """Weight store and feedback log in one Redis (or a Redis Cluster node per hash slot)."""
 
@@ -144,9 +103,11 @@ class RedisWeightStore(WeightStore):
     ) -> None:
         self.config = config
         self.client: PipelineClient = connect(config.url, timeout_s=config.timeout_s)
-        self._writer: PipelineClient | None = None
+        self._replica_wait: ReplicaWait | None = None
         if config.wait_replicas:
-            self._writer = connect(config.url, timeout_s=config.timeout_s)
+            self._replica_wait = ReplicaWait(
+                config.url, config.timeout_s, config.wait_replicas, config.wait_timeout_ms
+            )
         self._connection_retry = connection_retry or default_connection_retry(config.retries)
         self._conflict_retry = conflict_retry or default_conflict_retry()
         self._locks = KeyedLock()
@@ -192,7 +153,7 @@ class RedisWeightStore(WeightStore):
     ) -> ObserveOutcome:
         """Read, update, compare-and-set (see the module docstring), serialized per user."""
         keys = UserKeys.of(model, event.user)
-        attempt = _Attempt(cutoff)
+        attempt = ObserveAttempt(cutoff)
         # A joined reward is remembered only where a default reward may be owed (`window_s`).
         remember_s = str(window_s + REWARDED_GRACE_S) if window_s is not None else ""
 
@@ -227,7 +188,7 @@ class RedisWeightStore(WeightStore):
         version: int,
         event: FeedbackEvent,
         update: StateUpdate,
-        attempt: _Attempt,
+        attempt: ObserveAttempt,
         remember_s: str,
     ) -> ObserveOutcome:
         attempt.tries += 1
@@ -248,7 +209,7 @@ class RedisWeightStore(WeightStore):
             attempt.applied, attempt.last = optional_text(applied), optional_text(replies[1])
             attempt.missed = None
             attempt.propensity = (
-                _propensity(replies[3], event.item)
+                shown_propensity(replies[3], event.item)
                 if len(replies) > 3
                 else event.default_propensity
             )
@@ -281,7 +242,7 @@ class RedisWeightStore(WeightStore):
             self.config.recent_events,
             attempt.last or "",
             repr(error) if error is not None else "",
-            _join(event, attempt.propensity),
+            join_kind(event, attempt.propensity),
             remember_s,
         )
         script_keys = (
@@ -291,11 +252,13 @@ class RedisWeightStore(WeightStore):
         )
         attempt.script_sent = True
         replicas: list[int] = []
-        send = self.client.pipeline if self._writer is None else self._waiting(replicas)
+        wait = self._replica_wait
+        send = self.client.pipeline if wait is None else wait.sender(replicas)
         reply = await OBSERVE.run(send, script_keys, args)
         outcome = reply[0]
         if outcome == b"ok":
-            self._check_replicas(replicas[-1] if replicas else 0, keys)
+            if wait is not None:
+                wait.check(replicas[-1] if replicas else 0, keys)
             return ObserveOutcome(
                 ObserveStatus.APPLIED,
                 log_id=text(reply[1]),
@@ -313,44 +276,10 @@ class RedisWeightStore(WeightStore):
         attempt.missed = None
         raise WatchError(f"state of {keys.user!r} changed since it was read")
 
-    def _waiting(self, replicas: list[int]) -> Send:
-        """A sender over the writer connection that appends `WAIT` and records its answer."""
-        writer, config = self._writer, self.config
-        assert writer is not None
-
-        async def send(commands: Sequence[Command]) -> list[Any]:
-            wait = ("WAIT", config.wait_replicas, config.wait_timeout_ms)
-            *replies, count = await writer.pipeline([*commands, wait])
-            replicas.append(count if isinstance(count, int) else 0)
-            return replies
-
-        return send
-
     async def _confirm_replicated(self, keys: UserKeys) -> None:
-        """With `wait_replicas`, make sure what this master holds of the user is on replicas.
-
-        The event was found applied, maybe by a write that never reached a replica (its
-        client's connection broke): a write on this connection moves its replication offset
-        past it, and WAIT then covers it.
-        """
-        if self._writer is None:
-            return
-        config = self.config
-        commands: list[Command] = [
-            ("INCR", keys.replicated),
-            ("WAIT", config.wait_replicas, config.wait_timeout_ms),
-        ]
-        counted, count = await self._writer.pipeline(commands)
-        check(counted)
-        self._check_replicas(count if isinstance(count, int) else 0, keys)
-
-    def _check_replicas(self, count: int, keys: UserKeys) -> None:
-        wanted = self.config.wait_replicas
-        if count < wanted:
-            raise NotReplicatedError(
-                f"the observation of {keys.user!r} reached {count} of {wanted} Redis "
-                f"replica(s) in {self.config.wait_timeout_ms} ms; retry with the same event_id"
-            )
+        """With `wait_replicas`, make sure an event found applied is on the replicas too."""
+        if self._replica_wait is not None:
+            await self._replica_wait.confirm(keys)
 
     async def _catch_up(self, keys: UserKeys, version: int, cutoff: LogId, send: Send) -> CaughtUp:
         script_keys = (keys.state(version), keys.applied(version), keys.recent, keys.events)
@@ -426,23 +355,8 @@ class RedisWeightStore(WeightStore):
     async def close(self) -> None:
         """Close the connections."""
         await self.client.close()
-        if self._writer is not None:
-            await self._writer.close()
-
-
-def _join(event: FeedbackEvent, propensity: float | None) -> str:
-    """How the event joins its answer: a default reward, a reward in the window, or neither."""
-    if event.is_default:
-        return "default"
-    return "joined" if propensity is not None else ""
-
-
-def _propensity(shown: bytes | None, item: str) -> float | None:
-    """The propensity of `item` in a stored `/predict` answer (None: expired or not shown)."""
-    if shown is None:
-        return None
-    propensity = orjson.loads(shown).get(item)
-    return float(propensity) if propensity is not None else None
+        if self._replica_wait is not None:
+            await self._replica_wait.close()
 
 
 def _body(value: bytes | None) -> bytes | None:
