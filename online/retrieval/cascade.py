@@ -65,26 +65,18 @@ class IndexGeometry:
     """What the gate needs from the index, computed once per snapshot."""
 
     centroids: NDArray[np.float32]
+    """The lists' centroids without the reduction's extra coordinate (a query has 0 there)."""
     centroid_norms_sq: NDArray[np.float32]
+    """Their squared norms in the reduced space, extra coordinate included."""
     max_norm_sq: float
 
     @classmethod
     def of(cls, index: AnnIndex) -> IndexGeometry:
-        """The index's list centroids (reduced space) and their squared norms."""
-        centroids = index.centroids()
-        norms_sq = np.einsum("ij,ij->i", centroids, centroids)
-        return cls(centroids, norms_sq, index.params.max_norm_sq)
-
-
-def eligible_mask(
-    n: int, allowed: NDArray[np.bool_] | None, exclude: NDArray[np.intp] | None
-) -> NDArray[np.bool_] | None:
-    """A mask of the rows a policy may choose, or None when all may be chosen."""
-    if exclude is None or exclude.size == 0:
-        return allowed
-    mask = np.ones(n, dtype=np.bool_) if allowed is None else allowed.copy()
-    mask[exclude] = False
-    return mask
+        """The index's list centroids and their squared norms, once per snapshot."""
+        reduced = index.centroids()
+        norms_sq = np.einsum("ij,ij->i", reduced, reduced)
+        features = np.ascontiguousarray(reduced[:, :-1])
+        return cls(features, norms_sq, index.params.max_norm_sq)
 
 
 def retrieve(
@@ -177,7 +169,7 @@ def _confident(
     kth = float(np.partition(scores, scores.size - k)[scores.size - k])
     norm_sq = float(query @ query)
     kth_distance = np.sqrt(max(norm_sq + geometry.max_norm_sq - 2.0 * kth, 0.0))
-    centroid_sq = geometry.centroid_norms_sq - 2.0 * (geometry.centroids[:, :-1] @ query)
+    centroid_sq = geometry.centroid_norms_sq - 2.0 * (geometry.centroids @ query)
     nearest_unprobed = float(np.partition(centroid_sq, nprobe)[nprobe]) + norm_sq
     gap = np.sqrt(max(nearest_unprobed, 0.0)) - kth_distance
     return bool(gap > config.gate_margin * np.sqrt(geometry.max_norm_sq))

@@ -11,11 +11,10 @@ from online.retrieval.cascade import (
     Candidates,
     CascadeConfig,
     IndexGeometry,
-    eligible_mask,
     retrieve,
     sub_catalog,
 )
-from velox.policies import Policy, Selection
+from velox.policies import Eligibility, Policy, Selection
 from velox.posterior import UserPosterior
 
 
@@ -53,7 +52,7 @@ class ServedCascade:
 
         Propensities are the policy's, relative to the candidate set.
         """
-        eligible = eligible_mask(self._items.n, allowed, exclude)
+        eligible = Eligibility(allowed=allowed, exclude=exclude).mask(self._items.n)
         rng = self._rng if explore else None
         found = retrieve(
             self._index, self._geometry, self._items, posterior, k, eligible, self._config, rng
