@@ -124,7 +124,6 @@ def check_executors(context: SparkContext, timeout_s: float = CHECK_TIMEOUT_S) -
     thread = threading.Thread(target=run, name="velox-executor-check", daemon=True)
     thread.start()
     thread.join(timeout_s)
-    context.setLogLevel("WARN")
     if thread.is_alive():
         context.cancelJobGroup(_CHECK_GROUP)
         thread.join(10.0)
@@ -134,8 +133,11 @@ def check_executors(context: SparkContext, timeout_s: float = CHECK_TIMEOUT_S) -
             "spark.executor.memory to spare?"
         )
     if failure:
+        # Logging stays off: the failed tasks of other executors may still report, after this
+        # line, while the job stops; the one line below is what the user needs.
         raise SparkClusterError(
             f"the executors of {context.master} cannot run Velox ({_cause_line(failure[0])}); "
             "their Python needs Velox's dependencies (numpy, scipy, pyarrow, pandas) and the "
             "driver's Python version: set PYSPARK_PYTHON to such an interpreter on the workers"
         )
+    context.setLogLevel("WARN")
