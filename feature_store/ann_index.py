@@ -81,8 +81,9 @@ def params_for(
 ) -> AnnParams | None:
     """Index parameters for a catalog (None: small enough for exact scoring).
 
-    About 500-1000 items per list (nlist a power of two); the cheap path probes 16 lists, the
-    costly one 8x more with 4x more candidates (the trade-off measured in BENCHMARKS.md).
+    About 500-1000 items per list (nlist a power of two); the cheap stage probes 8 lists for
+    512 candidates, the gate widens stage by stage up to the costly path's 128 lists and 1,024
+    candidates (online/retrieval/cascade.py; the trade-off measured in BENCHMARKS.md).
     """
     n_items = int(features.shape[0])
     if n_items < min_items:
@@ -92,9 +93,9 @@ def params_for(
     return AnnParams(
         kind=INDEX_KIND,
         nlist=nlist,
-        nprobe_cheap=16,
+        nprobe_cheap=8,
         nprobe_costly=128,
-        candidates_cheap=256,
+        candidates_cheap=512,
         candidates_costly=1024,
         train_sample=min(n_items, max(40 * nlist, 50_000)),
         seed=0,
@@ -153,6 +154,53 @@ class AnnIndex:
 
         ivf = faiss.extract_index_ivf(self._index)
         found: NDArray[np.float32] = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+        return found
+
+    def list_sizes(self) -> NDArray[np.int64]:
+        """Number of items in each inverted list (nlist,)."""
+        import faiss
+
+        ivf = faiss.extract_index_ivf(self._index)
+        lists = ivf.invlists
+        assert lists is not None  # a loaded IVF index always has its lists
+        return np.array([lists.list_size(j) for j in range(ivf.nlist)], dtype=np.int64)
+
+    def search_lists(
+        self,
+        queries: NDArray[np.float32],
+        lists: NDArray[np.int64],
+        list_distances: NDArray[np.float32],
+        n_candidates: int,
+    ) -> NDArray[np.intp]:
+        """Rows of the best `n_candidates` per query (b, d) among the given lists (b, L) only.
+
+        The caller ranked the lists (their squared distances to each query, in the reduced
+        space, are `list_distances`), so a search can go on with the next lists without
+        repeating the ones already scanned. A row of the result may hold -1.
+        """
+        import faiss
+
+        ivf: Any = faiss.extract_index_ivf(self._index)  # the C entry point: no typed wrapper
+        x = np.ascontiguousarray(query_rows(queries))
+        assign = np.ascontiguousarray(lists, dtype=np.int64)
+        coarse = np.ascontiguousarray(list_distances, dtype=np.float32)
+        n = x.shape[0]
+        distances = np.empty((n, n_candidates), dtype=np.float32)
+        rows = np.empty((n, n_candidates), dtype=np.int64)
+        parameters = faiss.SearchParametersIVF()
+        parameters.nprobe = int(assign.shape[1])
+        ivf.search_preassigned_c(
+            n,
+            faiss.swig_ptr(x),
+            n_candidates,
+            faiss.swig_ptr(assign),
+            faiss.swig_ptr(coarse),
+            faiss.swig_ptr(distances),
+            faiss.swig_ptr(rows),
+            False,
+            parameters,
+        )
+        found: NDArray[np.intp] = rows.astype(np.intp, copy=False)
         return found
 
     def search(

@@ -10,13 +10,16 @@ What the candidates are:
   posterior (m + noise_std · S z), whose neighbourhood is where Thompson sampling and LinUCB
   look beyond the greedy answer; plus `random_rows` eligible rows drawn uniformly, so ε-greedy
   and every other policy can still show any item of the catalog.
-- Cheap path: `nprobe_cheap` inverted lists, `candidates_cheap` rows per query.
-- The confidence gate (an "I don't know" cascade): after the cheap search, the k-th best exact
-  score among the candidates is turned into its distance in the index's reduced space and
-  compared with the nearest list the search left out. If that list's centroid is farther by
-  more than `gate_margin` times the largest item norm, the lists left out are unlikely to
-  hold a better item and the cheap answer stands; otherwise the costly path searches again
-  with `nprobe_costly` lists and `candidates_costly` rows.
+- Cheap path: the `nprobe_cheap` lists nearest each query, `candidates_cheap` rows per query
+  (faiss scans only the lists given: `AnnIndex.search_lists`).
+- The confidence gate (an "I don't know" cascade), staged: after each stage, the k-th best
+  exact score among the posterior mean's candidates is turned into its distance in the
+  index's reduced space and compared with the next list in the mean's ranking. If that list's
+  centroid is farther by more than `gate_margin` times the largest item norm, the lists left
+  are unlikely to hold a better item and the answer stands; otherwise the next stage searches
+  the following lists only (doubling the lists searched, up to `nprobe_costly`), so an unsure
+  request pays for the lists it needs and no list is scanned twice. Without the gate, one
+  search of `nprobe_costly` lists for `candidates_costly` rows (the costly path).
 - Filters: a `where` (with `exclude_seen`) that keeps under `scan_share` of the catalog is
   answered by an exact scan of the matching rows (Vespa switches at 2 % too); otherwise the
   index is searched and widened (4x the lists and rows, then the exact scan) until k
@@ -43,7 +46,7 @@ WIDEN = 4
 class CascadeConfig:
     """The cascade's knobs (service settings); the index's own sizes are in its manifest."""
 
-    gate_margin: float = 0.03
+    gate_margin: float = 0.04
     scan_share: float = 0.02
     random_rows: int = 16
     gated: bool = True
@@ -62,21 +65,33 @@ class Candidates:
 
 @dataclass(frozen=True)
 class IndexGeometry:
-    """What the gate needs from the index, computed once per snapshot."""
+    """What the staged search and the gate need from the index, computed once per snapshot."""
 
     centroids: NDArray[np.float32]
     """The lists' centroids without the reduction's extra coordinate (a query has 0 there)."""
     centroid_norms_sq: NDArray[np.float32]
     """Their squared norms in the reduced space, extra coordinate included."""
     max_norm_sq: float
+    list_sizes: NDArray[np.int64]
 
     @classmethod
     def of(cls, index: AnnIndex) -> IndexGeometry:
-        """The index's list centroids and their squared norms, once per snapshot."""
+        """The index's list centroids, their squared norms and sizes, once per snapshot."""
         reduced = index.centroids()
         norms_sq = np.einsum("ij,ij->i", reduced, reduced)
         features = np.ascontiguousarray(reduced[:, :-1])
-        return cls(features, norms_sq, index.params.max_norm_sq)
+        return cls(features, norms_sq, index.params.max_norm_sq, index.list_sizes())
+
+    def ranked_lists(
+        self, queries: NDArray[np.float32], depth: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Each query's `depth` nearest lists, nearest first, and their squared distances."""
+        norms_sq = np.einsum("ij,ij->i", queries, queries)
+        distances = self.centroid_norms_sq - 2.0 * (queries @ self.centroids.T) + norms_sq[:, None]
+        nearest = np.argpartition(distances, depth - 1, axis=1)[:, :depth]
+        order = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1)
+        lists = np.take_along_axis(nearest, order, axis=1).astype(np.int64)
+        return lists, np.take_along_axis(distances, lists, axis=1).astype(np.float32)
 
 
 def retrieve(
@@ -102,17 +117,22 @@ def retrieve(
         queries.append(draw)
     query = np.asarray(queries, dtype=np.float32)
     params = index.params
-    nprobe, size = params.nprobe_cheap, params.candidates_cheap
-    rows = _search(index, query, size, nprobe, eligible)
-    source, probed = "ann-cheap", _probed(index, nprobe, size, len(queries))
-    if config.gated and not _confident(geometry, items, mean, rows, k, nprobe, config):
-        nprobe, size = params.nprobe_costly, params.candidates_costly
-        rows = np.union1d(rows, _search(index, query, size, nprobe, eligible))
-        source, probed = "ann-costly", probed + _probed(index, nprobe, size, len(queries))
-    elif not config.gated:
-        nprobe, size = params.nprobe_costly, params.candidates_costly
-        rows = _search(index, query, size, nprobe, eligible)
-        source, probed = "ann-costly", _probed(index, nprobe, size, len(queries))
+    depth = min(params.nprobe_costly, params.nlist)
+    lists, distances = geometry.ranked_lists(query, depth)
+    search = _StagedSearch(index, geometry, query, lists, distances, eligible)
+    if not config.gated:
+        end, source = depth, "ann-costly"
+        search.stage(0, end, params.candidates_costly, every_query=True)
+    else:
+        end, source = min(params.nprobe_cheap, depth), "ann-cheap"
+        search.stage(0, end, params.candidates_cheap, every_query=True)
+        while end < depth and not _confident(
+            geometry, items, mean, search.mean_rows(), k, distances[0, end], config
+        ):
+            stop = min(2 * end, depth)
+            search.stage(end, stop, params.candidates_cheap, every_query=False)
+            source, end = "ann-costly", stop
+    rows, probed, nprobe, size = search.rows(), search.probed, end, params.candidates_costly
     while rows.size < k:
         nprobe, size = nprobe * WIDEN, size * WIDEN
         if nprobe >= params.nlist:
@@ -120,12 +140,76 @@ def retrieve(
             return Candidates(everything, "scan", probed + items.n)
         rows = np.union1d(rows, _search(index, query, size, nprobe, eligible))
         source, probed = "ann-widened", probed + _probed(index, nprobe, size, len(queries))
+    extra = [rows]
     if rng is not None and config.random_rows > 0:
-        rows = np.union1d(rows, _random_eligible(items.n, eligible, config.random_rows, rng))
+        extra.append(_random_eligible(items.n, eligible, config.random_rows, rng))
     if items.n > index.n:  # items added online since the index was built: always candidates
         added = np.arange(index.n, items.n)
-        rows = np.union1d(rows, added if eligible is None else added[eligible[added]])
-    return Candidates(rows, source, probed)
+        extra.append(added if eligible is None else added[eligible[added]])
+    return Candidates(_distinct(np.concatenate(extra)) if len(extra) > 1 else rows, source, probed)
+
+
+class _StagedSearch:
+    """One request's search over its ranked lists, stage by stage, counting rows touched.
+
+    The stages scan disjoint lists, so the posterior mean's rows never repeat across stages;
+    only the exploration query's rows can repeat the mean's, and are merged once at the end.
+    """
+
+    def __init__(
+        self,
+        index: AnnIndex,
+        geometry: IndexGeometry,
+        query: NDArray[np.float32],
+        lists: NDArray[np.int64],
+        distances: NDArray[np.float32],
+        eligible: NDArray[np.bool_] | None,
+    ) -> None:
+        self._index, self._sizes, self._query = index, geometry.list_sizes, query
+        self._lists, self._distances, self._eligible = lists, distances, eligible
+        self._mean: list[NDArray[np.intp]] = []
+        self._others: list[NDArray[np.intp]] = []
+        self.probed = 0
+
+    def stage(self, start: int, stop: int, size: int, *, every_query: bool) -> None:
+        """Search the lists ranked [start, stop) for the best `size` rows per query.
+
+        Later stages search with the posterior mean only (the gate judges the mean's answer);
+        the first stage searches with every query.
+        """
+        n = self._query.shape[0] if every_query else 1
+        lists = self._lists[:n, start:stop]
+        found = self._index.search_lists(
+            self._query[:n], lists, self._distances[:n, start:stop], size
+        )
+        self.probed += int(self._sizes[lists].sum()) + n * size
+        self._mean.append(self._eligible_of(found[0]))
+        self._others.extend(self._eligible_of(rows) for rows in found[1:])
+
+    def mean_rows(self) -> NDArray[np.intp]:
+        """The eligible rows found so far for the posterior mean (distinct)."""
+        return self._mean[0] if len(self._mean) == 1 else np.concatenate(self._mean)
+
+    def rows(self) -> NDArray[np.intp]:
+        """Every eligible row found, sorted and distinct."""
+        if not self._others:
+            return np.sort(self.mean_rows())
+        return _distinct(np.concatenate([*self._mean, *self._others]))
+
+    def _eligible_of(self, found: NDArray[np.intp]) -> NDArray[np.intp]:
+        rows = found[found >= 0]
+        return rows if self._eligible is None else rows[self._eligible[rows]]
+
+
+def _distinct(rows: NDArray[np.intp]) -> NDArray[np.intp]:
+    """`rows` sorted without repeats (np.unique's result, without its general machinery)."""
+    ordered = np.sort(rows)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _search(
@@ -151,27 +235,22 @@ def _confident(
     mean: NDArray[np.float64],
     rows: NDArray[np.intp],
     k: int,
-    nprobe: int,
+    next_list_sq: float,
     config: CascadeConfig,
 ) -> bool:
-    """Whether every unprobed list lies clearly farther than the k-th candidate (module doc).
+    """Whether the next unscanned list lies clearly farther than the k-th candidate (module doc).
 
     In the reduced space (feature_store.ann_index) the k-th best exact score s_k is the
-    distance D_k = sqrt(|m|² + M² - 2 s_k); the nearest unprobed centroid must be more than
-    `gate_margin` · M beyond it.
+    distance D_k = sqrt(|m|² + M² - 2 s_k); the next list's centroid (squared distance
+    `next_list_sq`) must be more than `gate_margin` · M beyond it.
     """
     if rows.size < k:
         return False
-    if nprobe >= geometry.centroids.shape[0]:
-        return True  # every list was probed: nothing was left out
     query = mean.astype(np.float32)
     scores = items.features[rows] @ query
     kth = float(np.partition(scores, scores.size - k)[scores.size - k])
-    norm_sq = float(query @ query)
-    kth_distance = np.sqrt(max(norm_sq + geometry.max_norm_sq - 2.0 * kth, 0.0))
-    centroid_sq = geometry.centroid_norms_sq - 2.0 * (geometry.centroids @ query)
-    nearest_unprobed = float(np.partition(centroid_sq, nprobe)[nprobe]) + norm_sq
-    gap = np.sqrt(max(nearest_unprobed, 0.0)) - kth_distance
+    kth_distance = np.sqrt(max(float(query @ query) + geometry.max_norm_sq - 2.0 * kth, 0.0))
+    gap = np.sqrt(max(float(next_list_sq), 0.0)) - kth_distance
     return bool(gap > config.gate_margin * np.sqrt(geometry.max_norm_sq))
 
 

@@ -9,8 +9,9 @@ import httpx
 import numpy as np
 import pytest
 
+from feature_store.ann_index import augmented
 from feature_store.snapshot import Snapshot
-from online.retrieval.cascade import CascadeConfig
+from online.retrieval.cascade import CascadeConfig, IndexGeometry, retrieve
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
 from tests.online.live_server import LiveServer
@@ -68,6 +69,46 @@ def test_probing_every_list_gives_the_exact_answer(snapshot: Snapshot) -> None:
         np.testing.assert_allclose(
             chosen.scores, score_items(snapshot.items, posterior.mean())[chosen.items], rtol=1e-6
         )
+
+
+def test_an_unsure_request_widens_stage_by_stage_to_every_list_scanned_once(
+    snapshot: Snapshot,
+) -> None:
+    """A gate that is never sure searches the next lists until all 16 are scanned: the answer
+    is then the exact one, and each list was scanned exactly once (rows touched = the whole
+    catalog + one candidate set per stage, the 8 nearest lists then the other 8)."""
+    assert snapshot.ann is not None
+    params = snapshot.ann.params
+    assert (params.nlist, params.nprobe_cheap) == (16, 8)
+    never_sure = CascadeConfig(gate_margin=1e9)
+    cascade = ServedCascade(snapshot, snapshot.ann, never_sure, seed=0)
+    greedy = make_policy("greedy")
+    for user in range(30):
+        posterior = posterior_of(snapshot, user)
+        chosen, found = cascade.select(greedy, posterior, 10, None, None, explore=False)
+        assert found.source == "ann-costly"
+        assert found.probed_rows == N_ITEMS + 2 * params.candidates_cheap
+        assert chosen.items.tolist() == exact(snapshot, posterior, 10, None)
+
+
+def test_a_sure_request_stops_after_the_nearest_lists(snapshot: Snapshot) -> None:
+    """A gate that is always sure scans only the 8 lists nearest the mean: rows touched are
+    exactly those lists' sizes plus one candidate set, and every candidate lies in them."""
+    assert snapshot.ann is not None
+    index, params = snapshot.ann, snapshot.ann.params
+    geometry = IndexGeometry.of(index)
+    always_sure = CascadeConfig(gate_margin=-1e9)
+    for user in range(10):
+        posterior = posterior_of(snapshot, user)
+        found = retrieve(index, geometry, snapshot.items, posterior, 10, None, always_sure, None)
+        query = posterior.mean().astype(np.float32)[None, :]
+        nearest, _ = geometry.ranked_lists(query, params.nprobe_cheap)
+        assert found.source == "ann-cheap"
+        assert found.probed_rows == int(geometry.list_sizes[nearest[0]].sum()) + 512
+        reduced = augmented(snapshot.items.features[found.rows], params.max_norm_sq)
+        centroids = index.centroids()  # the rows' own lists: faiss assigns the nearest centroid
+        own_list = np.argmin(((reduced[:, None, :] - centroids[None, :, :]) ** 2).sum(2), axis=1)
+        assert found.rows.size > 0 and set(own_list.tolist()) <= set(nearest[0].tolist())
 
 
 def test_a_rare_filter_is_an_exact_scan_and_a_common_one_never_returns_fewer_than_k(
