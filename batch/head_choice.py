@@ -115,9 +115,9 @@ def choose_head(
     """
     rows = evaluation_rows(frame, shape[0], shape[1], options)
     implicit = features.implicit_counts is not None
-    # The exposure prior is folded into ALS features; a deep snapshot's item tower computes
-    # features online that it could not fold, and implicit features are exposure already.
-    grid = EXPOSURE_GRID if options.kind == "mf" and not implicit else ((0.0, 0.0),)
+    # The exposure prior is folded into the features (a deep model records the change of basis
+    # for its tower: DeepFeatureModel.with_exposure_prior); implicit features are exposure already.
+    grid = EXPOSURE_GRID if not implicit else ((0.0, 0.0),)
     scored: list[tuple[HeadChoice, float, float]] = []
     for kappa, fraction in grid:
         base = HeadChoice(kappa, fraction, "", 0.0)

@@ -11,6 +11,7 @@ import pytest
 from numpy.typing import NDArray
 from pyspark.sql import SparkSession
 
+from batch import head_choice
 from batch.datasets.reader import read_attributes, read_events
 from batch.deep.features import EXPOSURE_WEIGHT, trained_user_weights
 from batch.deep.inputs import build_spec
@@ -88,6 +89,14 @@ def test_cold_items_are_scored_from_their_content(
     mean_rmse = float(np.sqrt(np.mean((rewards.mean() - rewards) ** 2)))
     assert content_rmse < 0.6 * mean_rmse
     assert np.corrcoef(scores, rewards)[0, 1] > 0.8
+
+
+def test_the_deep_head_choice_offers_every_exposure_prior(registry: Registry) -> None:
+    """The deep features get the same exposure-prior grid as ALS (validation rows choose)."""
+    selection = registry.load("deep").manifest.extra["lambda_selection"]
+    offered = {(row["kappa"], row["target_fraction"]) for row in selection["validation"]}
+    assert offered == set(head_choice.EXPOSURE_GRID)
+    assert tuple(selection["exposure_prior"]) in offered
 
 
 def test_the_published_tower_recomputes_the_snapshot_features(
