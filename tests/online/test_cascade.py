@@ -76,7 +76,8 @@ def test_an_unsure_request_widens_stage_by_stage_to_every_list_scanned_once(
 ) -> None:
     """A gate that is never sure searches the next lists until all 16 are scanned: the answer
     is then the exact one, and each list was scanned exactly once (rows touched = the whole
-    catalog + one candidate set per stage, the 8 nearest lists then the other 8)."""
+    catalog + the candidates faiss re-ranks in the second stage: the 8 nearest lists are read
+    and scored exactly, the other 8 scanned by faiss)."""
     assert snapshot.ann is not None
     params = snapshot.ann.params
     assert (params.nlist, params.nprobe_cheap) == (16, 8)
@@ -87,13 +88,14 @@ def test_an_unsure_request_widens_stage_by_stage_to_every_list_scanned_once(
         posterior = posterior_of(snapshot, user)
         chosen, found = cascade.select(greedy, posterior, 10, None, None, explore=False)
         assert found.source == "ann-costly"
-        assert found.probed_rows == N_ITEMS + 2 * params.candidates_cheap
+        assert found.probed_rows == N_ITEMS + params.candidates_cheap
         assert chosen.items.tolist() == exact(snapshot, posterior, 10, None)
 
 
 def test_a_sure_request_stops_after_the_nearest_lists(snapshot: Snapshot) -> None:
-    """A gate that is always sure scans only the 8 lists nearest the mean: rows touched are
-    exactly those lists' sizes plus one candidate set, and every candidate lies in them."""
+    """A gate that is always sure reads only the 8 lists nearest the mean: rows touched are
+    exactly those lists' sizes, every candidate lies in them, and the candidates are the best
+    of those rows by the exact score."""
     assert snapshot.ann is not None
     index, params = snapshot.ann, snapshot.ann.params
     geometry = IndexGeometry.of(index)
@@ -104,11 +106,15 @@ def test_a_sure_request_stops_after_the_nearest_lists(snapshot: Snapshot) -> Non
         query = posterior.mean().astype(np.float32)[None, :]
         nearest, _ = geometry.ranked_lists(query, params.nprobe_cheap)
         assert found.source == "ann-cheap"
-        assert found.probed_rows == int(geometry.list_sizes[nearest[0]].sum()) + 512
+        assert found.probed_rows == int(geometry.list_sizes[nearest[0]].sum())
         reduced = augmented(snapshot.items.features[found.rows], params.max_norm_sq)
         centroids = index.centroids()  # the rows' own lists: faiss assigns the nearest centroid
         own_list = np.argmin(((reduced[:, None, :] - centroids[None, :, :]) ** 2).sum(2), axis=1)
         assert found.rows.size > 0 and set(own_list.tolist()) <= set(nearest[0].tolist())
+        scanned = geometry.members(nearest[0])
+        scores = snapshot.items.features[scanned] @ query[0]
+        best = scanned[np.argsort(-scores)[: params.candidates_cheap]]
+        assert set(found.rows.tolist()) == set(best.tolist())
 
 
 def test_a_rare_filter_is_an_exact_scan_and_a_common_one_never_returns_fewer_than_k(
