@@ -10,14 +10,15 @@ What the candidates are:
   posterior (m + noise_std · S z), whose neighbourhood is where Thompson sampling and LinUCB
   look beyond the greedy answer; plus `random_rows` eligible rows drawn uniformly, so ε-greedy
   and every other policy can still show any item of the catalog.
-- Cheap path: the `nprobe_cheap` lists nearest each query, `candidates_cheap` rows per query
-  (faiss scans only the lists given: `AnnIndex.search_lists`).
+- Cheap path: the `nprobe_cheap` lists nearest each query; their rows are read from the
+  float32 features and scored exactly, and the best `candidates_cheap` per query are kept.
 - The confidence gate (an "I don't know" cascade), staged: after each stage, the k-th best
   exact score among the posterior mean's candidates is turned into its distance in the
   index's reduced space and compared with the next list in the mean's ranking. If that list's
   centroid is farther by more than `gate_margin` times the largest item norm, the lists left
   are unlikely to hold a better item and the answer stands; otherwise the next stage searches
-  the following lists only (doubling the lists searched, up to `nprobe_costly`), so an unsure
+  the following lists only (doubling the lists searched, up to `nprobe_costly`; faiss scans
+  just those lists' codes: `AnnIndex.search_lists`), so an unsure
   request pays for the lists it needs and no list is scanned twice. Without the gate, one
   search of `nprobe_costly` lists for `candidates_costly` rows (the costly path).
 - Filters: a `where` (with `exclude_seen`) that keeps under `scan_share` of the catalog is
