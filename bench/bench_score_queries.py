@@ -3,14 +3,17 @@
 
     python -m bench.bench_score_queries [--users 100000] [--rows 500] [--items 10000]
         [--queries 400] [--seconds 10] [--skip-service] [--load-only] [--load-rounds 1]
+        [--load-workers N]
 
 1. builds a `--users` x `--rows` table over a `--items` catalog (bench/score_table_fixture.py);
 2. loads it into a throwaway PostgreSQL database (127.0.0.1:5432, dropped at the end) with
-   `load_table_into_engine`'s code (verify sha256, COPY, covering index, switch) and, as the
-   baseline measured in the same run, COPYs the same rows (the same CSV, rendered beforehand)
-   into a plain table; then builds the same index on it, to show what the index costs
-   (`--load-rounds N`: medians of N rounds, alternating which goes first, each step after a
-   CHECKPOINT);
+   `load_table_into_engine`'s code (verify sha256; user_id range partitions, each binary
+   COPY'd and indexed by one of `--load-workers` connections, default: the cores; attach;
+   switch) and, as the baseline measured in the same run, COPYs the same rows (the same CSV,
+   rendered beforehand) into a plain table through one connection; then builds the same index
+   on it, to show what the index costs; for reference, a plain COPY of the same rows in binary
+   format (rendered beforehand too). `--load-rounds N`: medians of N rounds, alternating which
+   goes first, each step after a CHECKPOINT;
 3. top-10 latency p50/p99 per engine, unfiltered and with filters keeping ~10 % and ~1 % of
    the items, at concurrency 1 and 16 (threads in this process, random users);
 4. `velox serve` (one uvicorn worker) over a served snapshot of the same catalog with a
@@ -38,13 +41,14 @@ from bench.score_table_fixture import build_table, catalog_attributes, user_name
 from feature_store.score_tables import TableManifest, table_dir
 from feature_store.score_tables.duckdb_engine import DuckDBConfig, DuckDBEngine
 from feature_store.score_tables.engine import ScoreEngine
+from feature_store.score_tables.postgres_binary import SIGNATURE, TRAILER, binary_bytes
 from feature_store.score_tables.postgres_copy import column_definitions, csv_bytes
 from feature_store.score_tables.postgres_engine import PostgresEngine
-from feature_store.score_tables.postgres_load import (
+from feature_store.score_tables.postgres_load import load_table
+from feature_store.score_tables.postgres_partitions import (
     COPY_BATCH_ROWS,
     INDEX_MEMORY,
     INDEX_WORKERS,
-    load_table,
 )
 from feature_store.score_tables.postgres_schema import PostgresConfig
 from feature_store.storage import LocalStorage
@@ -88,14 +92,17 @@ class _Phases(logging.Handler):
         self.phases = dict(getattr(record, "phases", {}))
 
 
-def render_csv(storage: LocalStorage, manifest: TableManifest) -> Path:
-    """The table's rows as one COPY csv file (the baseline's input, made before its clock)."""
+def render_csv(storage: LocalStorage, manifest: TableManifest, binary: bool = False) -> Path:
+    """The table's rows as one COPY csv (or binary) file: a baseline's input, made before its
+    clock starts."""
     csv = Path(tempfile.mkdtemp(prefix="velox-bench-csv-")) / "rows.csv"
     with csv.open("wb") as out:
+        out.write(SIGNATURE if binary else b"")
         for name in manifest.files:
             part = pq.ParquetFile(storage.root / table_dir(MODEL, 1) / name)
             for batch in part.iter_batches(batch_size=COPY_BATCH_ROWS):
-                out.write(csv_bytes(batch))
+                out.write(binary_bytes(batch) if binary else csv_bytes(batch))
+        out.write(TRAILER if binary else b"")
     return csv
 
 
@@ -105,34 +112,42 @@ def _checkpoint(url: str) -> None:
         connection.execute("CHECKPOINT")
 
 
-def _our_load(storage: LocalStorage, url: str, schema: str) -> dict[str, float]:
+def _our_load(storage: LocalStorage, config: PostgresConfig) -> dict[str, float]:
     """Seconds of `load_table` into `schema` ("total") and of its logged phases."""
     handler = _Phases()
     logger = logging.getLogger("feature_store.score_tables.postgres_load")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
-    _checkpoint(url)
+    _checkpoint(config.url)
     start = time.perf_counter()
-    load_table(storage, PostgresConfig(url=url, schema_name=schema, keep=1), MODEL, 1)
+    load_table(storage, config, MODEL, 1)
     total = time.perf_counter() - start
     logger.removeHandler(handler)
     return {"total": total, **handler.phases}
 
 
-def _plain_copy(url: str, csv: Path, manifest: TableManifest) -> tuple[float, float]:
-    """Seconds of a plain COPY of the rendered rows, and of it plus the same index."""
+def _plain_copy(
+    url: str, csv: Path, manifest: TableManifest, binary: bool = False
+) -> tuple[float, float]:
+    """Seconds of a plain COPY of the rendered rows, and of it plus the same index (binary:
+    only the COPY)."""
     _checkpoint(url)
     with psycopg.connect(url) as connection:
         connection.execute(f"CREATE TABLE plain ({column_definitions(manifest.columns)})")
         start = time.perf_counter()
+        statement = f"COPY plain FROM STDIN (FORMAT {'binary' if binary else 'csv'})"
         with (
-            connection.cursor().copy("COPY plain FROM STDIN (FORMAT csv)") as copy,
+            connection.cursor().copy(statement) as copy,
             csv.open("rb") as source,
         ):
             while chunk := source.read(1 << 20):
                 copy.write(chunk)
         connection.commit()
         plain = time.perf_counter() - start
+        if binary:
+            connection.execute("DROP TABLE plain")
+            connection.commit()
+            return plain, plain
         covered = ", ".join(f'"{c}"' for c in ("item_id", "rank", *manifest.columns))
         connection.execute(f"SET maintenance_work_mem = '{INDEX_MEMORY}'")  # as the load does
         connection.execute(f"SET max_parallel_maintenance_workers = {INDEX_WORKERS}")
@@ -145,22 +160,31 @@ def _plain_copy(url: str, csv: Path, manifest: TableManifest) -> tuple[float, fl
 
 
 def load_rates(
-    storage: LocalStorage, url: str, manifest: TableManifest, rounds: int
+    storage: LocalStorage, url: str, manifest: TableManifest, rounds: int, workers: int | None
 ) -> list[tuple[str, float]]:
-    """Median seconds over `rounds` of our load (and its phases), of a plain COPY and of a
-    plain COPY + the index; the order alternates between rounds, each step starts after a
-    CHECKPOINT. Round 0 loads into the default schema, which the latency part queries."""
+    """Median seconds over `rounds` of our load (and its phases), of a plain COPY, of a plain
+    COPY + the index and of a plain binary COPY; the order alternates between rounds, each
+    step starts after a CHECKPOINT. Round 0 loads into the default schema, which the latency
+    part queries."""
     csv = render_csv(storage, manifest)
+    binary = render_csv(storage, manifest, binary=True)
+    config = PostgresConfig(url=url, keep=1, **({"load_workers": workers} if workers else {}))
+    print(
+        f"our load: {config.load_workers} connections, parts gathered into partitions of >= "
+        f"{config.partition_rows:,} rows; the plain COPYs: one connection"
+    )
     ours: list[dict[str, float]] = []
     plains: list[tuple[float, float]] = []
+    binaries: list[float] = []
     for round_ in range(rounds):
-        schema = PostgresConfig.model_fields["schema_name"].default
-        schema = schema if round_ == 0 else f"{schema}_r{round_}"
+        schema = config.schema_name if round_ == 0 else f"{config.schema_name}_r{round_}"
         if round_ % 2:
             plains.append(_plain_copy(url, csv, manifest))
-        ours.append(_our_load(storage, url, schema))
+            binaries.append(_plain_copy(url, binary, manifest, binary=True)[0])
+        ours.append(_our_load(storage, config.model_copy(update={"schema_name": schema})))
         if not round_ % 2:
             plains.append(_plain_copy(url, csv, manifest))
+            binaries.append(_plain_copy(url, binary, manifest, binary=True)[0])
         if round_:
             with psycopg.connect(url, autocommit=True) as connection:
                 connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
@@ -168,8 +192,10 @@ def load_rates(
             f"round {round_}: our load {ours[-1]['total']:.1f} s, plain COPY {plains[-1][0]:.1f} s"
         )
     shutil.rmtree(csv.parent)
+    shutil.rmtree(binary.parent)
     rows = [("plain COPY (baseline)", statistics.median(p for p, _ in plains))]
     rows += [("plain COPY + same index", statistics.median(i for _, i in plains))]
+    rows += [("plain COPY, binary", statistics.median(binaries))]
     rows += [("our load, total", statistics.median(o["total"] for o in ours))]
     rows += [
         (f"  its {name}", statistics.median(o[name] for o in ours))
@@ -190,6 +216,7 @@ def main() -> None:
     parser.add_argument("--skip-service", action="store_true")
     parser.add_argument("--load-only", action="store_true", help="only the PostgreSQL load (2.)")
     parser.add_argument("--load-rounds", type=int, default=1, help="medians of this many loads")
+    parser.add_argument("--load-workers", type=int, help="our load's connections (default: cores)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="velox-bench-scores-"))
     storage = LocalStorage(root)
@@ -202,7 +229,7 @@ def main() -> None:
     )
     try:
         with temporary_database("velox_bench") as url:
-            loads = load_rates(storage, url, manifest, args.load_rounds)
+            loads = load_rates(storage, url, manifest, args.load_rounds, args.load_workers)
             rows = manifest.rows
             print(f"\n{'PostgreSQL load':<26}{'seconds':>9}{'rows/s':>12}{'vs plain COPY':>15}")
             for name, seconds in loads:

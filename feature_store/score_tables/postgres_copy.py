@@ -7,6 +7,11 @@ columns are first rewritten as array literals (`{"a","b"}`), element by element.
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
+from typing import cast
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -77,3 +82,44 @@ def csv_bytes(batch: pa.RecordBatch) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     pa_csv.write_csv(pa.RecordBatch.from_arrays(columns, batch.schema.names), sink, _WRITE_OPTIONS)
     return sink.getvalue()
+
+
+def rendered_ahead(chunks: Iterator[pa.Buffer], depth: int = 4) -> Iterator[pa.Buffer]:
+    """`chunks`, produced by a helper thread up to `depth` ahead of the consumer.
+
+    Decoding Parquet and writing CSV (C++, without the GIL) then overlaps with sending the
+    previous chunk and with the server parsing it.
+    """
+    done = object()
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    failure: list[BaseException] = []
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not offer(chunk):
+                    return
+        except BaseException as error:  # handed to the consumer, re-raised there
+            failure.append(error)
+        offer(done)
+
+    producer = threading.Thread(target=produce, name="copy-csv", daemon=True)
+    producer.start()
+    try:
+        while (item := ready.get()) is not done:
+            yield cast(pa.Buffer, item)
+        if failure:
+            raise failure[0]
+    finally:
+        stop.set()
+        producer.join()

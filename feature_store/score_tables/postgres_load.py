@@ -1,35 +1,40 @@
 """Load a score table version into PostgreSQL: verify, bulk COPY, index, switch, drop old.
 
 1. every part's sha256 is checked first: a bad table never reaches the database;
-2. one transaction creates the version's relation, streams every part into it with
-   `COPY ... FROM STDIN (FORMAT csv)` (never row by row), builds the covering index
-   `(user_id, score DESC) INCLUDE (item_id, rank, <attributes>)`, ANALYZEs it and
-   registers it: a crash leaves nothing half-loaded;
-3. one transaction makes it current: the registry's `is_current` flags and the model's view
+2. the version's rows go into user_id range partitions (postgres_partitions.py), each
+   created, filled with `COPY ... FROM STDIN (FORMAT csv, FREEZE)` (never row by row), given
+   the covering index `(user_id, score DESC) INCLUDE (item_id, rank, <attributes>)` and
+   ANALYZEd in a transaction of its own, up to `load_workers` at once;
+3. one transaction creates the partitioned relation, attaches the partitions and their
+   indexes and registers it: until then nothing refers to the partitions, so a crash leaves
+   the current version serving (the next load drops the leftovers);
+4. one transaction makes it current: the registry's `is_current` flags and the model's view
    change together, so readers see the old version or the new one;
-4. versions beyond the `keep` newest are dropped.
+5. versions beyond the `keep` newest are dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, cast
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 from psycopg.types.json import Jsonb
 
 from feature_store.score_tables.errors import ScoreEngineError, ScoreTableCorruptError
-from feature_store.score_tables.layout import KEY_COLUMNS, table_dir
 from feature_store.score_tables.manifest import TableManifest
-from feature_store.score_tables.postgres_copy import column_definitions, csv_bytes
+from feature_store.score_tables.postgres_partitions import (
+    INDEX_WORKERS,
+    LoadCancelledError,
+    PartitionFill,
+    attach_sql,
+    fill_partitions,
+    plan_partitions,
+)
 from feature_store.score_tables.postgres_schema import (
     REGISTRY,
     PostgresConfig,
@@ -38,17 +43,8 @@ from feature_store.score_tables.postgres_schema import (
     relation_name,
     view_name,
 )
-from feature_store.score_tables.sql_filter import quote_identifier
 from feature_store.score_tables.versions import verify_table
 from feature_store.storage import SnapshotStorage
-
-COPY_BATCH_ROWS = 65_536
-INDEX_MEMORY = "256MB"
-"""`maintenance_work_mem` of the load transaction (SET LOCAL): the index build's sort memory,
-split among its parallel workers; a bound, not an allocation. The rows arrive sorted, so the
-sort is cheap either way: 512MB and 1GB built the index no faster (BENCHMARKS.md)."""
-INDEX_WORKERS = 2
-"""`max_parallel_maintenance_workers` of the load transaction (the server's limits still apply)."""
 
 log = logging.getLogger(__name__)
 
@@ -65,70 +61,18 @@ def _lock_key(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
 
 
-def _csv_chunks(storage: SnapshotStorage, manifest: TableManifest) -> Iterator[pa.Buffer]:
-    """Every part's rows, in order, as COPY csv chunks; a part with other columns is refused."""
-    directory = table_dir(manifest.model, manifest.table_version)
-    expected = [*KEY_COLUMNS, *manifest.columns]
-    for name in manifest.files:
-        part = pq.ParquetFile(pa.BufferReader(storage.read_buffer(f"{directory}/{name}")))
-        if part.schema_arrow.names != expected:
-            raise ScoreTableCorruptError(
-                f"{directory}/{name} has columns {part.schema_arrow.names}, not {expected}"
-            )
-        for batch in part.iter_batches(batch_size=COPY_BATCH_ROWS):
-            yield csv_bytes(batch)
-
-
-def _ahead(chunks: Iterator[pa.Buffer], depth: int = 4) -> Iterator[pa.Buffer]:
-    """`chunks`, produced by a helper thread up to `depth` ahead of the consumer.
-
-    Decoding Parquet and writing CSV (C++, without the GIL) then overlaps with sending the
-    previous chunk and with the server parsing it.
-    """
-    done = object()
-    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
-    failure: list[BaseException] = []
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for chunk in chunks:
-                if not offer(chunk):
-                    return
-        except BaseException as error:  # handed to the consumer, re-raised there
-            failure.append(error)
-        offer(done)
-
-    producer = threading.Thread(target=produce, name="copy-csv", daemon=True)
-    producer.start()
-    try:
-        while (item := ready.get()) is not done:
-            yield cast(pa.Buffer, item)
-        if failure:
-            raise failure[0]
-    finally:
-        stop.set()
-        producer.join()
-
-
-def _copy_parts(
-    cursor: psycopg.Cursor[Any], storage: SnapshotStorage, manifest: TableManifest, target: str
-) -> None:
-    """Stream every part, in order, into `target` through one COPY."""
-    # FREEZE (the table is new in this transaction): rows are written already frozen, so the
-    # index build and the first queries do not rewrite every page to set hint bits.
-    with cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv, FREEZE)") as copy:
-        for chunk in _ahead(_csv_chunks(storage, manifest)):
-            copy.write(chunk)
+def _drop_leftovers(connection: psycopg.Connection[Any], schema: str, name: str) -> None:
+    """Drop what a crashed or failed load of this relation left: its parent, its partitions."""
+    pattern = name.replace("_", "\\_") + "\\_p%"
+    with connection.transaction():
+        found = connection.execute(
+            "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+            "WHERE nspname = %s AND relkind = 'r' AND relname LIKE %s",
+            [schema, pattern],
+        ).fetchall()
+        connection.execute(f"DROP TABLE IF EXISTS {qualified(schema, name)}")
+        for (relation,) in found:
+            connection.execute(f"DROP TABLE IF EXISTS {qualified(schema, str(relation))}")
 
 
 def _create_and_fill(
@@ -138,25 +82,24 @@ def _create_and_fill(
     manifest: TableManifest,
     phases: dict[str, float],
 ) -> None:
+    """Fill the version's partitions concurrently, then attach and register them at once."""
     schema = config.schema_name
     name = relation_name(manifest.model, manifest.table_version)
-    target = qualified(schema, name)
-    covered = ", ".join(quote_identifier(c) for c in ("item_id", "rank", *manifest.columns))
-    with connection.transaction(), connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_MEMORY}'")
-        cursor.execute(f"SET LOCAL max_parallel_maintenance_workers = {INDEX_WORKERS}")
-        cursor.execute("SET LOCAL synchronous_commit = off")  # the switch commit syncs
-        cursor.execute(f"DROP TABLE IF EXISTS {target}")  # what a crashed load left, if anything
-        cursor.execute(f"CREATE TABLE {target} ({column_definitions(manifest.columns)})")
-        with _timed(phases, "copy"):
-            _copy_parts(cursor, storage, manifest, target)
-        with _timed(phases, "index"):
-            cursor.execute(
-                f"CREATE INDEX {quote_identifier(name + '_user_score')} ON {target} "
-                f'("user_id", "score" DESC) INCLUDE ({covered})'
-            )
-            cursor.execute(f"ANALYZE {target}")
-        cursor.execute(
+    partitions = plan_partitions(storage, manifest, name, config.partition_rows)
+    _drop_leftovers(connection, schema, name)
+    index_workers = INDEX_WORKERS if len(partitions) == 1 else 0
+    fill = PartitionFill(config.url, schema, storage, manifest, index_workers)
+    try:
+        with _timed(phases, "partitions"):
+            fill_partitions(fill, partitions, config.load_workers)
+    except (psycopg.Error, ScoreTableCorruptError, LoadCancelledError):
+        with suppress(psycopg.Error):  # the next load drops them too
+            _drop_leftovers(connection, schema, name)
+        raise
+    with _timed(phases, "attach"), connection.transaction():
+        for statement in attach_sql(schema, name, manifest.columns, partitions):
+            connection.execute(statement)
+        connection.execute(
             f"INSERT INTO {qualified(schema, REGISTRY)} (model, table_version, relation, manifest)"  # noqa: S608
             " VALUES (%s, %s, %s, %s)",
             [manifest.model, manifest.table_version, name, Jsonb(manifest.to_dict())],

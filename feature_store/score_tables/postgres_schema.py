@@ -2,8 +2,10 @@
 
     <schema>.tables                 one row per loaded table version: model, table_version,
                                     relation, manifest (jsonb), loaded_at, is_current
-    <schema>."t_<hash>_<T>"         the rows of one table version, covering index
-                                    (user_id, score DESC) INCLUDE (item_id, rank, attributes...)
+    <schema>."t_<hash>_<T>"         one table version, partitioned by range of user_id,
+                                    covering index (user_id, score DESC)
+                                    INCLUDE (item_id, rank, attributes...) on every partition
+    <schema>."t_<hash>_<T>_pNNNNN"  its partition starting at part NNNNN
     <schema>."<model>"              a view of the current version, for people and tools
 
 Names are derived from the (already checked) model name and version, never from input.
@@ -12,6 +14,7 @@ Names are derived from the (already checked) model name and version, never from 
 from __future__ import annotations
 
 import hashlib
+import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -68,3 +71,7 @@ class PostgresConfig(BaseModel):
     keep: int = Field(default=2, ge=1, le=100)
     statement_timeout_ms: int = Field(default=5000, ge=1)
     poll_interval_s: float = Field(default=1.0, ge=0.0, le=3600.0)
+    load_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    """Connections filling a version's partitions at once (default: this machine's cores)."""
+    partition_rows: int = Field(default=250_000, ge=1)
+    """Consecutive parts are gathered into partitions of at least this many rows."""

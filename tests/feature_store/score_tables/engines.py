@@ -15,11 +15,20 @@ ENGINES = ("duckdb", "postgres")
 
 
 def make_engine(kind: str, registry: Registry, postgres_url: str) -> ScoreEngine:
-    """An engine of `kind` that re-reads the current table on every query."""
+    """An engine of `kind` that re-reads the current table on every query (PostgreSQL: one
+    partition per part, two filled at once)."""
     if kind == "duckdb":
         return DuckDBEngine(registry.storage, DuckDBConfig(poll_interval_s=0.0))
     schema = f"scores_{uuid.uuid4().hex[:12]}"
-    config = PostgresConfig(url=postgres_url, schema_name=schema, poll_interval_s=0.0, keep=2)
+    # One partition per part (the planted parts are tiny), filled two at a time.
+    config = PostgresConfig(
+        url=postgres_url,
+        schema_name=schema,
+        poll_interval_s=0.0,
+        keep=2,
+        load_workers=2,
+        partition_rows=1,
+    )
     return PostgresEngine(registry.storage, config)
 
 

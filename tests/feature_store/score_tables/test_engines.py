@@ -191,12 +191,15 @@ def test_postgres_keeps_the_newest_versions_and_reloads_idempotently(
                 f'SELECT table_version, is_current FROM "{schema}".tables ORDER BY 1'  # noqa: S608
             ).fetchall()
             relations = connection.execute(
-                "SELECT relname FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
-                "WHERE nspname = %s AND relkind = 'r' AND relname LIKE 't\\_%%' ORDER BY 1",
+                "SELECT relname, relkind FROM pg_class JOIN pg_namespace n ON n.oid = relnamespace "
+                "WHERE nspname = %s AND relkind IN ('r', 'p') AND relname LIKE 't\\_%%' ORDER BY 1",
                 [schema],
             ).fetchall()
         assert loaded == [(versions[1], False), (versions[2], True)]
-        assert len(relations) == 2
+        parents = [name for name, kind in relations if kind == "p"]
+        assert [name.rsplit("_", 1)[1] for name in parents] == [str(v) for v in versions[1:]]
+        partitions = [name for name, kind in relations if kind == "r"]
+        assert {name.rsplit("_", 1)[0] for name in partitions} == set(parents)
         assert len(engine.top_k(MODEL, "user-3", 50).rows) == 15
         engine.load(MODEL, versions[1])  # already loaded: no COPY, just the switch
         assert len(engine.top_k(MODEL, "user-3", 50).rows) == 10
