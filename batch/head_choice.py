@@ -1,6 +1,7 @@
 """Choose the user head on validation rows, and judge a fixed head on test rows.
 
-The head is (exposure prior kappa and target, prior mean, lambda multiple m): batch.train_als.
+The head is (exposure prior kappa and target, prior mean, lambda multiple m: batch.train_als;
+the exposure term beta and n0: batch.exposure_term, offered with ALS features and no prior).
 `choose_head` sees a frame with the test rows already removed (batch.splits.for_choosing) and
 fits every candidate on the training rows, scoring the validation rows: among the candidates
 whose validation RMSE is within `rmse_budget` (relative) of the best one, the one with the
@@ -16,7 +17,7 @@ users and items that did not exist yet; nothing could have been recommended to o
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -34,37 +35,84 @@ from batch.evaluate import (
     user_ranking,
 )
 from batch.evaluate_current import VERSUS, CurrentModel, versus_current
+from batch.exposure_term import add_exposure_term
 from batch.options import TrainOptions
 from batch.prepare import ITEM, USER
 from batch.splits import TEST
-from batch.train_als import CHOICES, FeatureModel, fit_users
+from batch.train_als import CHOICES, FeatureModel, TrainedModel, fit_users
 
 KAPPAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 TARGET_FRACTIONS = (0.0, 0.3)
 """Exposure-prior candidates: pseudo-events per item, at these fractions of the mean rating."""
 EXPOSURE_GRID = ((0.0, 0.0), *((k, f) for k in KAPPAS for f in TARGET_FRACTIONS))
+TERM_BETAS = (1.0, 2.0, 3.0, 4.0)
+TERM_USERS = (25.0, 50.0, 100.0, 400.0)
+"""Exposure-term candidates (beta, n0), each on every head without an exposure prior."""
+TERM_GRID = tuple((b, n) for b in TERM_BETAS for n in TERM_USERS)
 
 
 @dataclass(frozen=True)
 class HeadChoice:
-    """One candidate head: exposure prior (kappa, target fraction), prior kind, lambda multiple."""
+    """One candidate head: exposure prior (kappa, target fraction), prior kind, lambda multiple,
+    and the exposure term (beta, n0; beta 0: none)."""
 
     kappa: float
     target_fraction: float
     prior: str
     multiplier: float
+    term_beta: float = 0.0
+    term_users: float = 0.0
 
     def features(self, model: FeatureModel) -> FeatureModel:
         """`model` with this choice's exposure prior folded in."""
         target = self.target_fraction * model.relevance_threshold
         return model.with_exposure_prior(self.kappa, target)
 
+    def user_weights(
+        self, fitted: FeatureModel, model: TrainedModel, weights: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """`weights` (rows of `model.users`, over `fitted`, this choice's features) with this
+        choice's exposure term added (batch.exposure_term)."""
+        return with_term(fitted, model, weights, (self.term_beta, self.term_users))
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
             "kappa": self.kappa, "target_fraction": self.target_fraction, "prior": self.prior,
-            "multiplier": self.multiplier,
+            "multiplier": self.multiplier, "term_beta": self.term_beta,
+            "term_users": self.term_users,
         }  # fmt: skip
+
+
+def with_term(
+    fitted: FeatureModel,
+    model: TrainedModel,
+    weights: NDArray[np.float64],
+    term: tuple[float, float],
+) -> NDArray[np.float64]:
+    """`weights` (rows of `model.users`) plus the exposure term (beta, n0); unchanged for beta 0."""
+    if term[0] == 0.0:
+        return weights
+    if fitted.exposure_directions is None or "constant" not in fitted.layout:
+        raise ValueError("the exposure term needs ALS features without an exposure prior")
+    return add_exposure_term(
+        fitted.item_features, weights, fitted.exposure_directions[model.users],
+        model.user_counts[model.users], term, fitted.layout["constant"][0],
+    )  # fmt: skip
+
+
+def fit_chosen(
+    frame: DataFrame,
+    n_users: int,
+    fitted: FeatureModel,
+    choice: HeadChoice,
+    keep: NDArray[np.bool_] | None = None,
+) -> TrainedModel:
+    """The chosen head's user weights over `fitted` (its features), exposure term included."""
+    model = fit_users(frame, n_users, fitted, [(choice.prior, choice.multiplier)], keep=keep)
+    return replace(
+        model, user_weights=choice.user_weights(fitted, model, model.user_weights[0])[None]
+    )
 
 
 @dataclass(frozen=True)
@@ -123,13 +171,21 @@ def choose_head(
         base = HeadChoice(kappa, fraction, "", 0.0)
         fitted = base.features(features)
         model = fit_users(frame, shape[0], fitted, CHOICES, keep=rows.users)
+        terms = [(0.0, 0.0)]
+        if kappa == 0.0 and fitted.exposure_directions is not None and options.kind == "mf":
+            terms += TERM_GRID
         for index, (prior, multiplier) in enumerate(model.choices):
-            ranking, sse, counts = score_head(fitted, model.user_weights[index], rows, options)
-            rmse = (
-                math.sqrt(sse.sum() / counts.sum()) if counts.sum() and not implicit else math.nan
-            )
-            choice = HeadChoice(kappa, fraction, prior, multiplier)
-            scored.append((choice, rmse, float(ranking.ndcg.mean()) if ranking.ndcg.size else 0.0))
+            for term in terms:
+                weights = with_term(fitted, model, model.user_weights[index], term)
+                ranking, sse, counts = score_head(fitted, weights, rows, options)
+                rmse = (
+                    math.sqrt(sse.sum() / counts.sum())
+                    if counts.sum() and not implicit
+                    else math.nan
+                )
+                choice = HeadChoice(kappa, fraction, prior, multiplier, *term)
+                ndcg = float(ranking.ndcg.mean()) if ranking.ndcg.size else 0.0
+                scored.append((choice, rmse, ndcg))
     rmses = [rmse for _, rmse, _ in scored if not math.isnan(rmse)]
     ceiling = min(rmses) * (1.0 + options.rmse_budget) if rmses else math.inf
     eligible = [item for item in scored if math.isnan(item[1]) or item[1] <= ceiling]
@@ -163,8 +219,7 @@ def judge_head(
     """
     fitted = choice.features(features)
     rows = evaluation_rows(frame, shape[0], shape[1], options)
-    head = [(choice.prior, choice.multiplier)]
-    weights = fit_users(frame, shape[0], fitted, head, keep=rows.users).user_weights[0]
+    weights = fit_chosen(frame, shape[0], fitted, choice, keep=rows.users).user_weights[0]
     ranking, sse, counts = score_head(fitted, weights, rows, options)
     popular = user_ranking(
         rows.popularity[:, None], np.ones((weights.shape[0], 1)), rows.table, k=options.top_k,

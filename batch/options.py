@@ -37,7 +37,7 @@ class TrainOptions:
     min_user_events: int = 5
     top_k: int = 10
     max_eval_users: int = 5000
-    rmse_budget: float = 0.05
+    rmse_budget: float = 0.01
     kind: str = "mf"
     deep_dim: int = 32
     deep_embed: int = 32

@@ -12,12 +12,12 @@ Three splits of the events, each into train / validation / test parts (batch.spl
 
 Order, and why it cannot leak: 1. item features are fitted on the headline split's training
 part, from a frame from which the test rows are removed (`for_choosing`), and the head (prior,
-lambda, exposure prior: batch.head_choice) is chosen on its validation rows. 2. Only then are
-the test frames built (`for_testing`: train + validation rows train, test rows held out); each
-split's features are refitted on them and the chosen head is judged on its test rows, beside
-the most-popular baseline, with bootstrap intervals over users. 3. The published model is fitted
-on every event with the chosen head. Hyper-parameters of the features themselves (rank,
-regularization, iterations, alpha) are options, not chosen here.
+lambda, exposure prior, exposure term: batch.head_choice) is chosen on its validation rows.
+2. Only then are the test frames built (`for_testing`: train + validation rows train, test rows
+held out); each split's features are refitted on them and the chosen head is judged on its
+test rows, beside the most-popular baseline, with bootstrap intervals over users. 3. The
+published model is fitted on every event with the chosen head. Hyper-parameters of the features
+themselves (rank, regularization, iterations, alpha) are options, not chosen here.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from typing import Any
 from pyspark.sql import DataFrame
 
 from batch.evaluate_current import VERSUS, CurrentModel
-from batch.head_choice import EXPOSURE_GRID, HeadChoice, choose_head, judge_head
+from batch.head_choice import (
+    EXPOSURE_GRID,
+    TERM_GRID,
+    HeadChoice,
+    choose_head,
+    fit_chosen,
+    judge_head,
+)
 from batch.options import TrainOptions
 from batch.prepare import PreparedEvents
 from batch.splits import (
@@ -43,7 +50,7 @@ from batch.splits import (
     user_time_parts,
 )
 from batch.stages import StageTimer, concurrently
-from batch.train_als import FeatureModel, TrainedModel, fit_users
+from batch.train_als import FeatureModel, TrainedModel
 
 FeatureFitter = Callable[[DataFrame, tuple[int, int], TrainOptions], FeatureModel]
 
@@ -93,6 +100,7 @@ def protocol_description(options: TrainOptions) -> dict[str, Any]:
         "chosen_on": f"{HEADLINE} validation",
         "rmse_budget": options.rmse_budget,
         "exposure_grid": [list(pair) for pair in EXPOSURE_GRID],
+        "exposure_term_grid": [list(pair) for pair in TERM_GRID],
         "top_k": options.top_k,
         "max_eval_users": options.max_eval_users,
         "intervals": "95 % bootstrap over users",
@@ -140,8 +148,7 @@ def run_protocol(
             for name, frame in testing.items()
         }
         final = choice.features(fitted["all"])
-        head = [(choice.prior, choice.multiplier)]
-        tasks["model"] = partial(fit_users, everything, shape[0], final, head)
+        tasks["model"] = partial(fit_chosen, everything, shape[0], final, choice)
         done = concurrently(tasks)
     for frame in parts.values():
         frame.unpersist()

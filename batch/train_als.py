@@ -81,6 +81,10 @@ class FeatureModel:
     implicit_counts: NDArray[np.int64] | None = None
     implicit_rmse: float = float("nan")
     exposure_prior: tuple[float, float] = (0.0, 0.0)
+    exposure_directions: NDArray[np.float64] | None = None
+    """Per user, the exposure ALS factors as a feature-space direction d_u (x_iᵀ d_u = p_uᵀ y_i)
+    for the exposure term (batch.exposure_term); None where there is none (implicit, deep,
+    or features whitened by an exposure prior)."""
 
     def with_exposure_prior(self, kappa: float, target: float) -> FeatureModel:
         """This model with every head's prior given `kappa` pseudo-events per item at reward
@@ -101,6 +105,7 @@ class FeatureModel:
             cold_item=inverse @ self.cold_item,
             layout={},
             exposure_prior=(kappa, target),
+            exposure_directions=None,
         )
 
 
@@ -184,6 +189,12 @@ def _mean_norm(matrix: NDArray[np.float64]) -> float:
     return float(norms[norms > 0].mean()) if (norms > 0).any() else 0.0
 
 
+def exposure_scale(rating_items: NDArray[np.float64], exposure_items: NDArray[np.float64]) -> float:
+    """s: the exposure block's scale in x_i (the rating block's mean item norm over its own)."""
+    target, current = _mean_norm(rating_items), _mean_norm(exposure_items)
+    return target / current if current > 0 and target > 0 else 1.0
+
+
 def explicit_item_features(
     rating_items: NDArray[np.float64],
     exposure_items: NDArray[np.float64],
@@ -191,15 +202,13 @@ def explicit_item_features(
 ) -> NDArray[np.float64]:
     """x_i = [v_i, s · y_i, mu + b_i, 1] from the two factor blocks and mu + b_i (module doc).
 
-    s gives the exposure block the rating block's mean item norm. Rounded to the float32 the
-    snapshot stores, so that the heads are fitted on exactly the features that online scoring
-    and updates use. The simulator builds its learner's features with this too.
+    s (`exposure_scale`) gives the exposure block the rating block's mean item norm. Rounded to
+    the float32 the snapshot stores, so that the heads are fitted on exactly the features that
+    online scoring and updates use. The simulator builds its learner's features with this too.
     """
-    target, current = _mean_norm(rating_items), _mean_norm(exposure_items)
-    scale = target / current if current > 0 and target > 0 else 1.0
     blocks = [
         rating_items,
-        scale * exposure_items,
+        exposure_scale(rating_items, exposure_items) * exposure_items,
         item_baseline[:, None],
         np.ones((item_baseline.shape[0], 1)),
     ]
@@ -244,6 +253,8 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
     prior = trained.mean(axis=0)
     als_weights[~rating.users_seen] = prior
     free = np.r_[np.arange(rank), [2 * rank + 1]]  # the coordinates fitted per user
+    directions = np.zeros_like(als_weights)
+    directions[:, rank : 2 * rank] = exposure.user / exposure_scale(rating.item, exposure.item)
     return FeatureModel(
         item_features=features,
         prior_mean=prior,
@@ -257,6 +268,7 @@ def fit_features(frame: DataFrame, shape: tuple[int, int], options: TrainOptions
             "item_bias": [2 * rank, 2 * rank + 1],
             "constant": [2 * rank + 1, 2 * rank + 2],
         },
+        exposure_directions=directions,
     )
 
 

@@ -115,6 +115,7 @@ def train_and_publish(
         "lambda_selection": {
             "chosen": [result.choice.prior, result.choice.multiplier],
             "exposure_prior": [result.choice.kappa, result.choice.target_fraction],
+            "exposure_term": [result.choice.term_beta, result.choice.term_users],
             "lambda_empirical_bayes": model.features.lam_eb,
             "validation": result.candidates,
         },

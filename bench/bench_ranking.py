@@ -89,6 +89,15 @@ def _implicit_als(prepared: Any, options: TrainOptions) -> dict[str, Cell]:
     return found
 
 
+def _head(selection: dict[str, Any]) -> str:
+    """The chosen head of a manifest's lambda_selection, in words."""
+    term = selection.get("exposure_term", [0.0, 0.0])
+    return (
+        f"{selection['chosen']}, exposure prior {selection['exposure_prior']}, "
+        f"exposure term beta {term[0]} n0 {term[1]}"
+    )
+
+
 def _show(value: tuple[float, float, float] | None) -> str:
     if value is None:
         return "—"
@@ -137,10 +146,11 @@ def main() -> None:
         rows[f"velox train, rmse_budget {budget}"] = {
             p: _from_manifest(manifest, p) for p in PROTOCOLS
         }
-        print(f"rmse_budget {budget}: head {manifest.extra['lambda_selection']['exposure_prior']}")
+        chosen = manifest.extra["lambda_selection"]
+        print(f"rmse_budget {budget}: head {_head(chosen)}")
     spark.stop()
     chosen = default.extra["lambda_selection"]
-    print(f"\nvelox default head: {chosen['chosen']}, exposure prior {chosen['exposure_prior']}")
+    print(f"\nvelox default head: {_head(chosen)}")
     for protocol in PROTOCOLS:
         print(f"\n{protocol} (test part; 95 % bootstrap intervals over users)")
         print(f"{'':36} {'RMSE':>28} {'recall@10':>28} {'NDCG@10':>28}")

@@ -27,12 +27,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from batch.datasets.reader import read_events, resolve_dataset
-from batch.head_choice import choose_head, evaluation_rows, score_head
+from batch.head_choice import choose_head, evaluation_rows, fit_chosen, score_head
 from batch.options import TrainOptions
 from batch.prepare import ITEM, REWARD, USER, prepare_events
 from batch.spark import get_spark
 from batch.splits import PART, VALIDATION, for_choosing, for_testing, global_time_parts
-from batch.train_als import FeatureModel, fit_features, fit_users
+from batch.train_als import FeatureModel, fit_features
 from velox.posterior import UserPosterior
 from velox.settings import VeloxSettings
 
@@ -70,9 +70,8 @@ def main() -> None:
     choosing, testing = for_choosing(parts), for_testing(parts)
     early = fit_features(choosing, shape, options)
     choice, _ = choose_head(choosing, early, shape, options)
-    head = [(choice.prior, choice.multiplier)]
     before_features = choice.features(early)
-    before = fit_users(choosing, shape[0], before_features, head)
+    before = fit_chosen(choosing, shape[0], before_features, choice)
     later = parts.filter(parts[PART] == VALIDATION).selectExpr(
         USER, ITEM, REWARD, "unix_micros(timestamp) AS t", "event_id"
     )
@@ -82,7 +81,7 @@ def main() -> None:
     }
     online = stream(before_features, before.user_weights[0], before.lams[0], events)
     retrain_features = choice.features(fit_features(testing, shape, options))
-    retrain = fit_users(testing, shape[0], retrain_features, head)
+    retrain = fit_chosen(testing, shape[0], retrain_features, choice)
     rows = evaluation_rows(testing, shape[0], shape[1], options)
     arms = {
         "before (trained on P0)": (before_features, before.user_weights[0]),

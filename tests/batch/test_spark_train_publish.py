@@ -16,6 +16,7 @@ from batch.biases import RESIDUAL, fit_biases
 from batch.datasets.reader import read_attributes, read_events
 from batch.datasets.synthetic import SyntheticSpec, SyntheticTruth, generate_synthetic
 from batch.errors import GateRejectedError
+from batch.exposure_term import add_exposure_term
 from batch.factorize import fit_factors
 from batch.head_choice import choose_head, judge_head
 from batch.options import TrainOptions
@@ -76,15 +77,16 @@ def test_batch_weights_are_the_chosen_ridge_posterior(
     snapshot = registry.load("planted")
     selection = manifest.extra["lambda_selection"]
     prior_kind, _ = selection["chosen"]
+    term = tuple(selection["exposure_term"])
+    # Spark's ALS is deterministic given its seed: the refit has the published features.
+    shape = (prepared.n_users, prepared.n_items)
+    kappa, fraction = selection["exposure_prior"]
+    base = fit_features(no_holdout(prepared.frame), shape, OPTIONS)
+    fitted = base.with_exposure_prior(kappa, fraction * base.relevance_threshold)
     if prior_kind == "population":
         priors = np.broadcast_to(snapshot.prior_mean, (len(snapshot.user_ids), snapshot.dim))
-    else:  # each user's own ALS weights: refit (Spark's ALS is deterministic given its seed)
-        shape = (prepared.n_users, prepared.n_items)
-        fitted = fit_features(no_holdout(prepared.frame), shape, OPTIONS)
-        kappa, fraction = selection["exposure_prior"]
-        priors = fitted.with_exposure_prior(
-            kappa, fraction * fitted.relevance_threshold
-        ).own_weights
+    else:  # each user's own ALS weights
+        priors = fitted.own_weights
     events = ds.dataset(truth.files.events, partitioning="hive").to_table()
     users = np.asarray(events.column("user_id").to_pylist())
     items = events.column("item_id").to_pylist()
@@ -96,6 +98,12 @@ def test_batch_weights_are_the_chosen_ridge_posterior(
         mine = np.flatnonzero(users == user)
         x = features[[snapshot.item_index[items[k]] for k in mine]]
         w = np.linalg.solve(lam * np.eye(dim) + x.T @ x, lam * priors[row] + x.T @ rewards[mine])
+        if term[0] > 0:  # the chosen exposure term on top (batch.exposure_term)
+            assert fitted.exposure_directions is not None
+            w = add_exposure_term(
+                features, w[None], fitted.exposure_directions[[row]], np.array([len(mine)]),
+                (term[0], term[1]), fitted.layout["constant"][0],
+            )[0]  # fmt: skip
         stored = snapshot.user_weights[row]
         np.testing.assert_allclose(stored, w, rtol=2e-5, atol=2e-6)  # float32 storage
         assert snapshot.user_counts[row] == len(mine)
