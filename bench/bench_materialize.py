@@ -5,9 +5,11 @@ over the same float64 matrices in chunks of users, measured in the same run:
 
     python -m bench.bench_materialize [--cases ml-100k,1e5x1e4] [--top-n 500]
 
-GPU (pure torch, no Spark: `TorchScorer`, what each materialize task runs on a card), beside a
-bare torch chunked matmul + topk on the same card (float64 like the score contract, and float32
-for reference) and the card's own float64 matrix-product rate:
+GPU (pure torch, no Spark: `TorchScorer`, what each materialize task runs on a card, its
+blocks taken as they come, as a task reads each into its part), beside a bare torch chunked
+matmul + topk on the same card (float64 like the score contract, and float32 for reference)
+and the card's own float64 matrix-product rate; first a check that the card's answers equal
+NumpyScorer's:
 
     PYTHONPATH=. python3 bench/bench_materialize.py --gpu-only [--device cuda] [--small]
 
@@ -28,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from batch.materialize.scoring import CPU_CHUNK_SCORES
+from batch.materialize.plan import ROWS_PER_PART, part_rows, split_users
+from batch.materialize.scoring import CPU_CHUNK_SCORES, Blocks, NumpyScorer
 from batch.materialize.torch_scorer import CUDA_CHUNK_SCORES, TorchScorer
 
 if TYPE_CHECKING:
@@ -141,6 +144,38 @@ def run_cpu(cases: list[str], top_n: int) -> None:
             print(line, flush=True)
 
 
+def drain(blocks: Blocks) -> int:
+    """Take every block (each is on the host once it comes); the number of users."""
+    return sum(rows.stop - rows.start for rows, _ in blocks)
+
+
+def exact_on_card(device: str) -> str:
+    """TorchScorer on the card against NumpyScorer: tie-heavy integer data (exact products)
+    at k = 1, 7, 500 and all items, and real-valued data with 101 identical items."""
+    rng = np.random.default_rng(1)
+    items = rng.integers(-2, 3, (3_000, 8)).astype(np.float64)
+    weights = rng.integers(-2, 3, (2_000, 8)).astype(np.float64)
+    same = []
+    for k in (1, 7, 500, 3_000):
+        want = NumpyScorer(items, k).top(weights)
+        got = TorchScorer(items, k, device, chunk_scores=1 << 20, part_users=2_000).top(weights)
+        same.append(
+            np.array_equal(want.items, got.items) and np.array_equal(want.scores, got.scores)
+        )
+    real = rng.standard_normal((20_000, 64))
+    real[100:201] = real[5]
+    users = rng.standard_normal((3_000, 64))
+    want = NumpyScorer(real, 500).top(users)
+    got = TorchScorer(real, 500, device, part_users=3_000).top(users)
+    rows = float(np.mean((want.items == got.items).all(axis=1)))
+    worst = float(np.max(np.abs(want.scores - got.scores) / np.abs(want.scores).max()))
+    return (
+        f"exact on the card: integer data equal to NumpyScorer at k = 1/7/500/all: {same}; "
+        f"real-valued with 101 identical items: {rows:.4f} of rows in the same order, "
+        f"largest score difference {worst:.1e} relative"
+    )
+
+
 def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list[str]:
     """TorchScorer against bare chunked matmul + topk (float64 and float32) on one card."""
     import torch
@@ -169,36 +204,46 @@ def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list
         sync()
         return time.perf_counter() - started
 
-    scorer = TorchScorer(x, k, device=device)
-    scorer.top(w[:chunk])  # warm-up: kernels, allocator
+    def built(part_users: int) -> tuple[TorchScorer, float]:
+        started = time.perf_counter()
+        scorer = TorchScorer(x, k, device=device, part_users=part_users)
+        sync()
+        return scorer, time.perf_counter() - started
+
+    parts = split_users(users, k, 1, part_rows(ROWS_PER_PART, dev.type, items, k))
+    part_users = parts[0][1] - parts[0][0]
+    scorer, build_s = built(users)
+    drain(scorer.blocks(w[:16]))  # warm-up: kernels, cuBLAS (the host buffers exist already)
     bare(torch.float64), bare(torch.float32)
-    mine = timed(lambda: scorer.top(w))
-    again = timed(lambda: scorer.top(w))
-    part_users = 1_000_000 // k  # a task's part: ROWS_PER_PART rows
-    starts = range(0, users, part_users)
-
-    def parts() -> None:
-        for s in starts:
-            scorer.top(w[s : s + part_users])  # dropped, as a task drops its part once written
-
-    per_part = timed(parts)
+    first = timed(lambda: drain(scorer.blocks(w)))
+    again = timed(lambda: drain(scorer.blocks(w)))
+    part_scorer, part_build_s = built(part_users)  # a worker's: sized from its parts
+    per_part = timed(lambda: [drain(part_scorer.blocks(w[a:b])) for a, b in parts])
+    whole = timed(lambda: scorer.top(w))
     bare64, bare32, mm64 = bare(torch.float64), bare(torch.float32), bare(torch.float64, False)
     host64 = bare(torch.float64, to_host=True)
     total = users * items
     label = f"{users:>7} {items:>8} {k:>4}"
     rows = [
-        ("velox TorchScorer (f64, exact ties, to host)", mine),
+        ("velox TorchScorer.blocks, first call", first),
         ("  the same, called again", again),
-        (f"  the same, one call per part ({part_users} users)", per_part),
+        (f"  one call per part as the job runs it ({len(parts)} x {part_users})", per_part),
+        ("  TorchScorer.top: all rows into new host arrays", whole),
         ("bare torch matmul + topk, float64", bare64),
         ("bare torch matmul + topk, float64, to host", host64),
         ("bare torch matmul + topk, float32", bare32),
         ("bare torch matmul only, float64", mm64),
     ]
-    return [
-        f"{label}  {name:<46}{s:8.3f} s {total / s:10.3g}/s  {bare64 / s:5.2f}x  {host64 / s:5.2f}x"
+    lines = [
+        f"{label}  {name:<52}{s:8.3f} s {total / s:10.3g}/s  {bare64 / s:5.2f}x  {host64 / s:5.2f}x"
         for name, s in rows
     ]
+    lines.append(
+        f"{label}  (not timed above: building the scorer, items to the card and its two pinned "
+        f"host buffers: {build_s:.3f} s for calls of {users} users, {part_build_s:.3f} s for parts "
+        f"of {part_users})"
+    )
+    return lines
 
 
 def card_matmul_rate(device: str, size: int = 8192) -> str:
@@ -228,7 +273,8 @@ def run_gpu(device: str, small: bool, top_n: int) -> None:
     shapes = (
         [(2_000, 5_000), (2_000, 50_000)] if small else [(100_000, 10_000), (100_000, 1_000_000)]
     )
-    header = f"{'users':>7} {'items':>8} {'k':>4}  {'path':<46}{'time':>10} {'scores/s':>12}"
+    print(exact_on_card(device), flush=True)
+    header = f"{'users':>7} {'items':>8} {'k':>4}  {'path':<52}{'time':>10} {'scores/s':>12}"
     print(header + "  vs bare f64  vs bare f64 to host")
     for users, items in shapes:
         for line in gpu_case(users, items, top_n, device):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from batch.materialize.errors import MaterializeError
 from batch.materialize.part_task import PartTask, run_part
-from batch.materialize.plan import Plan, split_users
+from batch.materialize.plan import Plan, part_rows, split_users
 from batch.materialize.scoring import resolve_device
 from batch.materialize.staging import build_lock, drop_plan, open_staging, users_digest, users_file
 from batch.materialize.users import SelectedUsers, UsersSpec, active_user_ids, read_user_file
@@ -153,7 +153,12 @@ def materialize(
         snapshot_version=version,
         top_n=options.top_n,
         users_sha256=users_digest(users_bytes),
-        parts=split_users(len(selected.ids), k, parallelism, options.rows_per_part),
+        parts=split_users(
+            len(selected.ids),
+            k,
+            parallelism,
+            part_rows(options.rows_per_part, device, n_items, k),
+        ),
     )
     storage.make_dir(tables_dir(options.model))
     with storage.lock(build_lock(options.model)):

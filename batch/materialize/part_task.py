@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from pyarrow import ipc
 
 from batch.materialize.plan import USERS
-from batch.materialize.scoring import Scorer, TopRows, make_scorer
+from batch.materialize.scoring import Blocks, Scorer, make_scorer
 from batch.materialize.users import SelectedUsers
 from feature_store.arrow_tables import read_factors
 from feature_store.score_tables.columns import table_schema
@@ -53,11 +53,12 @@ class ItemSide:
     attributes: pa.Table
     scorers: dict[tuple[int, str], Scorer] = field(default_factory=dict)
 
-    def scorer(self, k: int, device: str) -> Scorer:
-        """The scorer for top `k` on `device`, built once per worker."""
+    def scorer(self, k: int, device: str, part_users: int) -> Scorer:
+        """The scorer for top `k` on `device`, built once per worker (its host buffers sized
+        for parts of `part_users` users)."""
         key = (k, device)
         if key not in self.scorers:
-            self.scorers = {key: make_scorer(self.features, k, device)}
+            self.scorers = {key: make_scorer(self.features, k, device, part_users)}
         return self.scorers[key]
 
 
@@ -88,18 +89,26 @@ def read_staged_users(storage: SnapshotStorage, path: str, start: int, stop: int
     return SelectedUsers.from_table(table)
 
 
-def part_table(users: SelectedUsers, top: TopRows, items: ItemSide) -> pa.Table:
-    """The rows of one part: per user its top items by rank, attributes beside each row."""
-    n_users, k = top.items.shape
-    flat = pa.array(top.items.reshape(-1))
-    columns = [
-        users.ids.take(pa.array(np.repeat(np.arange(n_users), k))),
-        pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n_users)),
-        items.ids.take(flat),
-        pa.array(top.scores.reshape(-1)),
-        *(column.combine_chunks() for column in items.attributes.take(flat).columns),
-    ]
-    return pa.Table.from_arrays(columns, schema=table_schema(items.attributes.schema))
+def part_table(users: SelectedUsers, blocks: Blocks, items: ItemSide) -> pa.Table:
+    """The rows of one part: per user its top items by rank, attributes beside each row.
+
+    Built block by block, each read before the next is asked for (a scorer may reuse a
+    block's arrays).
+    """
+    schema = table_schema(items.attributes.schema)
+    pieces = []
+    for rows, top in blocks:
+        n_users, k = top.items.shape
+        flat = pa.array(top.items.reshape(-1))  # read by the takes below, not kept
+        columns = [
+            users.ids.take(pa.array(np.repeat(np.arange(rows.start, rows.stop), k))),
+            pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n_users)),
+            items.ids.take(flat),
+            pa.array(top.scores.reshape(-1).copy()),
+            *(column.combine_chunks() for column in items.attributes.take(flat).columns),
+        ]
+        pieces.append(pa.Table.from_arrays(columns, schema=schema))
+    return pa.concat_tables(pieces) if pieces else schema.empty_table()
 
 
 def run_part(task: PartTask) -> tuple[int, str, int]:
@@ -108,10 +117,9 @@ def run_part(task: PartTask) -> tuple[int, str, int]:
     items = item_side(storage, task.model, task.snapshot_version)
     staging = staging_dir(task.model, task.table_version)
     users = read_staged_users(storage, f"{staging}/{USERS}", task.start, task.stop)
-    top = items.scorer(task.k, task.device).top(users.weights)
+    scorer = items.scorer(task.k, task.device, task.stop - task.start)
+    table = part_table(users, scorer.blocks(users.weights), items)
     if task.crash:
         os._exit(CRASH_EXIT)  # a hard death mid-job, like a killed executor
-    part = write_part(
-        storage, task.model, task.table_version, task.index, part_table(users, top, items)
-    )
+    part = write_part(storage, task.model, task.table_version, task.index, table)
     return task.index, part.sha256, part.rows

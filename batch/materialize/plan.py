@@ -17,6 +17,10 @@ from typing import Any
 PLAN = ".plan.json"
 USERS = ".users.arrow"
 ROWS_PER_PART = 1_000_000
+GPU_PART_SCORES = 1 << 27
+"""On a card a part holds at least this many user x item scores (about 5 ms of an H100's
+float64 product and top-k), so a call's fixed costs stay small beside its work: a 10^4-item
+catalog gets parts of 13,422 users where ROWS_PER_PART alone gives 2,000 at top-500."""
 MAX_PARTS = 100_000  # part-NNNNN: five digits
 
 
@@ -65,3 +69,10 @@ def split_users(
     count = max(1, min(wanted, n_users, MAX_PARTS))
     bounds = [n_users * i // count for i in range(count + 1)]
     return tuple(pairwise(bounds))
+
+
+def part_rows(rows_per_part: int, device: str, n_items: int, per_user: int) -> int:
+    """Rows per part: `rows_per_part`, and on a card at least GPU_PART_SCORES scores' worth."""
+    if device != "cuda":
+        return rows_per_part
+    return max(rows_per_part, -(-GPU_PART_SCORES // max(n_items, 1)) * per_user)

@@ -16,6 +16,7 @@ with a full stable sort. This costs no extra pass over the scores.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +35,10 @@ class TopRows(NamedTuple):
     scores: NDArray[np.float64]
 
 
+Blocks = Iterator[tuple[slice, TopRows]]
+"""Consecutive blocks of users' top rows: the users' rows of the call, and their result."""
+
+
 def exact_top_row(scores: NDArray[np.float64], k: int) -> NDArray[np.int64]:
     """The k best positions of one row: score descending, then position ascending."""
     order: NDArray[np.int64] = np.argsort(-scores, kind="stable")[:k]
@@ -46,25 +51,27 @@ class Scorer(ABC):
     def __init__(self, items: NDArray[np.float64], k: int, chunk_scores: int) -> None:
         if not 1 <= k <= items.shape[0]:
             raise ValueError(f"k must be in 1..{items.shape[0]}, got {k}")
+        if items.shape[0] > np.iinfo(np.int32).max:
+            raise ValueError(f"{items.shape[0]} items do not fit int32 item rows")
         self.k = k
         self.n_items = int(items.shape[0])
         self.chunk_users = max(1, chunk_scores // max(self.n_items, 1))
 
     def top(self, weights: NDArray[np.float64]) -> TopRows:
-        """The top k of every row of `weights` (u, d), scored in chunks of users."""
-        if self.n_items > np.iinfo(np.int32).max:
-            raise ValueError(f"{self.n_items} items do not fit int32 item rows")
-        out = self._host_result(weights.shape[0])
-        if weights.shape[0]:
-            self._fill(weights, out)
+        """The top k of every row of `weights` (u, d), in new host arrays."""
+        n_users = weights.shape[0]
+        out = TopRows(np.empty((n_users, self.k), np.int32), np.empty((n_users, self.k)))
+        for rows, block in self.blocks(weights):
+            out.items[rows] = block.items
+            out.scores[rows] = block.scores
         return out
 
-    def _host_result(self, n_users: int) -> TopRows:
-        return TopRows(np.empty((n_users, self.k), np.int32), np.empty((n_users, self.k)))
-
     @abstractmethod
-    def _fill(self, weights: NDArray[np.float64], out: TopRows) -> None:
-        """Write the top k of every row of `weights` into `out`."""
+    def blocks(self, weights: NDArray[np.float64]) -> Blocks:
+        """The top k of the rows of `weights`, block after block of users, in order.
+
+        A block's arrays may be reused for a later block: read them before asking for the next.
+        """
 
 
 class NumpyScorer(Scorer):
@@ -74,12 +81,13 @@ class NumpyScorer(Scorer):
         super().__init__(items, k, chunk_scores)
         self._items_t = np.ascontiguousarray(items.T, dtype=np.float64)
 
-    def _fill(self, weights: NDArray[np.float64], out: TopRows) -> None:
+    def blocks(self, weights: NDArray[np.float64]) -> Blocks:
+        """One block per chunk of users (new arrays each)."""
         for start in range(0, weights.shape[0], self.chunk_users):
-            rows = slice(start, start + self.chunk_users)
-            self._top_chunk(weights[rows], TopRows(out.items[rows], out.scores[rows]))
+            rows = slice(start, min(start + self.chunk_users, weights.shape[0]))
+            yield rows, self._top_chunk(weights[rows])
 
-    def _top_chunk(self, weights: NDArray[np.float64], out: TopRows) -> None:
+    def _top_chunk(self, weights: NDArray[np.float64]) -> TopRows:
         scores = weights @ self._items_t
         k = self.k
         if k == self.n_items:
@@ -93,8 +101,7 @@ class NumpyScorer(Scorer):
                 picked[row] = exact_top_row(scores[row], k)
             values = np.take_along_axis(scores, picked, axis=1)
             picked = np.take_along_axis(picked, np.lexsort((picked, -values), axis=1), axis=1)
-        out.items[:] = picked
-        out.scores[:] = np.take_along_axis(scores, picked, axis=1)
+        return TopRows(picked.astype(np.int32), np.take_along_axis(scores, picked, axis=1))
 
 
 def cuda_available() -> bool:
@@ -119,10 +126,11 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def make_scorer(items: NDArray[np.float64], k: int, device: str) -> Scorer:
-    """The backend for a resolved device: numpy for `cpu`, torch for `cuda`."""
+def make_scorer(items: NDArray[np.float64], k: int, device: str, part_users: int = 0) -> Scorer:
+    """The backend for a resolved device: numpy for `cpu`, torch for `cuda` (its host
+    buffers sized for calls of `part_users` users)."""
     if device == "cpu":
         return NumpyScorer(items, k)
     from batch.materialize.torch_scorer import TorchScorer
 
-    return TorchScorer(items, k, device)
+    return TorchScorer(items, k, device, part_users=part_users)

@@ -1,15 +1,22 @@
 """The torch scorer (CUDA, or the CPU for tests): `W @ X.T` and top-k on the device.
 
 It gives exactly `NumpyScorer`'s result (see `batch.materialize.scoring`): float64 scores and
-items ordered by score descending, then item row ascending. On a card one call is a pipeline
-over chunks of users on two streams: while the compute stream scores and selects chunk c, the
-copy stream uploads the users of chunk c + 1 and copies chunk c - 1's result to the host. The
-exact order is made on the device, and a chunk's one host sync reads which rows hold equal
-scores (with real-valued factors, usually none).
+items ordered by score descending, then item row ascending. A call streams: it cuts the users
+into chunks and runs a pipeline, where the compute stream scores and selects chunk c while
+copy streams upload chunk c + 1's users and bring chunk c - 1's result into one of two host
+buffers, which the caller reads (`blocks`) while chunk c + 1 is computed. The
+two buffers are pinned (copies at the bus's speed), allocated once per scorer, sized for the
+chunks of a call of `part_users` users, and reused by every later call: a worker scoring part
+after part never touches fresh host memory (on an H100 machine, first-touching the 600 MB
+result of 10^5 users took 0.13-0.36 s, while the card's whole job takes 0.04 s; BENCHMARKS.md).
+The exact order is made on the device; whether a chunk holds equal scores is read from a
+flag copied to the host, by the time the next chunk is already queued, so the card does not
+wait for the host.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -17,14 +24,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from batch.materialize.scoring import Scorer, TopRows
+from batch.materialize.scoring import Blocks, Scorer, TopRows
 
 if TYPE_CHECKING:
     import torch
 
 CUDA_CHUNK_SCORES = 1 << 28  # at most 2 GiB of float64 scores per chunk
 PIPELINE_CHUNKS = 8  # a big call is cut into at least about this many chunks
-PINNED_RESULT_BYTES = 1 << 30  # larger results go to pageable host memory
 
 
 class TorchScorer(Scorer):
@@ -36,7 +42,10 @@ class TorchScorer(Scorer):
         k: int,
         device: str = "cuda",
         chunk_scores: int = CUDA_CHUNK_SCORES,
+        part_users: int = 0,
     ) -> None:
+        """Put the items on `device`; size the host buffers for calls of `part_users` users
+        (a larger call grows them once)."""
         import torch
 
         super().__init__(items, k, chunk_scores)
@@ -46,82 +55,125 @@ class TorchScorer(Scorer):
             torch.from_numpy(np.ascontiguousarray(items, dtype=np.float64)).to(self.device).T
         )
         self._lanes = _Lanes(torch, self.device)
+        self._buffers: list[_HostBuffer] = []
+        if part_users:
+            self._host_buffers(self.chunk_rows(part_users))
 
     def chunk_rows(self, n_users: int) -> int:
         """Users per chunk: at most the score budget, small enough for PIPELINE_CHUNKS chunks."""
         most = self.chunk_users
         return min(most, max(-(-n_users // PIPELINE_CHUNKS), most // PIPELINE_CHUNKS, 1))
 
-    def _host_result(self, n_users: int) -> TopRows:
-        # Pinned host memory, which torch caches and hands out again once a result is dropped:
-        # the copies from the card run at full speed, and a repeated call (one per part) touches
-        # no new pages. On the H100 machine, first-touching the 600 MB result of 10^5 users
-        # took 0.13-0.33 s; the card's whole job takes 0.04 s (BENCHMARKS.md).
-        if self.device.type != "cuda" or n_users * self.k * 12 > PINNED_RESULT_BYTES:
-            return super()._host_result(n_users)
-        torch = self._torch
-        return TopRows(
-            torch.empty((n_users, self.k), dtype=torch.int32, pin_memory=True).numpy(),
-            torch.empty((n_users, self.k), dtype=torch.float64, pin_memory=True).numpy(),
-        )
+    def _host_buffers(self, rows: int) -> list[_HostBuffer]:
+        """The two host buffers, holding at least `rows` users' results each."""
+        if not self._buffers or len(self._buffers[0].items) < rows:
+            self._buffers = []  # freed before the larger pair is pinned
+            pinned = self.device.type == "cuda"
+            self._buffers = [_HostBuffer.empty(self._torch, rows, self.k, pinned) for _ in "ab"]
+        return self._buffers
 
-    def _fill(self, weights: NDArray[np.float64], out: TopRows) -> None:
+    def blocks(self, weights: NDArray[np.float64]) -> Blocks:
+        """Chunk after chunk of users, each block in one of the two reused host buffers."""
+        if not weights.shape[0]:
+            return
         step = self.chunk_rows(weights.shape[0])
-        chunks = [slice(s, s + step) for s in range(0, weights.shape[0], step)]
+        chunks = [slice(s, min(s + step, weights.shape[0])) for s in range(0, len(weights), step)]
+        buffers = self._host_buffers(step)
         lanes = self._lanes
         users = lanes.upload(weights[chunks[0]])
-        done: _Chunk | None = None
+        selected: deque[_Selected] = deque()
+        copied: deque[_Copied] = deque()
         for index, rows in enumerate(chunks):
             with lanes.computing(users):
-                selected = self._select(users)
+                selected.append(self._select(rows, users))
             if index + 1 < len(chunks):
                 users = lanes.upload(weights[chunks[index + 1]])
-            if done is not None:
-                lanes.download(done, out)  # overlaps the selection just queued
-            with lanes.computing(None):
-                done = lanes.finished(rows, *self._exact(*selected))
-        if done is not None:
-            lanes.download(done, out)
+            if len(selected) == 2:  # the older chunk is finished while this one computes
+                copied.append(self._finish(selected.popleft(), buffers[(index - 1) % 2]))
+            if len(copied) == 2:
+                yield copied.popleft().wait()
+        while selected:
+            copied.append(self._finish(selected.popleft(), buffers[(len(chunks) - 1) % 2]))
+        while copied:
+            yield copied.popleft().wait()
 
-    def _select(self, users: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Queue the scores and each row's k + 1 best, sorted by score (ties unordered)."""
+    def _select(self, rows: slice, users: torch.Tensor) -> _Selected:
+        """Queue the scores and each row's k + 1 best, sorted by score (ties unordered), and
+        the copy to the host of whether any row holds equal neighbouring scores."""
         torch = self._torch
         scores = users @ self._items_t
         if self.k == self.n_items:
             values, picked = torch.sort(scores, dim=1, descending=True, stable=True)
-            return scores, values, picked, torch.zeros_like(values[:, :1], dtype=torch.bool)
-        values, picked = torch.topk(scores, self.k + 1, dim=1, sorted=True)
-        return scores, values, picked, values[:, 1:] == values[:, :-1]
+            equal = torch.zeros_like(values[:, :1], dtype=torch.bool)
+        else:
+            values, picked = torch.topk(scores, self.k + 1, dim=1, sorted=True)
+            equal = values[:, 1:] == values[:, :-1]
+        tied = equal.any(dim=1)
+        flag = torch.empty(1, dtype=torch.bool, pin_memory=self.device.type == "cuda")
+        flag.copy_(tied.any().reshape(1), non_blocking=True)
+        return _Selected(rows, scores, values, picked, equal, tied, flag, self._lanes.mark())
 
-    def _exact(
-        self,
-        scores: torch.Tensor,
-        values: torch.Tensor,
-        picked: torch.Tensor,
-        equal: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Give the rows with equal neighbouring scores the exact order: (int32 items, scores)."""
-        k = self.k
-        tied = equal.any(dim=1).nonzero().flatten()  # the one host sync of a chunk
-        if len(tied):
-            # The k-th score ties with the (k+1)-th: ties beyond the k + 1 picked may belong
-            # in the top k, so these rows are selected again with a full stable sort.
-            cut = tied[equal[tied, -1]] if k < self.n_items else tied[:0]
-            if len(cut):
-                full = self._torch.sort(scores[cut], dim=1, descending=True, stable=True)
-                picked[cut, :k] = full.indices[:, :k]
-            picked[tied, :k] = _tie_order(values[tied, :k], picked[tied, :k], self.n_items)
-        # The k best scores themselves do not depend on which tied items were picked.
-        return picked[:, :k].to(self._torch.int32), values[:, :k].contiguous()
+    def _finish(self, chunk: _Selected, buffer: _HostBuffer) -> _Copied:
+        """Give the rows with equal neighbouring scores the exact order, then queue the copy
+        of the chunk's (int32 items, scores) into `buffer`."""
+        k, torch = self.k, self._torch
+        _Lanes.wait(chunk.flagged)
+        picked, values = chunk.picked, chunk.values
+        with self._lanes.computing(None):
+            if bool(chunk.flag[0]):  # rare with real-valued factors
+                tied = chunk.tied.nonzero().flatten()
+                # The k-th score ties with the (k+1)-th: ties beyond the k + 1 picked may belong
+                # in the top k, so these rows are selected again with a full stable sort.
+                cut = tied[chunk.equal[tied, -1]] if k < self.n_items else tied[:0]
+                if len(cut):
+                    full = torch.sort(chunk.scores[cut], dim=1, descending=True, stable=True)
+                    picked[cut, :k] = full.indices[:, :k]
+                picked[tied, :k] = _tie_order(values[tied, :k], picked[tied, :k], self.n_items)
+            # The k best scores themselves do not depend on which tied items were picked.
+            items, scores = picked[:, :k].to(torch.int32), values[:, :k].contiguous()
+            ready = self._lanes.mark()
+        return _Copied(chunk.rows, buffer, self._lanes.download(items, scores, ready, buffer))
 
 
-class _Chunk(NamedTuple):
-    """One chunk's result on the device, waiting for its copy to the host."""
+class _HostBuffer(NamedTuple):
+    """Host memory for one chunk's result: (rows, k) int32 items and float64 scores."""
 
-    rows: slice
     items: torch.Tensor
     scores: torch.Tensor
-    ready: Any  # the compute stream's event after the chunk's last kernel (None on a CPU)
+
+    @classmethod
+    def empty(cls, torch: Any, rows: int, k: int, pinned: bool) -> _HostBuffer:
+        return cls(
+            torch.empty((rows, k), dtype=torch.int32, pin_memory=pinned),
+            torch.empty((rows, k), dtype=torch.float64, pin_memory=pinned),
+        )
+
+
+class _Selected(NamedTuple):
+    """One chunk selected on the device, its exact order not made yet."""
+
+    rows: slice
+    scores: torch.Tensor
+    values: torch.Tensor
+    picked: torch.Tensor
+    equal: torch.Tensor
+    tied: torch.Tensor
+    flag: torch.Tensor  # on the host: whether any row of the chunk is tied
+    flagged: Any  # the compute stream's event after the flag's copy (None on a CPU)
+
+
+class _Copied(NamedTuple):
+    """One chunk's result on its way into a host buffer."""
+
+    rows: slice
+    buffer: _HostBuffer
+    copied: Any  # the copy stream's event after the copy (None on a CPU)
+
+    def wait(self) -> tuple[slice, TopRows]:
+        """The block, once it has arrived."""
+        _Lanes.wait(self.copied)
+        n = self.rows.stop - self.rows.start
+        return self.rows, TopRows(self.buffer.items[:n].numpy(), self.buffer.scores[:n].numpy())
 
 
 def _tie_order(values: torch.Tensor, picked: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -138,7 +190,9 @@ def _tie_order(values: torch.Tensor, picked: torch.Tensor, n_items: int) -> torc
 
 
 class _Lanes:
-    """A compute and a copy stream on a card (with the events between them); plain on a CPU."""
+    """A compute stream and two copy streams, one each way, on a card (with the events between
+    them); plain on a CPU. An upload from pageable memory holds the host until it is done, so
+    it must not queue behind a download."""
 
     def __init__(self, torch: Any, device: torch.device) -> None:
         self._torch = torch
@@ -146,14 +200,15 @@ class _Lanes:
         cuda = device.type == "cuda"
         self._compute = torch.cuda.Stream(device) if cuda else None
         self._copy = torch.cuda.Stream(device) if cuda else None
+        self._upload = torch.cuda.Stream(device) if cuda else None
         self._uploaded: Any = None
 
     def upload(self, weights: NDArray[np.float64]) -> torch.Tensor:
-        """Start copying one chunk of users to the device on the copy stream."""
+        """Start copying one chunk of users to the device on the upload stream."""
         host = self._torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float64))
-        with self._on(self._copy):
+        with self._on(self._upload):
             users: torch.Tensor = host.to(self.device, non_blocking=True)
-            self._uploaded = self._event(self._copy)
+            self._uploaded = self._event(self._upload)
         return users
 
     @contextmanager
@@ -165,17 +220,29 @@ class _Lanes:
                 users.record_stream(self._compute)  # freed only once the product has read it
             yield
 
-    def finished(self, rows: slice, items: torch.Tensor, scores: torch.Tensor) -> _Chunk:
-        """A chunk whose kernels are all queued on the compute stream."""
-        return _Chunk(rows, items, scores, self._event(self._compute))
+    def mark(self) -> Any:
+        """An event after the work queued so far on the compute stream (None on a CPU)."""
+        return self._event(self._compute)
 
-    def download(self, chunk: _Chunk, out: TopRows) -> None:
-        """Copy a finished chunk into its rows of the host result (returns once copied)."""
+    def download(
+        self, items: torch.Tensor, scores: torch.Tensor, ready: Any, buffer: _HostBuffer
+    ) -> Any:
+        """Queue the copy of a chunk's result into `buffer` once `ready`; its event."""
         with self._on(self._copy):
             if self._copy is not None:
-                self._copy.wait_event(chunk.ready)
-            self._torch.from_numpy(out.items[chunk.rows]).copy_(chunk.items)
-            self._torch.from_numpy(out.scores[chunk.rows]).copy_(chunk.scores)
+                self._copy.wait_event(ready)
+                items.record_stream(self._copy)  # freed only once copied
+                scores.record_stream(self._copy)
+            n = items.shape[0]
+            buffer.items[:n].copy_(items, non_blocking=True)
+            buffer.scores[:n].copy_(scores, non_blocking=True)
+            return self._event(self._copy)
+
+    @staticmethod
+    def wait(event: Any) -> None:
+        """Block the host until `event` has happened (nothing to wait for on a CPU)."""
+        if event is not None:
+            event.synchronize()
 
     def _on(self, stream: Any) -> Any:
         return self._torch.cuda.stream(stream) if stream is not None else nullcontext()

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batch.materialize.errors import DeviceUnavailableError
+from batch.materialize.plan import part_rows
 from batch.materialize.scoring import NumpyScorer, resolve_device
 from batch.materialize.torch_scorer import PIPELINE_CHUNKS, TorchScorer
 
@@ -98,3 +99,56 @@ def test_cuda_without_a_card_is_a_named_error() -> None:
         return
     with pytest.raises(DeviceUnavailableError, match="--device cuda"):
         resolve_device("cuda")
+
+
+def test_blocks_cover_the_users_in_order_in_two_reused_buffers() -> None:
+    """The torch scorer streams chunk after chunk through the same two host buffers, call
+    after call; each block, read when it comes, is the exact top k of its users."""
+    rng = np.random.default_rng(3)
+    items, weights = rng.integers(-2, 3, (50, 3)).astype(float), rng.normal(size=(40, 3))
+    scorer = TorchScorer(items, 6, device="cpu", chunk_scores=500, part_users=40)
+    want = brute_top(weights, items, 6)
+    seen: list[np.ndarray] = []
+    for _ in range(2):
+        covered = 0
+        for rows, block in scorer.blocks(weights):
+            assert rows.start == covered and block.items.shape == (rows.stop - rows.start, 6)
+            assert block.items.tolist() == want[rows]
+            seen.append(block.items)
+            covered = rows.stop
+        assert covered == 40
+    assert len(seen) == 2 * 8  # PIPELINE_CHUNKS chunks of 5 users (the budget: 10)
+    for i, first in enumerate(seen[:2]):  # chunk c sits in buffer c % 2, in every call
+        assert all(np.shares_memory(first, later) for later in seen[i::2])
+    assert not np.shares_memory(seen[0], seen[1])
+
+
+def test_a_part_built_from_streamed_blocks_equals_the_numpy_part() -> None:
+    """part_table copies each block before the next overwrites it."""
+    import pyarrow as pa
+
+    from batch.materialize.part_task import ItemSide, part_table
+    from batch.materialize.users import SelectedUsers
+
+    rng = np.random.default_rng(5)
+    features, weights = rng.normal(size=(30, 4)), rng.normal(size=(25, 4))
+    items = ItemSide(
+        ids=pa.array([f"i{n:02d}" for n in range(30)]),
+        features=features,
+        attributes=pa.table({"year": pa.array(np.arange(30) + 1990)}),
+    )
+    users = SelectedUsers(ids=pa.array([f"u{n:02d}" for n in range(25)]), weights=weights, known=25)
+    streamed = TorchScorer(features, 5, device="cpu", chunk_scores=90, part_users=25)
+    numpy_part = part_table(users, NumpyScorer(features, 5).blocks(weights), items)
+    part = part_table(users, streamed.blocks(weights), items)
+    assert (
+        part.drop_columns(["score"]).to_pylist() == numpy_part.drop_columns(["score"]).to_pylist()
+    )
+    np.testing.assert_allclose(part["score"].to_numpy(), numpy_part["score"].to_numpy(), rtol=1e-12)
+    assert numpy_part.num_rows == 25 * 5 and part.schema == numpy_part.schema
+
+
+def test_parts_on_a_card_hold_enough_scores() -> None:
+    assert part_rows(1_000_000, "cpu", 10_000, 500) == 1_000_000
+    assert part_rows(1_000_000, "cuda", 10_000, 500) == 13_422 * 500  # 2^27 scores / 10^4
+    assert part_rows(1_000_000, "cuda", 1_000_000, 500) == 1_000_000
