@@ -12,7 +12,8 @@ import pyarrow as pa
 from pyarrow import ipc
 from safetensors.numpy import save as safetensors_save
 
-from feature_store.ann_index import ANN_MIN_ITEMS, build_index, params_for
+from feature_store.ann_index import ANN_MIN_ITEMS, build_index, load_index, params_for
+from feature_store.ann_tuning import tuned
 from feature_store.errors import FeatureStoreError
 from feature_store.layout import (
     INDEX,
@@ -86,6 +87,12 @@ def publish_snapshot(
         ann = params_for(data.item_features, min_items=ann_min_items)
         if ann is not None:
             index = build_index(data.item_features, ann)
+            n_items, dim = data.item_features.shape
+            ann, extra["ann_tuning"] = tuned(
+                load_index(index, ann, n_items, dim, model),
+                data.item_features,
+                data.user_weights,
+            )
             files[INDEX] = _write_bytes(storage, f"{temp}/{INDEX}", index)
             extra["ann_index"] = ann.to_dict()
         created_at = utc_now()
