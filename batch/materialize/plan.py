@@ -18,9 +18,10 @@ PLAN = ".plan.json"
 USERS = ".users.arrow"
 ROWS_PER_PART = 1_000_000
 GPU_PART_SCORES = 1 << 27
-"""On a card a part holds at least this many user x item scores (about 5 ms of an H100's
-float64 product and top-k), so a call's fixed costs stay small beside its work: a 10^4-item
-catalog gets parts of 13,422 users where ROWS_PER_PART alone gives 2,000 at top-500."""
+"""On a card parts are sized for about this many user x item scores (about 5 ms of an H100's
+float64 product and top-k), so a call's fixed costs stay small beside its work: 10^5 users of a
+10^4-item catalog make 8 parts of 12,500 users where ROWS_PER_PART alone gives 50 of 2,000 at
+top-500."""
 MAX_PARTS = 100_000  # part-NNNNN: five digits
 
 
@@ -72,7 +73,8 @@ def split_users(
 
 
 def part_rows(rows_per_part: int, device: str, n_items: int, per_user: int) -> int:
-    """Rows per part: `rows_per_part`, and on a card at least GPU_PART_SCORES scores' worth."""
+    """The rows a part is sized for: `rows_per_part`, on a card at least GPU_PART_SCORES
+    scores' worth (split_users then makes parts of about that many rows, none more)."""
     if device != "cuda":
         return rows_per_part
     return max(rows_per_part, -(-GPU_PART_SCORES // max(n_items, 1)) * per_user)
