@@ -1,7 +1,8 @@
 """Choose the user head on validation rows, and judge a fixed head on test rows.
 
 The head is (exposure prior kappa and target, prior mean, lambda multiple m: batch.train_als;
-the exposure term beta and n0: batch.exposure_term, offered with ALS features and no prior).
+the exposure term beta and n0: batch.exposure_term, offered with no prior on ALS features
+and on deep ones, whose exposure block gives e_ui).
 `choose_head` sees a frame with the test rows already removed (batch.splits.for_choosing) and
 fits every candidate on the training rows, scoring the validation rows: among the candidates
 whose validation RMSE is within `rmse_budget` (relative) of the best one, the one with the
@@ -172,7 +173,7 @@ def choose_head(
         fitted = base.features(features)
         model = fit_users(frame, shape[0], fitted, CHOICES, keep=rows.users)
         terms = [(0.0, 0.0)]
-        if kappa == 0.0 and fitted.exposure_directions is not None and options.kind == "mf":
+        if kappa == 0.0 and fitted.exposure_directions is not None:
             terms += TERM_GRID
         for index, (prior, multiplier) in enumerate(model.choices):
             for term in terms:

@@ -49,4 +49,6 @@ class TrainOptions:
     deep_id_dropout: float = 0.5
     deep_text_buckets: int = 4096
     deep_negatives: int = 4
+    deep_calibrate_unseen: bool = True
+    deep_min_word_items: int = 20
     device: str = "auto"

@@ -9,7 +9,10 @@ chooses" signal is in the prior, where a ridge head fitted on ratings alone coul
 (every rated item is chosen). They serve as each user's own prior and, averaged, as the
 population prior of the ridge heads that `batch.train_als.fit_users` fits, as for ALS.
 Lambda_EB is the training residual variance over the per-coordinate variance of the trained
-user vectors.
+user vectors. Item cold start: text words found in fewer than `deep_min_word_items` trained
+items are not read (batch.deep.inputs.keep_shared_words), and the unseen id row's output is
+calibrated to the id path's mean and covariance (batch.deep.calibration); the exposure block's
+user vectors are the exposure term's directions (batch.exposure_term).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 
 from batch.datasets.reader import known_item_types
-from batch.deep.inputs import attribute_rows, build_spec
+from batch.deep.calibration import calibrate_unseen
+from batch.deep.inputs import attribute_rows, build_spec, keep_shared_words
 from batch.deep.launch import run_training
 from batch.deep.model import DeepFeatureModel
 from batch.deep.train_torch import TowerJob, item_features
@@ -133,12 +137,16 @@ def _train(
     catalog = catalog_ids(list(item_ids), attributes)
     attrs = attribute_rows(catalog, attributes)
     seen_items = np.bincount(items[positive], minlength=n_items) > 0
+    seen_rows = [row for row, seen in zip(attrs[:n_items], seen_items, strict=True) if seen]
+    spec = keep_shared_words(spec, seen_rows, options.deep_min_word_items)
     id_rows = np.where(seen_items, np.arange(1, n_items + 1), 0)
     encoded = encode_items(spec, attrs[:n_items], id_rows)
     job = tower_job(options, rows_path, spec.to_json(), encoded, n_users)
     result = run_training(frame.sparkSession, job)
     state = result.tower_state
     k, learned = options.deep_dim, spec.blocks * options.deep_dim
+    if options.deep_calibrate_unseen and seen_items.any():
+        spec = calibrate_unseen(state, spec, encoded, seen_items)
     if spec.blocks == 2:  # the exposure block gets the rating block's mean norm (as ALS's)
         raw = item_features(state, spec, encoded)
         scale = _mean_norm(raw[:, :k]) / max(_mean_norm(raw[:, k:learned]), 1e-12)
@@ -171,6 +179,7 @@ def _train(
             "item_bias": [learned, learned + 1],
             "constant": [learned + 1, learned + 2],
         },
+        exposure_directions=exposure_directions(result.user_vectors, spec, features.shape[1]),
         implicit_counts=counts.astype(np.int64) if options.implicit else None,
         implicit_rmse=float(np.sqrt(residual_var)),
         catalog_features=extra,
@@ -211,6 +220,19 @@ def trained_user_weights(
         shift = np.bincount(users, weights=logits, minlength=n_users) / np.maximum(counts, 1)
     own = np.hstack([vectors[:, :k], exposure, np.ones((n_users, 1)), (bias - shift)[:, None]])
     return own.astype(np.float32).astype(np.float64)
+
+
+def exposure_directions(
+    vectors: NDArray[np.float64], spec: TowerSpec, d: int
+) -> NDArray[np.float64] | None:
+    """d_u with x_i . d_u = the exposure logit y_i . q_u (batch.exposure_term); None when the
+    tower has no exposure block (implicit feedback)."""
+    if spec.blocks < 2:
+        return None
+    k = spec.out_dim
+    directions = np.zeros((len(vectors), d))
+    directions[:, k : 2 * k] = vectors[:, k : 2 * k] / spec.block_scales[1]
+    return directions
 
 
 def _remove_local(path: str) -> None:

@@ -10,13 +10,15 @@ columns already cast (`batch.datasets.reader.known_item_types`); this module nee
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from feature_store.item_columns import RESERVED_COLUMNS
+from feature_store.tower.encode import item_words
 from feature_store.tower.spec import Categorical, Numeric, TowerSpec
 
 MAX_VOCABULARY = 1000
@@ -92,3 +94,16 @@ def attribute_rows(items: Sequence[str], attributes: pa.Table | None) -> list[di
     names = [n for n in table.column_names if n not in RESERVED_COLUMNS]
     rows = {str(row["item_id"]): {n: row[n] for n in names} for row in table.to_pylist()}
     return [rows.get(item, {}) for item in items]
+
+
+def keep_shared_words(
+    spec: TowerSpec, rows: Sequence[Mapping[str, Any]], min_items: int
+) -> TowerSpec:
+    """`spec` reading only the word buckets found in at least `min_items` of `rows` (the items
+    with training events): a word of one or two titles names an item, as its id does, and would
+    let the text carry the item's identity past the id dropout; new items' rare words would meet
+    untrained embeddings. `min_items` <= 1 or no text column: `spec` unchanged."""
+    if min_items <= 1 or not spec.text:
+        return spec
+    counts = Counter(bucket for row in rows for bucket in item_words(spec, row))
+    return replace(spec, text_kept=sorted(b for b, n in counts.items() if n >= min_items))

@@ -44,11 +44,20 @@ def word_bucket(column: str, word: str, buckets: int) -> int:
     return 1 + int.from_bytes(digest, "little") % buckets
 
 
-def _words(spec: TowerSpec, column: str, text: str | None) -> list[int]:
+def _words(
+    spec: TowerSpec, column: str, text: str | None, kept: frozenset[int] | None = None
+) -> list[int]:
+    """The word buckets of `text` (those in `kept`, when given)."""
     if not text:
         return []
     found = _WORD.findall(text.lower())[: spec.max_text_tokens]
-    return [word_bucket(column, word, spec.text_buckets) for word in found]
+    buckets = [word_bucket(column, word, spec.text_buckets) for word in found]
+    return buckets if kept is None else [b for b in buckets if b in kept]
+
+
+def item_words(spec: TowerSpec, row: Mapping[str, Any]) -> set[int]:
+    """Every word bucket of an attribute row's text columns (before `spec.text_kept`)."""
+    return {w for name in spec.text for w in _words(spec, name, row.get(name))}
 
 
 def _padded(rows: list[list[int]]) -> NDArray[np.int64]:
@@ -76,6 +85,7 @@ def encode_items(
         )
     }
     tokens, words = [], []
+    kept = None if spec.text_kept is None else frozenset(spec.text_kept)
     numbers = np.zeros((len(rows), 2 * len(spec.numeric)), dtype=np.float32)
     for k, row in enumerate(rows):
         bag: list[int] = []
@@ -84,7 +94,7 @@ def encode_items(
             values = (value or []) if column.is_list else ([] if value is None else [value])
             bag.extend(vocab[name][v] for v in values if v in vocab[name])
         tokens.append(bag)
-        words.append([w for name in spec.text for w in _words(spec, name, row.get(name))])
+        words.append([w for name in spec.text for w in _words(spec, name, row.get(name), kept)])
         for j, (name, scale) in enumerate(spec.numeric.items()):
             value = row.get(name)
             if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -4,7 +4,9 @@
 
 z (k numbers) meets the user's vector, b is the item's bias; the published features are
 `[z, s * y, global_mean + b, 1]` (`feature_rows`; z the rating block, y the exposure block
-when the spec has two) so that the score stays one dot product.
+when the spec has two) so that the score stays one dot product. With `spec.unseen_calibration`
+the raw output of an item on the unseen id row (every item of a published tower) goes through
+that affine map first (batch/deep/calibration.py).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ def _bag_mean(table: nn.Embedding, rows: torch.Tensor) -> torch.Tensor:
 class ItemTower(nn.Module):
     """Attributes (+ an id row) → [z, bias]; see the module docstring."""
 
+    calibration: torch.Tensor | None
+
     def __init__(self, spec: TowerSpec, id_rows: int) -> None:
         """Layers sized by `spec`; `id_rows` rows in the id table (row 0: unseen items)."""
         super().__init__()
@@ -43,6 +47,10 @@ class ItemTower(nn.Module):
         self.out = nn.Linear(spec.hidden, spec.blocks * spec.out_dim + 1)
         for table in (self.tokens, self.words, self.ids):
             nn.init.normal_(table.weight, std=0.1)
+        calibration = spec.unseen_calibration  # not a weight: it lives in the spec
+        self.register_buffer(
+            "calibration", None if calibration is None else torch.tensor(calibration), False
+        )
 
     def forward(
         self, tokens: torch.Tensor, words: torch.Tensor, numbers: torch.Tensor, ids: torch.Tensor
@@ -54,6 +62,9 @@ class ItemTower(nn.Module):
         )
         hidden: torch.Tensor = torch.relu(self.hidden(joined))
         result: torch.Tensor = self.out(hidden)
+        if self.calibration is not None:  # items on the unseen id row (spec.unseen_calibration)
+            calibrated = result @ self.calibration[:-1].T + self.calibration[-1]
+            result = torch.where((ids == 0).unsqueeze(1), calibrated, result)
         return result
 
 

@@ -48,6 +48,21 @@ def _matrix(value: Any) -> list[list[float]] | None:
     return rows
 
 
+def _calibration(value: Any) -> list[list[float]] | None:
+    if value is None:
+        return None
+    rows = [[float(x) for x in row] for row in value]
+    if not all(math.isfinite(x) for row in rows for x in row):
+        raise ValueError("unseen_calibration must be finite")
+    return rows
+
+
+def _buckets(value: Any) -> list[int] | None:
+    if value is None:
+        return None
+    return sorted({int(x) for x in value})
+
+
 @dataclass(frozen=True)
 class TowerSpec:
     """Inputs and sizes of an item tower (the JSON of `tower.json`).
@@ -59,7 +74,13 @@ class TowerSpec:
     `id_rows` is the id table's size: the published tower keeps only row 0, the embedding of
     an item the tower never saw. `feature_transform` (d x d, optional) is the change of basis
     the published features went through (the exposure prior's, `batch.train_als`): a tower
-    feature row f is published as `T @ f`.
+    feature row f is published as `T @ f`. `unseen_calibration` (optional; m + 1 rows of m, m =
+    k * blocks + 1 the tower's raw output width: a matrix A, then a shift t) maps the raw output
+    o of an item on the unseen id row (every item the published tower featurizes) to `A o + t`,
+    so that content-only outputs have the id path's spread (batch/deep/calibration.py).
+    `text_kept` (optional) lists the word buckets the tower reads: words of other buckets (too
+    rare among the training items to carry more than an item's identity) are ignored, as
+    unknown categorical values are.
     """
 
     embed_dim: int
@@ -74,6 +95,8 @@ class TowerSpec:
     id_rows: int = 1
     block_scales: list[float] = field(default_factory=lambda: [1.0])
     feature_transform: list[list[float]] | None = None
+    unseen_calibration: list[list[float]] | None = None
+    text_kept: list[int] | None = None
     format: int = SPEC_FORMAT
 
     @property
@@ -134,9 +157,16 @@ class TowerSpec:
                 id_rows=int(data["id_rows"]),
                 block_scales=[float(x) for x in data["block_scales"]],
                 feature_transform=_matrix(data.get("feature_transform")),
+                unseen_calibration=_calibration(data.get("unseen_calibration")),
+                text_kept=_buckets(data.get("text_kept")),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise SnapshotCorruptError(f"tower spec is not valid: {error}") from error
+        width, calibration = spec.blocks * spec.out_dim + 1, spec.unseen_calibration
+        if calibration is not None and (
+            len(calibration) != width + 1 or any(len(row) != width for row in calibration)
+        ):
+            raise SnapshotCorruptError("tower spec's unseen_calibration does not fit its output")
         bad_numbers = [n for n in spec.numeric.values() if not (math.isfinite(n.std) and n.std > 0)]
         scales = spec.block_scales
         sizes = (spec.embed_dim, spec.hidden, spec.out_dim, spec.text_buckets, len(scales))
