@@ -1,7 +1,7 @@
 """Issue 25's table, re-run: ranking and RMSE of Velox beside the most-popular list and a tuned
 implicit ALS, on movielens-100k, under `velox train`'s protocol (batch.protocol).
 
-    python -m bench.bench_ranking [--skip-implicit-als] [--rmse-budgets 0.05,0.2]
+    python -m bench.bench_ranking [--skip-implicit-als] [--rmse-budgets 0.01,0.02,0.05]
 
 One Spark session. The three splits (global time: the headline; per-user time holdout; random)
 are computed once by batch.splits and shared by every row:

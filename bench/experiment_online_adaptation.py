@@ -4,9 +4,10 @@
 
 Velox's headline experiment (Crankshaw et al. 2015, about 70 % there). The log is cut at two
 moments (batch.splits.global_time_parts): the oldest 60 % of events (P0), the next 20 % (P1,
-"later ratings"), the latest 20 % (P2, test). The head (exposure prior, prior, lambda) is chosen
-as `velox train` chooses it, on P1 with features fitted on P0. Three arms, each judged on P2
-with the same users, items, exclusions (everything in P0 and P1) and metrics as the protocol:
+"later ratings"), the latest 20 % (P2, test). The head (exposure prior, prior, lambda, exposure
+term) is chosen as `velox train` chooses it, on P1 with features fitted on P0. Three arms, each
+judged on P2 with the same users, items, exclusions (everything in P0 and P1) and metrics as the
+protocol:
 
 * before: the model trained on P0 (features and heads), nothing more;
 * online: the same snapshot; each user's P1 ratings, in time order, applied one by one with
