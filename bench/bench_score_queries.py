@@ -15,7 +15,9 @@
    format (rendered beforehand too). `--load-rounds N`: medians of N rounds, alternating which
    goes first, each step after a CHECKPOINT;
 3. top-10 latency p50/p99 per engine, unfiltered and with filters keeping ~10 % and ~1 % of
-   the items, at concurrency 1 and 16 (threads in this process, random users);
+   the items, at concurrency 1 and 16 (threads in this process, random users); with
+   `--pgbench`, also the PostgreSQL engine's own statement under pgbench (16 clients, a C
+   client: the server's latency without this process's GIL; bench/score_pgbench.py);
 4. `velox serve` (one uvicorn worker) over a served snapshot of the same catalog with a
    top-`--rows` table of 2,000 users: wrk on /predict (Thompson, greedy) and /recommendations
    (DuckDB, PostgreSQL, and a 10 % filter), 16 connections, `--seconds` each.
@@ -36,6 +38,7 @@ from pathlib import Path
 import psycopg
 import pyarrow.parquet as pq
 
+from bench.score_pgbench import pgbench_latencies
 from bench.score_service_bench import service_rows
 from bench.score_table_fixture import build_table, catalog_attributes, user_name
 from feature_store.score_tables import TableManifest, table_dir
@@ -217,6 +220,10 @@ def main() -> None:
     parser.add_argument("--load-only", action="store_true", help="only the PostgreSQL load (2.)")
     parser.add_argument("--load-rounds", type=int, default=1, help="medians of this many loads")
     parser.add_argument("--load-workers", type=int, help="our load's connections (default: cores)")
+    parser.add_argument("--engines", default="duckdb,postgres", help="engines timed in 3.")
+    parser.add_argument(
+        "--pgbench", action="store_true", help="also the PostgreSQL statement under pgbench"
+    )
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="velox-bench-scores-"))
     storage = LocalStorage(root)
@@ -237,10 +244,12 @@ def main() -> None:
                 print(f"{name:<26}{seconds:>9.1f}{rate:>12,.0f}{ratio:>14.2f}x")
             if args.load_only:
                 return
+            postgres = PostgresEngine(storage, PostgresConfig(url=url, pool_size=16))
             engines: dict[str, ScoreEngine] = {
                 "duckdb": DuckDBEngine(storage, DuckDBConfig(threads=2)),
-                "postgres": PostgresEngine(storage, PostgresConfig(url=url, pool_size=16)),
+                "postgres": postgres,
             }
+            engines = {k: v for k, v in engines.items() if k in args.engines.split(",")}
             header = ("engine", "filter", "conc", "p50 ms", "p99 ms", "queries/s")
             print("\n{:<10}{:<7}{:>5}{:>9}{:>9}{:>11}".format(*header))
             for name, engine in engines.items():
@@ -254,7 +263,16 @@ def main() -> None:
                             f"{name:<10}{label:<7}{threads:>5}{percentile(seen, 50) * 1e3:>9.2f}"
                             f"{percentile(seen, 99) * 1e3:>9.2f}{rate:>11.0f}"
                         )
-                engine.close()
+            if args.pgbench:
+                for label, where in FILTERS.items():
+                    p50, p99, rate = pgbench_latencies(
+                        url, postgres, MODEL, where, args.users, args.seconds
+                    )
+                    print(f"{'pgbench':<10}{label:<7}{16:>5}{p50:>9.2f}{p99:>9.2f}{rate:>11.0f}")
+            for engine in engines.values():
+                if engine is not postgres:
+                    engine.close()
+            postgres.close()
             if not args.skip_service:
                 service_rows(url, args.rows, args.items, args.seconds)
     finally:
