@@ -136,15 +136,15 @@ def retrieve(
     search = _StagedSearch(index, geometry, items, query, lists, distances, eligible)
     if not config.gated:
         end, source = depth, "ann-costly"
-        search.stage(0, end, params.candidates_costly, every_query=True)
+        search.costly(depth, params.candidates_costly)
     else:
         end, source = min(params.nprobe_cheap, depth), "ann-cheap"
         search.first_stage(end, params.candidates_cheap)
         while end < depth and not _confident(
-            geometry, items, mean, search.mean_rows(), k, distances[0, end], config
+            geometry, search.kth_mean_score(k), mean, distances[0, end], config
         ):
             stop = min(2 * end, depth)
-            search.stage(end, stop, params.candidates_cheap, every_query=False)
+            search.next_stage(end, stop, params.candidates_cheap)
             source, end = "ann-costly", stop
     rows, probed, nprobe, size = search.rows(), search.probed, end, params.candidates_costly
     while rows.size < k:
@@ -163,11 +163,18 @@ def retrieve(
     return Candidates(_distinct(np.concatenate(extra)) if len(extra) > 1 else rows, source, probed)
 
 
+EXACT_STAGE_ROWS = 4096
+"""A later stage whose lists hold at most this many rows reads and scores them exactly;
+a larger one is a faiss scan of their 8-bit codes (cheaper per row, one call's fixed cost)."""
+
+
 class _StagedSearch:
     """One request's search over its ranked lists, stage by stage, counting rows touched.
 
-    The first stage reads the rows of every query's nearest lists and scores them exactly; the
-    later ones scan the mean's next lists with faiss. Rows found twice are merged once.
+    The first stage reads the rows of every query's nearest lists and scores them exactly;
+    the later ones search only the mean's next lists that no stage has read yet, exactly
+    while they are small and through faiss beyond, so the mean's rows never repeat and
+    their exact scores, kept as they come, give the gate its k-th best score.
     """
 
     def __init__(
@@ -182,7 +189,9 @@ class _StagedSearch:
     ) -> None:
         self._index, self._geometry, self._items, self._query = index, geometry, items, query
         self._lists, self._distances, self._eligible = lists, distances, eligible
+        self._read = np.zeros(geometry.list_offsets.size - 1, dtype=np.bool_)
         self._mean: list[NDArray[np.intp]] = []
+        self._mean_scores: list[NDArray[np.float32]] = []
         self._others: list[NDArray[np.intp]] = []
         self.probed = 0
 
@@ -193,45 +202,77 @@ class _StagedSearch:
         their rows' features and taking the exact product costs less than faiss's scan of
         their 8-bit codes, and the candidates are ranked by the true scores.
         """
-        rows = self._geometry.members(np.unique(self._lists[:, :stop]))
-        self.probed += int(rows.size)
-        if self._eligible is not None:
-            rows = rows[self._eligible[rows]]
-        scores = self._items.features[rows] @ self._query.T
+        rows, scores = self._read_exactly(np.unique(self._lists[:, :stop]), self._query)
         for column in range(scores.shape[1]):
-            best = rows
-            if rows.size > size:
-                best = rows[np.argpartition(-scores[:, column], size - 1)[:size]]
-            (self._others if column else self._mean).append(best)
+            best = _best(scores[:, column], size)
+            if column == 0:
+                self._mean.append(rows[best])
+                self._mean_scores.append(scores[best, 0])
+            else:
+                self._others.append(rows[best])
 
-    def stage(self, start: int, stop: int, size: int, *, every_query: bool) -> None:
-        """Search the lists ranked [start, stop) for the best `size` rows per query.
+    def next_stage(self, start: int, stop: int, size: int) -> None:
+        """The mean's lists ranked [start, stop) not read yet: the best `size` of their rows."""
+        lists = self._lists[0, start:stop]
+        fresh = ~self._read[lists]
+        lists, distances = lists[fresh], self._distances[0, start:stop][fresh]
+        mean = self._query[:1]
+        if int(self._geometry.list_sizes[lists].sum()) <= EXACT_STAGE_ROWS:
+            rows, scores = self._read_exactly(lists, mean)
+            best = _best(scores[:, 0], size)
+            rows, found_scores = rows[best], scores[best, 0]
+        else:
+            found = self._index.search_lists(mean, lists[None, :], distances[None, :], size)
+            self._read[lists] = True
+            self.probed += int(self._geometry.list_sizes[lists].sum()) + size
+            rows = self._eligible_of(found[0])
+            found_scores = self._items.features[rows] @ mean[0]
+        self._mean.append(rows)
+        self._mean_scores.append(found_scores)
 
-        Later stages search with the posterior mean only (the gate judges the mean's answer);
-        the costly path searches with every query.
-        """
-        n = self._query.shape[0] if every_query else 1
-        lists = self._lists[:n, start:stop]
-        found = self._index.search_lists(
-            self._query[:n], lists, self._distances[:n, start:stop], size
-        )
-        self.probed += int(self._geometry.list_sizes[lists].sum()) + n * size
+    def costly(self, depth: int, size: int) -> None:
+        """The costly path: faiss's scan of every query's `depth` nearest lists."""
+        lists = self._lists[:, :depth]
+        found = self._index.search_lists(self._query, lists, self._distances[:, :depth], size)
+        self.probed += int(self._geometry.list_sizes[lists].sum()) + self._query.shape[0] * size
         self._mean.append(self._eligible_of(found[0]))
         self._others.extend(self._eligible_of(rows) for rows in found[1:])
 
-    def mean_rows(self) -> NDArray[np.intp]:
-        """The eligible rows found so far for the posterior mean (distinct)."""
-        return self._mean[0] if len(self._mean) == 1 else _distinct(np.concatenate(self._mean))
+    def kth_mean_score(self, k: int) -> float | None:
+        """The k-th best exact score among the mean's candidates (None: fewer than k)."""
+        scores = self._mean_scores[0]
+        if len(self._mean_scores) > 1:
+            scores = np.concatenate(self._mean_scores)
+        if scores.size < k:
+            return None
+        return float(np.partition(scores, scores.size - k)[scores.size - k])
 
     def rows(self) -> NDArray[np.intp]:
         """Every eligible row found, sorted and distinct."""
-        if not self._others:
-            return np.sort(self.mean_rows())
         return _distinct(np.concatenate([*self._mean, *self._others]))
+
+    def _read_exactly(
+        self, lists: NDArray[np.int64], queries: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The eligible rows of `lists` and their exact scores for each query (a column each)."""
+        rows = self._geometry.members(lists)
+        self._read[lists] = True
+        self.probed += int(rows.size)
+        if self._eligible is not None:
+            rows = rows[self._eligible[rows]]
+        scores: NDArray[np.float32] = self._items.features[rows] @ queries.T
+        return rows, scores
 
     def _eligible_of(self, found: NDArray[np.intp]) -> NDArray[np.intp]:
         rows = found[found >= 0]
         return rows if self._eligible is None else rows[self._eligible[rows]]
+
+
+def _best(scores: NDArray[np.float32], size: int) -> NDArray[np.intp]:
+    """Positions of the `size` highest scores (all of them when there are fewer)."""
+    if scores.size <= size:
+        return np.arange(scores.size)
+    return np.argpartition(-scores, size - 1)[:size]
 
 
 def _distinct(rows: NDArray[np.intp]) -> NDArray[np.intp]:
@@ -264,10 +305,8 @@ def _probed(index: AnnIndex, nprobe: int, size: int, n_queries: int) -> int:
 
 def _confident(
     geometry: IndexGeometry,
-    items: ItemMatrix,
+    kth: float | None,
     mean: NDArray[np.float64],
-    rows: NDArray[np.intp],
-    k: int,
     next_list_sq: float,
     config: CascadeConfig,
 ) -> bool:
@@ -275,14 +314,13 @@ def _confident(
 
     In the reduced space (feature_store.ann_index) the k-th best exact score s_k is the
     distance D_k = sqrt(|m|² + M² - 2 s_k); the next list's centroid (squared distance
-    `next_list_sq`) must be more than `gate_margin` · M beyond it.
+    `next_list_sq`) must be more than `gate_margin` · M beyond it. Fewer than k candidates
+    (`kth` None): never sure.
     """
-    if rows.size < k:
+    if kth is None:
         return False
-    query = mean.astype(np.float32)
-    scores = items.features[rows] @ query
-    kth = float(np.partition(scores, scores.size - k)[scores.size - k])
-    kth_distance = np.sqrt(max(float(query @ query) + geometry.max_norm_sq - 2.0 * kth, 0.0))
+    norm_sq = float(mean @ mean)
+    kth_distance = np.sqrt(max(norm_sq + geometry.max_norm_sq - 2.0 * kth, 0.0))
     gap = np.sqrt(max(float(next_list_sq), 0.0)) - kth_distance
     return bool(gap > config.gate_margin * np.sqrt(geometry.max_norm_sq))
 

@@ -11,6 +11,7 @@ import pytest
 
 from feature_store.ann_index import augmented
 from feature_store.snapshot import Snapshot
+from online.retrieval import cascade as cascade_module
 from online.retrieval.cascade import CascadeConfig, IndexGeometry, retrieve
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
@@ -71,13 +72,15 @@ def test_probing_every_list_gives_the_exact_answer(snapshot: Snapshot) -> None:
         )
 
 
+@pytest.mark.parametrize("exact_stage_rows", [0, cascade_module.EXACT_STAGE_ROWS])
 def test_an_unsure_request_widens_stage_by_stage_to_every_list_scanned_once(
-    snapshot: Snapshot,
+    snapshot: Snapshot, exact_stage_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A gate that is never sure searches the next lists until all 16 are scanned: the answer
-    is then the exact one, and each list was scanned exactly once (rows touched = the whole
-    catalog + the candidates faiss re-ranks in the second stage: the 8 nearest lists are read
-    and scored exactly, the other 8 scanned by faiss)."""
+    is then the exact one, and each list was read exactly once (rows touched = the whole
+    catalog: the 8 nearest lists, then the other 8 — read and scored exactly, or, with the
+    exact-stage limit at 0, scanned by faiss, which adds the candidates it re-ranks)."""
+    monkeypatch.setattr(cascade_module, "EXACT_STAGE_ROWS", exact_stage_rows)
     assert snapshot.ann is not None
     params = snapshot.ann.params
     assert (params.nlist, params.nprobe_cheap) == (16, 8)
@@ -88,7 +91,8 @@ def test_an_unsure_request_widens_stage_by_stage_to_every_list_scanned_once(
         posterior = posterior_of(snapshot, user)
         chosen, found = cascade.select(greedy, posterior, 10, None, None, explore=False)
         assert found.source == "ann-costly"
-        assert found.probed_rows == N_ITEMS + params.candidates_cheap
+        faiss_candidates = params.candidates_cheap if exact_stage_rows == 0 else 0
+        assert found.probed_rows == N_ITEMS + faiss_candidates
         assert chosen.items.tolist() == exact(snapshot, posterior, 10, None)
 
 
