@@ -228,6 +228,7 @@ def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list
         ("velox TorchScorer.blocks, first call", first),
         ("  the same, called again", again),
         (f"  one call per part as the job runs it ({len(parts)} x {part_users})", per_part),
+        ("  the same + building the part scorer (one worker, whole job)", per_part + part_build_s),
         ("  TorchScorer.top: all rows into new host arrays", whole),
         ("bare torch matmul + topk, float64", bare64),
         ("bare torch matmul + topk, float64, to host", host64),
@@ -264,20 +265,22 @@ def card_matmul_rate(device: str, size: int = 8192) -> str:
 
 
 def run_gpu(device: str, small: bool, top_n: int) -> None:
-    """The GPU table: 1e5 x 1e4 and 1e5 x 1e6 (or small shapes with --small)."""
+    """The GPU table: ml-100k's shape, 1e5 x 1e4 and 1e5 x 1e6 (or small shapes with --small)."""
     import torch
 
     if device == "cuda":
         print(torch.cuda.get_device_name(0), "| torch", torch.__version__)
         print(card_matmul_rate(device))
     shapes = (
-        [(2_000, 5_000), (2_000, 50_000)] if small else [(100_000, 10_000), (100_000, 1_000_000)]
-    )
+        [(2_000, 5_000, 64), (2_000, 50_000, 64)]
+        if small
+        else [(943, 1_682, 34), (100_000, 10_000, 64), (100_000, 1_000_000, 64)]
+    )  # 943 x 1,682, d = 34: movielens-100k's shape (its data is not on the card's machine)
     print(exact_on_card(device), flush=True)
     header = f"{'users':>7} {'items':>8} {'k':>4}  {'path':<52}{'time':>10} {'scores/s':>12}"
     print(header + "  vs bare f64  vs bare f64 to host")
-    for users, items in shapes:
-        for line in gpu_case(users, items, top_n, device):
+    for users, items, dim in shapes:
+        for line in gpu_case(users, items, top_n, device, dim):
             print(line, flush=True)
 
 
