@@ -140,7 +140,10 @@ class AnnIndex:
 
     def __init__(self, index: Any, params: AnnParams) -> None:
         """Wrap a faiss index built by `build_index` with the parameters it was built with."""
+        import faiss
+
         self._index = index
+        self._ivf: Any = faiss.extract_index_ivf(index)  # its IVF part, looked up once
         self.params = params
 
     @property
@@ -150,10 +153,7 @@ class AnnIndex:
 
     def centroids(self) -> NDArray[np.float32]:
         """The inverted lists' centroids in the reduced space (nlist, d + 1)."""
-        import faiss
-
-        ivf = faiss.extract_index_ivf(self._index)
-        found: NDArray[np.float32] = ivf.quantizer.reconstruct_n(0, ivf.nlist)
+        found: NDArray[np.float32] = self._ivf.quantizer.reconstruct_n(0, self._ivf.nlist)
         return found
 
     def list_members(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -161,7 +161,7 @@ class AnnIndex:
         `rows[offsets[j]:offsets[j + 1]]` (read once per snapshot; 8 bytes per item)."""
         import faiss
 
-        ivf = faiss.extract_index_ivf(self._index)
+        ivf = self._ivf
         lists = ivf.invlists
         assert lists is not None  # a loaded IVF index always has its lists
         sizes = np.array([lists.list_size(j) for j in range(ivf.nlist)], dtype=np.int64)
@@ -188,7 +188,7 @@ class AnnIndex:
         """
         import faiss
 
-        ivf: Any = faiss.extract_index_ivf(self._index)  # the C entry point: no typed wrapper
+        ivf = self._ivf  # search_preassigned_c: the C entry point, which takes parameters
         x = np.ascontiguousarray(query_rows(queries))
         assign = np.ascontiguousarray(lists, dtype=np.int64)
         coarse = np.ascontiguousarray(list_distances, dtype=np.float32)

@@ -76,6 +76,8 @@ class IndexGeometry:
     list_offsets: NDArray[np.int64]
     list_rows: NDArray[np.int64]
     """Every list's rows: list j holds `list_rows[list_offsets[j]:list_offsets[j + 1]]`."""
+    list_sizes: NDArray[np.int64]
+    """Number of rows in each list."""
 
     @classmethod
     def of(cls, index: AnnIndex) -> IndexGeometry:
@@ -84,12 +86,8 @@ class IndexGeometry:
         norms_sq = np.einsum("ij,ij->i", reduced, reduced)
         features = np.ascontiguousarray(reduced[:, :-1])
         offsets, rows = index.list_members()
-        return cls(features, norms_sq, index.params.max_norm_sq, offsets, rows)
-
-    @property
-    def list_sizes(self) -> NDArray[np.int64]:
-        """Number of rows in each list."""
-        return np.diff(self.list_offsets)
+        sizes = np.diff(offsets)
+        return cls(features, norms_sq, index.params.max_norm_sq, offsets, rows, sizes)
 
     def members(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
         """The rows of the given lists, list after list."""
@@ -189,7 +187,7 @@ class _StagedSearch:
     ) -> None:
         self._index, self._geometry, self._items, self._query = index, geometry, items, query
         self._lists, self._distances, self._eligible = lists, distances, eligible
-        self._read = np.zeros(geometry.list_offsets.size - 1, dtype=np.bool_)
+        self._read = np.zeros(geometry.list_sizes.size, dtype=np.bool_)
         self._mean: list[NDArray[np.intp]] = []
         self._mean_scores: list[NDArray[np.float32]] = []
         self._others: list[NDArray[np.intp]] = []
@@ -216,15 +214,15 @@ class _StagedSearch:
         lists = self._lists[0, start:stop]
         fresh = ~self._read[lists]
         lists, distances = lists[fresh], self._distances[0, start:stop][fresh]
-        mean = self._query[:1]
-        if int(self._geometry.list_sizes[lists].sum()) <= EXACT_STAGE_ROWS:
+        mean, stage_rows = self._query[:1], int(self._geometry.list_sizes[lists].sum())
+        if stage_rows <= EXACT_STAGE_ROWS:
             rows, scores = self._read_exactly(lists, mean)
             best = _best(scores[:, 0], size)
             rows, found_scores = rows[best], scores[best, 0]
         else:
             found = self._index.search_lists(mean, lists[None, :], distances[None, :], size)
             self._read[lists] = True
-            self.probed += int(self._geometry.list_sizes[lists].sum()) + size
+            self.probed += stage_rows + size
             rows = self._eligible_of(found[0])
             found_scores = self._items.features[rows] @ mean[0]
         self._mean.append(rows)
