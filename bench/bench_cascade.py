@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 from batch.datasets.large_catalog import CatalogSpec, synthetic_catalog
 from bench.bench_service import Result, children, measured, start_server, stop
 from bench.trained_catalog import trained_catalog
+from feature_store.ann_tuning import exact_top
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
 from online.retrieval.cascade import CascadeConfig, IndexGeometry, retrieve
@@ -54,15 +55,6 @@ def rss_mb(pid: int | str = "self") -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def exact_top(snapshot: Snapshot, means: NDArray[np.float64]) -> NDArray[np.intp]:
-    """The exact top-K rows of every query (descending score)."""
-    scores = snapshot.items.features @ means.T.astype(np.float32)
-    top = np.argpartition(-scores, K, axis=0)[:K].T
-    order = np.argsort(-np.take_along_axis(scores.T, top, axis=1), axis=1)
-    found: NDArray[np.intp] = np.take_along_axis(top, order, axis=1)
-    return found
 
 
 def run_mode(
@@ -100,7 +92,7 @@ def offline(snapshot: Snapshot, queries: int, margins: list[float]) -> float:
         UserPosterior.prior(snapshot.w0_for(str(snapshot.user_ids[u])), snapshot.lam) for u in users
     ]
     means = np.stack([p.mean() for p in posteriors])
-    truth = exact_top(snapshot, means)
+    truth = exact_top(snapshot.items.features, means.astype(np.float32))
     started = time.perf_counter()
     for mean in means[:20]:
         top_k(score_items(snapshot.items, mean), K)

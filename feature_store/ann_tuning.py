@@ -28,7 +28,8 @@ FIRST_DEPTH = 128
 K = 10
 
 
-def _exact_top(features: NDArray[np.float32], queries: NDArray[np.float32]) -> NDArray[np.intp]:
+def exact_top(features: NDArray[np.float32], queries: NDArray[np.float32]) -> NDArray[np.intp]:
+    """Each query's exact top K rows over the whole catalog (as a set: unordered)."""
     found = np.empty((queries.shape[0], K), dtype=np.intp)
     for start in range(0, queries.shape[0], 32):  # 32 score columns at a time: 128 MB at 10⁶
         scores = features @ queries[start : start + 32].T
@@ -63,7 +64,7 @@ def tuned(
     rng = np.random.default_rng(params.seed)
     chosen = rng.choice(user_weights.shape[0], min(SAMPLE_USERS, user_weights.shape[0]), False)
     queries = np.ascontiguousarray(user_weights[np.sort(chosen)], dtype=np.float32)
-    truth = _exact_top(features, queries)
+    truth = exact_top(features, queries)
     measured: dict[str, float] = {}
     depth = min(FIRST_DEPTH, params.nlist)
     while True:

@@ -47,7 +47,7 @@ def test_the_shallowest_depth_reaching_the_target_is_chosen(
                if depth < chosen.nprobe_costly)  # fmt: skip
     assert recalls[1] < ann_tuning.TARGET_RECALL  # one list of 32 is not enough here
     queries = users[np.sort(np.random.default_rng(params.seed).choice(300, 256, False))]
-    truth = ann_tuning._exact_top(features, queries.astype(np.float32))
+    truth = ann_tuning.exact_top(features, queries.astype(np.float32))
     again = ann_tuning._recall(
         index, features, queries.astype(np.float32), truth, chosen.nprobe_costly,
         chosen.candidates_costly,
