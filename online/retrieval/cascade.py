@@ -123,10 +123,7 @@ def retrieve(
     mean = posterior.mean()
     queries = [mean]
     if rng is not None:
-        draw = mean + posterior.noise_std * (
-            posterior.cov_factor() @ rng.standard_normal(mean.size)
-        )
-        queries.append(draw)
+        queries.append(posterior.sample(rng))
     query = np.asarray(queries, dtype=np.float32)
     params = index.params
     depth = min(params.nprobe_costly, params.nlist)
