@@ -43,12 +43,18 @@ class TorchScorer(Scorer):
         device: str = "cuda",
         chunk_scores: int = CUDA_CHUNK_SCORES,
         part_users: int = 0,
+        min_chunk_scores: int = 0,
     ) -> None:
         """Put the items on `device`; size the host buffers for calls of `part_users` users
-        (a larger call grows them once)."""
+        (a larger call grows them once) and, on a card, run one such chunk through so that
+        the first call finds its memory cached and its kernels chosen. A chunk holds at least
+        `min_chunk_scores` scores (default: 1/PIPELINE_CHUNKS of the budget)."""
         import torch
 
         super().__init__(items, k, chunk_scores)
+        self.min_chunk_rows = max(
+            1, (min_chunk_scores or chunk_scores // PIPELINE_CHUNKS) // self.n_items
+        )
         self._torch = torch
         self.device = torch.device(device)
         self._items_t = (
@@ -57,12 +63,18 @@ class TorchScorer(Scorer):
         self._lanes = _Lanes(torch, self.device)
         self._buffers: list[_HostBuffer] = []
         if part_users:
-            self._host_buffers(self.chunk_rows(part_users))
+            rows = min(self.chunk_rows(part_users), part_users)
+            self._host_buffers(rows)
+            if self.device.type == "cuda":
+                warm = np.random.default_rng(0).standard_normal((rows, items.shape[1]))
+                for _ in self.blocks(warm):
+                    pass
 
     def chunk_rows(self, n_users: int) -> int:
-        """Users per chunk: at most the score budget, small enough for PIPELINE_CHUNKS chunks."""
+        """Users per chunk: at most the score budget, small enough for PIPELINE_CHUNKS chunks,
+        not below `min_chunk_rows`."""
         most = self.chunk_users
-        return min(most, max(-(-n_users // PIPELINE_CHUNKS), most // PIPELINE_CHUNKS, 1))
+        return min(most, max(-(-n_users // PIPELINE_CHUNKS), self.min_chunk_rows, 1))
 
     def _host_buffers(self, rows: int) -> list[_HostBuffer]:
         """The two host buffers, holding at least `rows` users' results each."""
@@ -78,7 +90,7 @@ class TorchScorer(Scorer):
             return
         step = self.chunk_rows(weights.shape[0])
         chunks = [slice(s, min(s + step, weights.shape[0])) for s in range(0, len(weights), step)]
-        buffers = self._host_buffers(step)
+        buffers = self._host_buffers(min(step, weights.shape[0]))
         lanes = self._lanes
         users = lanes.upload(weights[chunks[0]])
         selected: deque[_Selected] = deque()

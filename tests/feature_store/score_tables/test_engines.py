@@ -144,6 +144,28 @@ def test_injection_in_where_is_refused(registry: Registry, engine: ScoreEngine, 
     assert engine.top_k(MODEL, "user-1", 30) == before
 
 
+def test_a_compiled_filter_is_reused_only_by_its_table_version(
+    registry: Registry, engine: ScoreEngine
+) -> None:
+    """The second ask of a `where` reuses its compiled SQL and answers alike; a refused `where`
+    is refused every time; a new table version compiles it again for its own columns."""
+    first = publish_and_load(registry, engine, TOP_N)
+    where = "price < 30 and not title == 'x'"
+    answers = [engine.top_k(MODEL, user, 5, where) for user in ("user-1", "user-2", "user-1")]
+    assert answers[0] == answers[2] and answers[0] != answers[1]
+    assert list(engine._conditions) == [(MODEL, first, where)]
+    for _ in range(2):
+        with pytest.raises(FilterError):
+            engine.top_k(MODEL, "user-1", 5, "no_such_column > 1")
+    registry.publish(MODEL, planted_data(seed=12, n=60, m=16))
+    second = publish_and_load(registry, engine, TOP_N)
+    engine._checked_at.clear()  # the next ask follows the new version at once
+    snapshot = registry.load(MODEL)
+    rows, _ = expected_answer(snapshot, "user-1", 5, where, TOP_N)
+    assert_same(engine.top_k(MODEL, "user-1", 5, where), rows)
+    assert (MODEL, second, where) in engine._conditions
+
+
 @pytest.mark.parametrize("user", ["user-1' OR '1'='1", 'user-1"; DROP TABLE t; --', "%s", "?"])
 def test_injection_in_user_ids_finds_nobody(
     registry: Registry, engine: ScoreEngine, user: str
