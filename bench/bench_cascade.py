@@ -38,7 +38,8 @@ from bench.trained_catalog import trained_catalog
 from feature_store.ann_tuning import exact_top
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
-from online.retrieval.cascade import CascadeConfig, IndexGeometry, retrieve
+from online.retrieval.cascade import CascadeConfig, retrieve
+from online.retrieval.index_geometry import IndexGeometry
 from tests.support.redis_server import free_port
 from velox.posterior import UserPosterior
 from velox.scoring import score_items, top_k
@@ -66,13 +67,13 @@ def run_mode(
     """Recall@K, NDCG@K, rows touched, µs per request and the share of costly requests."""
     index, items = snapshot.ann, snapshot.items
     assert index is not None
-    geometry = IndexGeometry.of(index)
+    geometry = IndexGeometry.of(index, items)
     discounts = 1.0 / np.log2(np.arange(2, K + 2))
     recalls, ndcgs, touched, costly = [], [], [], 0
     started = time.perf_counter()
     for posterior, exact in zip(posteriors, truth, strict=True):
         found = retrieve(index, geometry, items, posterior, K, None, config, None)
-        scores = items.features[found.rows] @ posterior.mean().astype(np.float32)
+        scores = found.catalog.features @ posterior.mean().astype(np.float32)
         top = found.rows[np.argsort(-scores, kind="stable")[:K]]
         hits = np.isin(top, exact)
         recalls.append(hits.mean())

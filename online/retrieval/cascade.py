@@ -11,7 +11,8 @@ What the candidates are:
   look beyond the greedy answer; plus `random_rows` eligible rows drawn uniformly, so ε-greedy
   and every other policy can still show any item of the catalog.
 - Cheap path: the `nprobe_cheap` lists nearest each query; their rows are read from the
-  float32 features and scored exactly, and the best `candidates_cheap` per query are kept.
+  float32 features (a list-ordered copy: each list one contiguous slab, index_geometry.py)
+  and scored exactly, and the best `candidates_cheap` per query are kept.
 - The confidence gate (an "I don't know" cascade), staged: after each stage, the k-th best
   exact score among the posterior mean's candidates is turned into its distance in the
   index's reduced space and compared with the next list in the mean's ranking. If that list's
@@ -37,6 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from feature_store.ann_index import AnnIndex
+from online.retrieval.index_geometry import IndexGeometry, ranked
 from velox.catalog import ItemMatrix
 from velox.posterior import UserPosterior
 
@@ -55,55 +57,17 @@ class CascadeConfig:
 
 @dataclass(frozen=True)
 class Candidates:
-    """Eligible candidate rows (sorted, unique) and how they were found."""
+    """Eligible candidate rows (sorted, unique), how they were found, and their features."""
 
     rows: NDArray[np.intp]
     source: str
     """`ann-cheap`, `ann-costly`, `ann-widened` or `scan` (exact scan of the eligible rows)."""
     probed_rows: int
     """Rows the search touched (index lists scanned + rows re-ranked): its compute."""
-
-
-@dataclass(frozen=True)
-class IndexGeometry:
-    """What the staged search and the gate need from the index, computed once per snapshot."""
-
-    centroids: NDArray[np.float32]
-    """The lists' centroids without the reduction's extra coordinate (a query has 0 there)."""
-    centroid_norms_sq: NDArray[np.float32]
-    """Their squared norms in the reduced space, extra coordinate included."""
-    max_norm_sq: float
-    list_offsets: NDArray[np.int64]
-    list_rows: NDArray[np.int64]
-    """Every list's rows: list j holds `list_rows[list_offsets[j]:list_offsets[j + 1]]`."""
-    list_sizes: NDArray[np.int64]
-    """Number of rows in each list."""
-
-    @classmethod
-    def of(cls, index: AnnIndex) -> IndexGeometry:
-        """The index's list centroids, their squared norms and members, once per snapshot."""
-        reduced = index.centroids()
-        norms_sq = np.einsum("ij,ij->i", reduced, reduced)
-        features = np.ascontiguousarray(reduced[:, :-1])
-        offsets, rows = index.list_members()
-        sizes = np.diff(offsets)
-        return cls(features, norms_sq, index.params.max_norm_sq, offsets, rows, sizes)
-
-    def members(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The rows of the given lists, list after list."""
-        starts, stops = self.list_offsets[lists], self.list_offsets[lists + 1]
-        return np.concatenate([self.list_rows[a:b] for a, b in zip(starts, stops, strict=True)])
-
-    def ranked_lists(
-        self, queries: NDArray[np.float32], depth: int
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Each query's `depth` nearest lists, nearest first, and their squared distances."""
-        norms_sq = np.einsum("ij,ij->i", queries, queries)
-        distances = self.centroid_norms_sq - 2.0 * (queries @ self.centroids.T) + norms_sq[:, None]
-        nearest = np.argpartition(distances, depth - 1, axis=1)[:, :depth]
-        order = np.argsort(np.take_along_axis(distances, nearest, axis=1), axis=1)
-        lists = np.take_along_axis(nearest, order, axis=1).astype(np.int64)
-        return lists, np.take_along_axis(distances, lists, axis=1).astype(np.float32)
+    catalog: ItemMatrix
+    """The candidates as a catalog of their own (its row i is `rows[i]`), what the policy
+    chooses among: read from the list-ordered copy the stages have just read, not gathered
+    again from the scattered catalog rows."""
 
 
 def retrieve(
@@ -119,43 +83,56 @@ def retrieve(
     """The candidate rows of one request (module doc); `rng` None: no exploration queries."""
     if eligible is not None and np.count_nonzero(eligible) < config.scan_share * items.n:
         rows = np.flatnonzero(eligible)
-        return Candidates(rows, "scan", int(rows.size))
+        return _scan(items, rows, int(rows.size))
     mean = posterior.mean()
-    queries = [mean]
+    query = np.empty((1 if rng is None else 2, items.dim), dtype=np.float32)
+    query[0] = mean
     if rng is not None:
-        queries.append(posterior.sample(rng))
-    query = np.asarray(queries, dtype=np.float32)
+        query[1] = posterior.sample(rng)
     params = index.params
     depth = min(params.nprobe_costly, params.nlist)
-    lists, distances = geometry.ranked_lists(query, depth)
-    search = _StagedSearch(index, geometry, items, query, lists, distances, eligible)
+    search = _StagedSearch(index, geometry, query, depth, eligible)
     if not config.gated:
         end, source = depth, "ann-costly"
-        search.costly(depth, params.candidates_costly)
+        search.costly(params.candidates_costly)
     else:
         end, source = min(params.nprobe_cheap, depth), "ann-cheap"
         search.first_stage(end, params.candidates_cheap)
         while end < depth and not _confident(
-            geometry, search.kth_mean_score(k), mean, distances[0, end], config
+            geometry, search.kth_mean_score(k), mean, search.mean_distance(end), config
         ):
             stop = min(2 * end, depth)
             search.next_stage(end, stop, params.candidates_cheap)
             source, end = "ann-costly", stop
-    rows, probed, nprobe, size = search.rows(), search.probed, end, params.candidates_costly
-    while rows.size < k:
-        nprobe, size = nprobe * WIDEN, size * WIDEN
-        if nprobe >= params.nlist:
-            everything = np.flatnonzero(eligible) if eligible is not None else np.arange(items.n)
-            return Candidates(everything, "scan", probed + items.n)
-        rows = np.union1d(rows, _search(index, query, size, nprobe, eligible))
-        source, probed = "ann-widened", probed + _probed(index, nprobe, size, len(queries))
-    extra = [rows]
+    found, probed = search.found, search.probed
+    if search.mean_found < k:  # maybe fewer than k eligible rows: widen (module doc)
+        rows, positions = _distinct(geometry, found)
+        nprobe, size = end, params.candidates_costly
+        while rows.size < k:
+            nprobe, size = nprobe * WIDEN, size * WIDEN
+            if nprobe >= params.nlist:
+                everything = (
+                    np.flatnonzero(eligible) if eligible is not None else np.arange(items.n)
+                )
+                return _scan(items, everything, probed + items.n)
+            wider = geometry.position_of[_search(index, query, size, nprobe, eligible)]
+            rows, positions = _distinct(geometry, [positions, wider])
+            source, probed = "ann-widened", probed + _probed(index, nprobe, size, len(query))
+        found = [positions]
     if rng is not None and config.random_rows > 0:
-        extra.append(_random_eligible(items.n, eligible, config.random_rows, rng))
-    if items.n > index.n:  # items added online since the index was built: always candidates
-        added = np.arange(index.n, items.n)
-        extra.append(added if eligible is None else added[eligible[added]])
-    return Candidates(_distinct(np.concatenate(extra)) if len(extra) > 1 else rows, source, probed)
+        drawn = _random_eligible(items.n, eligible, config.random_rows, rng)
+        found.append(geometry.position_of[drawn[drawn < geometry.n_indexed]])
+    rows, positions = _distinct(geometry, found)
+    catalog = ItemMatrix(geometry.list_features[positions], geometry.list_norms[positions])
+    if items.n > geometry.n_indexed:  # items added online since the index was built: always
+        added = np.arange(geometry.n_indexed, items.n)  # candidates (drawn ones among them)
+        added = added if eligible is None else added[eligible[added]]
+        rows = np.concatenate([rows, added])  # past every indexed row: still sorted
+        catalog = ItemMatrix(
+            np.concatenate([catalog.features, items.features[added]]),
+            np.concatenate([catalog.norms, items.norms[added]]),
+        )
+    return Candidates(rows, source, probed, catalog)
 
 
 EXACT_STAGE_ROWS = 4096
@@ -169,26 +146,45 @@ class _StagedSearch:
     The first stage reads the rows of every query's nearest lists and scores them exactly;
     the later ones search only the mean's next lists that no stage has read yet, exactly
     while they are small and through faiss beyond, so the mean's rows never repeat and
-    their exact scores, kept as they come, give the gate its k-th best score.
+    their exact scores, kept as they come, give the gate its k-th best score. Rows are kept
+    as their positions in the geometry's list order (`found`), where their features are
+    read: from the slabs the stages have just read, not from the scattered catalog rows.
     """
 
     def __init__(
         self,
         index: AnnIndex,
         geometry: IndexGeometry,
-        items: ItemMatrix,
         query: NDArray[np.float32],
-        lists: NDArray[np.int64],
-        distances: NDArray[np.float32],
+        depth: int,
         eligible: NDArray[np.bool_] | None,
     ) -> None:
-        self._index, self._geometry, self._items, self._query = index, geometry, items, query
-        self._lists, self._distances, self._eligible = lists, distances, eligible
+        self._index, self._geometry, self._query = index, geometry, query
+        self._all_distances = geometry.distances(query)
+        self._depth = depth
+        self._ranking: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
+        self._after_first: tuple[int, float] = (-1, 0.0)
+        self._eligible = eligible
         self._read = np.zeros(geometry.list_sizes.size, dtype=np.bool_)
-        self._mean: list[NDArray[np.intp]] = []
         self._mean_scores: list[NDArray[np.float32]] = []
-        self._others: list[NDArray[np.intp]] = []
+        self.found: list[NDArray[np.int64]] = []
+        """Positions of the rows kept, stage by stage."""
+        self.mean_found = 0
+        """Rows found for the mean so far (distinct: no list is read twice)."""
         self.probed = 0
+
+    def mean_distance(self, rank: int) -> float:
+        """The squared distance from the mean to its list ranked `rank` (0: the nearest)."""
+        if rank == self._after_first[0]:
+            return self._after_first[1]
+        return float(self._ranked()[1][0, rank])
+
+    def _ranked(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Each query's `depth` nearest lists, nearest first, and their squared distances:
+        sorted only for a request that goes past the first stage (about half)."""
+        if self._ranking is None:
+            self._ranking = ranked(self._all_distances, self._depth)
+        return self._ranking
 
     def first_stage(self, stop: int, size: int) -> None:
         """Every query's `stop` nearest lists, scored exactly: the best `size` rows per query.
@@ -197,41 +193,61 @@ class _StagedSearch:
         their rows' features and taking the exact product costs less than faiss's scan of
         their 8-bit codes, and the candidates are ranked by the true scores.
         """
-        rows, scores = self._read_exactly(np.unique(self._lists[:, :stop]), self._query)
-        for column in range(scores.shape[1]):
-            best = _best(scores[:, column], size)
-            if column == 0:
-                self._mean.append(rows[best])
-                self._mean_scores.append(scores[best, 0])
-            else:
-                self._others.append(rows[best])
+        distances = self._all_distances
+        if stop < distances.shape[1]:  # the `stop` nearest in any order, and the next one
+            nearest = np.argpartition(distances, stop, axis=1)
+            self._after_first = (stop, float(distances[0, nearest[0, stop]]))
+            nearest = nearest[:, :stop]
+        else:
+            nearest = np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
+        positions = self._read_exactly(nearest[0] if len(nearest) == 1 else np.unique(nearest))
+        features = self._geometry.list_features[positions]
+        scores = np.stack([features @ query for query in self._query])  # a row per query
+        if positions.size <= size:  # every query keeps every row
+            self.found.append(positions)
+            self._mean_scores.append(scores[0])
+            self.mean_found = int(positions.size)
+            return
+        best = _best(scores[0], size)
+        self._mean_scores.append(scores[0, best])
+        self.mean_found = size
+        if len(scores) > 1:  # the rows any query keeps, each once
+            keep = np.zeros(positions.size, dtype=np.bool_)
+            keep[best] = True
+            for other in scores[1:]:
+                keep[_best(other, size)] = True
+            best = np.flatnonzero(keep)
+        self.found.append(positions[best])
 
     def next_stage(self, start: int, stop: int, size: int) -> None:
         """The mean's lists ranked [start, stop) not read yet: the best `size` of their rows."""
-        lists = self._lists[0, start:stop]
+        ranked_lists, ranked_distances = self._ranked()
+        lists = ranked_lists[0, start:stop]
         fresh = ~self._read[lists]
-        lists, distances = lists[fresh], self._distances[0, start:stop][fresh]
+        lists, distances = lists[fresh], ranked_distances[0, start:stop][fresh]
         mean, stage_rows = self._query[:1], int(self._geometry.list_sizes[lists].sum())
         if stage_rows <= EXACT_STAGE_ROWS:
-            rows, scores = self._read_exactly(lists, mean)
-            best = _best(scores[:, 0], size)
-            rows, found_scores = rows[best], scores[best, 0]
+            positions = self._read_exactly(lists)
+            scores: NDArray[np.float32] = self._geometry.list_features[positions] @ mean[0]
+            best = _best(scores, size)
+            positions, scores = positions[best], scores[best]
         else:
             found = self._index.search_lists(mean, lists[None, :], distances[None, :], size)
             self._read[lists] = True
             self.probed += stage_rows + size
-            rows = self._eligible_of(found[0])
-            found_scores = self._items.features[rows] @ mean[0]
-        self._mean.append(rows)
-        self._mean_scores.append(found_scores)
+            positions = self._geometry.position_of[self._eligible_of(found[0])]
+            scores = self._geometry.list_features[positions] @ mean[0]
+        self.found.append(positions)
+        self._mean_scores.append(scores)
+        self.mean_found += int(positions.size)
 
-    def costly(self, depth: int, size: int) -> None:
+    def costly(self, size: int) -> None:
         """The costly path: faiss's scan of every query's `depth` nearest lists."""
-        lists = self._lists[:, :depth]
-        found = self._index.search_lists(self._query, lists, self._distances[:, :depth], size)
+        lists, distances = self._ranked()
+        found = self._index.search_lists(self._query, lists, distances, size)
         self.probed += int(self._geometry.list_sizes[lists].sum()) + self._query.shape[0] * size
-        self._mean.append(self._eligible_of(found[0]))
-        self._others.extend(self._eligible_of(rows) for rows in found[1:])
+        self.found.extend(self._geometry.position_of[self._eligible_of(rows)] for rows in found)
+        self.mean_found = int(self.found[0].size)
 
     def kth_mean_score(self, k: int) -> float | None:
         """The k-th best exact score among the mean's candidates (None: fewer than k)."""
@@ -242,43 +258,47 @@ class _StagedSearch:
             return None
         return float(np.partition(scores, scores.size - k)[scores.size - k])
 
-    def rows(self) -> NDArray[np.intp]:
-        """Every eligible row found, sorted and distinct."""
-        return _distinct(np.concatenate([*self._mean, *self._others]))
-
-    def _read_exactly(
-        self, lists: NDArray[np.int64], queries: NDArray[np.float32]
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """The eligible rows of `lists` and their exact scores for each query (a column each)."""
-        rows = self._geometry.members(lists)
+    def _read_exactly(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The positions of the eligible rows of `lists`."""
+        positions = self._geometry.positions(lists)
         self._read[lists] = True
-        self.probed += int(rows.size)
+        self.probed += int(positions.size)
         if self._eligible is not None:
-            rows = rows[self._eligible[rows]]
-        scores: NDArray[np.float32] = self._items.features[rows] @ queries.T
-        return rows, scores
+            positions = positions[self._eligible[self._geometry.list_rows[positions]]]
+        return positions
 
     def _eligible_of(self, found: NDArray[np.intp]) -> NDArray[np.intp]:
         rows = found[found >= 0]
         return rows if self._eligible is None else rows[self._eligible[rows]]
 
 
+def _distinct(
+    geometry: IndexGeometry, found: list[NDArray[np.int64]]
+) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+    """The distinct rows at the positions `found`, sorted, and their positions."""
+    positions = found[0] if len(found) == 1 else np.concatenate(found)
+    rows = geometry.list_rows[positions]
+    order = np.argsort(rows)
+    rows = rows[order]
+    if rows.size > 1:
+        keep = np.empty(rows.size, dtype=np.bool_)
+        keep[0] = True
+        np.not_equal(rows[1:], rows[:-1], out=keep[1:])
+        order, rows = order[keep], rows[keep]
+    return rows, positions[order]
+
+
+def _scan(items: ItemMatrix, rows: NDArray[np.intp], probed: int) -> Candidates:
+    """The exact scan: every eligible row (`rows`) a candidate, `probed` rows touched."""
+    catalog = ItemMatrix(features=items.features[rows], norms=items.norms[rows])
+    return Candidates(rows, "scan", probed, catalog)
+
+
 def _best(scores: NDArray[np.float32], size: int) -> NDArray[np.intp]:
     """Positions of the `size` highest scores (all of them when there are fewer)."""
     if scores.size <= size:
         return np.arange(scores.size)
-    return np.argpartition(-scores, size - 1)[:size]
-
-
-def _distinct(rows: NDArray[np.intp]) -> NDArray[np.intp]:
-    """`rows` sorted without repeats (np.unique's result, without its general machinery)."""
-    ordered = np.sort(rows)
-    if ordered.size < 2:
-        return ordered
-    keep = np.empty(ordered.size, dtype=np.bool_)
-    keep[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
-    return ordered[keep]
+    return np.argpartition(scores, scores.size - size)[scores.size - size :]
 
 
 def _search(
@@ -323,12 +343,5 @@ def _confident(
 def _random_eligible(
     n: int, eligible: NDArray[np.bool_] | None, count: int, rng: np.random.Generator
 ) -> NDArray[np.intp]:
-    drawn = rng.integers(0, n, size=count * 2 if eligible is not None else count)
-    if eligible is not None:
-        drawn = drawn[eligible[drawn]][:count]
-    return drawn.astype(np.intp)
-
-
-def sub_catalog(items: ItemMatrix, rows: NDArray[np.intp]) -> ItemMatrix:
-    """The candidates as a catalog of their own (rows copied, norms reused)."""
-    return ItemMatrix(features=items.features[rows], norms=items.norms[rows])
+    drawn = rng.integers(0, n, size=count * 2 if eligible is not None else count, dtype=np.intp)
+    return drawn if eligible is None else drawn[eligible[drawn]][:count]

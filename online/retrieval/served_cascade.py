@@ -7,13 +7,8 @@ from numpy.typing import NDArray
 
 from feature_store.ann_index import AnnIndex
 from feature_store.snapshot import Snapshot
-from online.retrieval.cascade import (
-    Candidates,
-    CascadeConfig,
-    IndexGeometry,
-    retrieve,
-    sub_catalog,
-)
+from online.retrieval.cascade import Candidates, CascadeConfig, retrieve
+from online.retrieval.index_geometry import geometry_of
 from velox.policies import Eligibility, Policy, Selection
 from velox.posterior import UserPosterior
 
@@ -27,7 +22,7 @@ class ServedCascade:
         """Precompute the gate's geometry; `seed` seeds the exploration queries."""
         self._items = snapshot.items
         self._index = index
-        self._geometry = IndexGeometry.of(index)
+        self._geometry = geometry_of(index, snapshot.items)
         self._config = config
         self._rng = np.random.default_rng(seed)
 
@@ -57,7 +52,7 @@ class ServedCascade:
         found = retrieve(
             self._index, self._geometry, self._items, posterior, k, eligible, self._config, rng
         )
-        local = policy.select(sub_catalog(self._items, found.rows), posterior, k)
+        local = policy.select(found.catalog, posterior, k)
         chosen = Selection(
             items=found.rows[local.items], scores=local.scores, propensities=local.propensities
         )

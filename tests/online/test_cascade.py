@@ -12,7 +12,8 @@ import pytest
 from feature_store.ann_index import augmented
 from feature_store.snapshot import Snapshot
 from online.retrieval import cascade as cascade_module
-from online.retrieval.cascade import CascadeConfig, IndexGeometry, retrieve
+from online.retrieval.cascade import CascadeConfig, retrieve
+from online.retrieval.index_geometry import IndexGeometry, geometry_of
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
 from tests.online.live_server import LiveServer
@@ -102,7 +103,7 @@ def test_a_sure_request_stops_after_the_nearest_lists(snapshot: Snapshot) -> Non
     of those rows by the exact score."""
     assert snapshot.ann is not None
     index, params = snapshot.ann, snapshot.ann.params
-    geometry = IndexGeometry.of(index)
+    geometry = IndexGeometry.of(index, snapshot.items)
     always_sure = CascadeConfig(gate_margin=-1e9)
     for user in range(10):
         posterior = posterior_of(snapshot, user)
@@ -207,3 +208,52 @@ def test_items_added_after_the_index_are_candidates(snapshot: Snapshot) -> None:
     chosen, found = cascade.select(make_policy("greedy"), posterior, 3, None, None, explore=False)
     assert N_ITEMS in found.rows.tolist()
     assert chosen.items[0] == N_ITEMS
+
+
+def test_each_candidate_comes_with_its_own_features_and_norms(snapshot: Snapshot) -> None:
+    """The policy ranks `found.catalog`, read from the index geometry's list-ordered copy of
+    the features: its row i must be catalog row `found.rows[i]` exactly, on every path (the
+    staged gate through faiss or exact reads, the costly path, a filter, items added online),
+    and the rows are sorted and distinct."""
+    assert snapshot.ann is not None
+    best = (snapshot.items.features[:1] * 0 + posterior_of(snapshot, 6).mean() * 10).astype(
+        np.float32
+    )
+    extended = replace(
+        snapshot, items=ItemMatrix.from_features(np.vstack([snapshot.items.features, best]))
+    )
+    common = snapshot.filters.mask("price < 20")
+    runs = [
+        (snapshot, CascadeConfig(), None),
+        (snapshot, CascadeConfig(gate_margin=1e9), None),
+        (snapshot, CascadeConfig(gated=False), None),
+        (snapshot, CascadeConfig(), common),
+        (extended, CascadeConfig(), None),
+    ]
+    for catalog, config, allowed in runs:
+        assert catalog.ann is not None
+        cascade = ServedCascade(catalog, catalog.ann, config, seed=0)
+        for user in range(10):
+            for policy, explore in (
+                (make_policy("greedy"), False),
+                (make_policy("thompson"), True),
+            ):
+                _, found = cascade.select(
+                    policy, posterior_of(catalog, user), 10, allowed, None, explore=explore
+                )
+                rows = found.rows
+                assert np.all(rows[1:] > rows[:-1])
+                np.testing.assert_array_equal(found.catalog.features, catalog.items.features[rows])
+                np.testing.assert_array_equal(found.catalog.norms, catalog.items.norms[rows])
+
+
+def test_a_snapshot_installed_again_shares_its_index_geometry(snapshot: Snapshot) -> None:
+    """Items added online re-install the same snapshot (same index, rows appended): the
+    list-ordered copy of the features is built once per loaded index, not per install."""
+    assert snapshot.ann is not None
+    extended = ItemMatrix.from_features(np.vstack([snapshot.items.features] * 2))
+    first = geometry_of(snapshot.ann, snapshot.items)
+    assert geometry_of(snapshot.ann, extended) is first
+    assert first.n_indexed == N_ITEMS
+    np.testing.assert_array_equal(first.list_features, snapshot.items.features[first.list_rows])
+    np.testing.assert_array_equal(first.list_rows[first.position_of], np.arange(N_ITEMS))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from online.retrieval.cascade import CascadeConfig, sub_catalog
+from online.retrieval.cascade import CascadeConfig
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import publish_catalog
 from velox.ope import ips
@@ -37,7 +37,7 @@ def test_ips_over_cascade_decisions_recovers_the_true_value(tmp_path: Path) -> N
         user = users[rng.integers(len(users))]
         posterior = UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
         shown, found = cascade.select(logging, posterior, 1, None, None, explore=True)
-        chosen = greedy.select(sub_catalog(snapshot.items, found.rows), posterior, 1).items[0]
+        chosen = greedy.select(found.catalog, posterior, 1).items[0]
         best = int(found.rows[chosen])
         action = int(shown.items[0])
         propensity.append(float(shown.propensities[0]))
