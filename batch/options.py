@@ -51,4 +51,6 @@ class TrainOptions:
     deep_negatives: int = 4
     deep_calibrate_unseen: bool = True
     deep_min_word_items: int = 20
+    deep_warm_factors: str = "als"
+    deep_distill_epochs: int = 400
     device: str = "auto"

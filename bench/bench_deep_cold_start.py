@@ -1,6 +1,6 @@
 """Item cold start on MovieLens-100k: held-out items added through `PUT /items`, ranked.
 
-    python -m bench.bench_deep_cold_start [--epochs 6] [--seed 1]
+    python -m bench.bench_deep_cold_start [--epochs 6] [--seed 1] [--warm-factors als|joint]
 
 10 % of the items (seeded) lose all their events: both models train on the other items'
 events only (`train_and_publish`, Spark local). Warm quality: each model's own time-ordered
@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from batch.datasets.movielens import GENRES, load_movielens_100k
 from batch.datasets.reader import known_item_types, read_events
+from batch.deep.features import WARM_FACTORS
 from batch.errors import GateRejectedError
 from batch.evaluate import ranking_metrics
 from batch.options import TrainOptions
@@ -129,7 +130,8 @@ def _train(
             dataset=None, model=MODEL if kind == "deep" else f"{MODEL}-mf", kind=kind,
             deep_epochs=args.epochs, deep_id_dropout=args.id_dropout, deep_dim=args.dim,
             deep_negatives=args.negatives, deep_calibrate_unseen=not args.no_calibration,
-            deep_min_word_items=args.min_word_items, device="cpu", seed=args.seed,
+            deep_min_word_items=args.min_word_items, deep_warm_factors=args.warm_factors,
+            device="cpu", seed=args.seed,
         )  # fmt: skip
         started = time.perf_counter()
         registry = Registry(root)
@@ -212,6 +214,10 @@ def main() -> None:
     parser.add_argument(
         "--min-word-items", type=int, default=TrainOptions.deep_min_word_items,
         help="deep_min_word_items: a title word is read when this many trained items have it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--warm-factors", choices=WARM_FACTORS, default=TrainOptions.deep_warm_factors,
+        help="deep_warm_factors: als (the hybrid model) or joint (the two towers trained jointly)",
     )  # fmt: skip
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="velox-cold-"))

@@ -73,3 +73,59 @@ def calibrate_unseen(
         content_only = tower(*inputs[:3], torch.zeros_like(inputs[3])).double().numpy()
     matrix, shift = matched_covariance(with_ids, content_only)
     return replace(spec, unseen_calibration=[*matrix.tolist(), shift.tolist()])
+
+
+SPREADS = tuple(np.linspace(0.0, 3.0, 31))
+"""Candidate spreads alpha of `share_matched_spread`: 0 puts every new item at the mean known
+item, 1 keeps the content predictions' own spread (shrunk: they are conditional means), more
+widens it. On the ml-100k cold-start split the hybrid chose 1.6-1.9 (BENCHMARKS.md)."""
+
+
+def top_share(
+    scores: NDArray[np.float64],
+    marked: NDArray[np.bool_],
+    rated: tuple[NDArray[np.int64], NDArray[np.int64]],
+    k: int = 10,
+) -> float:
+    """Share of every row's top-`k` columns of `scores` (users x items) that are `marked`,
+    the `rated` (user, item) pairs left out (as a user's training items are)."""
+    scores = scores.copy()
+    scores[rated] = -np.inf
+    top = np.argpartition(-scores, k, axis=1)[:, :k]
+    return float(marked[top].mean())
+
+
+def share_matched_spread(
+    known: NDArray[np.float64],
+    held: NDArray[np.int64],
+    content: NDArray[np.float64],
+    users: NDArray[np.float64],
+    rated: tuple[NDArray[np.int64], NDArray[np.int64]],
+    k: int = 10,
+) -> tuple[float, float, float]:
+    """alpha in `SPREADS` with which the `held` rows of `known` (item features, items with
+    training events), replaced by `mean + alpha (content - mean)` (`content`: their
+    content-only features, centred on mean, the known items' mean), take about the share of
+    the users' top-`k` lists (scores `users @ features.T`, each user's `rated` items left
+    out) that they take with their own features; and both shares (theirs, alpha's).
+
+    New items then compete for top-list places as known items do: content-only features are
+    conditional means, shrunk towards the mean item, and rarely reach a top list unwidened;
+    widened too far they flood them. The held rows are items the tower did not fit
+    (batch.deep.distill), and the shares leave each user's training items out, so no test row
+    is read. Ties go to the smallest alpha."""
+    marked = np.zeros(len(known), dtype=bool)
+    marked[held] = True
+    others = ~marked[rated[1]]  # a new item is in nobody's history
+    rated = (rated[0][others], rated[1][others])
+    target = top_share(users @ known.T, marked, rated, k)
+    centre = known.mean(axis=0)
+    found = []
+    for alpha in SPREADS:
+        moved = known.copy()
+        moved[held] = centre + alpha * (content - centre)
+        found.append((abs(top_share(users @ moved.T, marked, rated, k) - target), alpha))
+    alpha = min(found)[1]
+    moved = known.copy()
+    moved[held] = centre + alpha * (content - centre)
+    return float(alpha), target, top_share(users @ moved.T, marked, rated, k)

@@ -32,11 +32,13 @@ from pyspark.sql import DataFrame
 
 from batch.datasets.reader import known_item_types
 from batch.deep.calibration import calibrate_unseen
+from batch.deep.hybrid import fit_hybrid_features
 from batch.deep.inputs import attribute_rows, build_spec, keep_shared_words
 from batch.deep.launch import run_training
 from batch.deep.model import DeepFeatureModel
 from batch.deep.train_torch import TowerJob, item_features
 from batch.deep.training_data import write_training_rows
+from batch.errors import TrainingError
 from batch.options import TrainOptions
 from batch.snapshot_builder import catalog_ids
 from batch.spark import is_local
@@ -44,6 +46,8 @@ from batch.train_als import _empirical_bayes_lambda, _mean_norm
 from feature_store.tower.encode import EncodedItems, encode_items
 from feature_store.tower.spec import TowerSpec
 
+WARM_FACTORS = ("als", "joint")
+"""Where known items' features come from: the same job's ALS (hybrid) or the joint towers."""
 ValidationRows = tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]
 
 
@@ -93,7 +97,18 @@ def fit_deep_features(
     item_ids: Sequence[str],
     attributes: pa.Table | None,
 ) -> DeepFeatureModel:
-    """Train the towers on `frame`'s training rows (u, i, r, test); `shape` = (users, items)."""
+    """Train the towers on `frame`'s training rows (u, i, r, test); `shape` = (users, items).
+
+    Explicit ratings with `deep_warm_factors` "als" (the default): the hybrid model
+    (batch.deep.hybrid). "joint", and implicit feedback: the two towers trained jointly here.
+    """
+    if options.deep_warm_factors not in WARM_FACTORS:
+        raise TrainingError(
+            f"deep_warm_factors must be one of {', '.join(WARM_FACTORS)}, "
+            f"not {options.deep_warm_factors!r}"
+        )
+    if options.deep_warm_factors == "als" and not options.implicit:
+        return fit_hybrid_features(frame, shape, options, item_ids=item_ids, attributes=attributes)
     n_items = shape[1]
     attributes = known_item_types(attributes) if attributes is not None else None
     rows_path = write_training_rows(

@@ -14,10 +14,13 @@ from pyspark.sql import SparkSession
 from batch import head_choice
 from batch.datasets.reader import read_attributes, read_events
 from batch.deep.features import EXPOSURE_WEIGHT, trained_user_weights
+from batch.deep.hybrid import fit_hybrid_features
 from batch.deep.inputs import build_spec
 from batch.deep.model import DeepFeatureModel
 from batch.options import TrainOptions
 from batch.prepare import prepare_events
+from batch.splits import no_holdout
+from batch.train_als import fit_features
 from batch.train_command import train_and_publish
 from feature_store.errors import SnapshotCorruptError
 from feature_store.layout import TOWER_SPEC, WEIGHTS
@@ -58,11 +61,14 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def registry(spark: SparkSession, planted: PlantedContent, root: Path) -> Registry:
-    """A registry holding one deep snapshot trained on the warm items' events."""
+    """A registry holding deep snapshots trained on the warm items' events: `deep` (the
+    hybrid, the default) and `deep-joint` (deep_warm_factors "joint")."""
     registry = Registry(str(root))
     prepared = prepare_events(read_events(spark, planted.events_path))
     items = read_attributes(planted.items_path, "item_id")
     train_and_publish(prepared, items, OPTIONS, registry, dataset="planted")
+    joint = replace(OPTIONS, model="deep-joint", deep_warm_factors="joint")
+    train_and_publish(prepared, items, joint, registry, dataset="planted")
     prepared.frame.unpersist()
     return registry
 
@@ -78,10 +84,11 @@ def _cold_scores(
     return scores, events.column("reward").to_numpy()
 
 
+@pytest.mark.parametrize("model", ["deep", "deep-joint"])  # the hybrid, the joint towers
 def test_cold_items_are_scored_from_their_content(
-    registry: Registry, planted: PlantedContent
+    registry: Registry, planted: PlantedContent, model: str
 ) -> None:
-    snapshot = registry.load("deep")
+    snapshot = registry.load(model)
     assert snapshot.manifest.kind == "deep"
     scores, rewards = _cold_scores(snapshot, planted)
     content_rmse = float(np.sqrt(np.mean((scores - rewards) ** 2)))
@@ -184,3 +191,26 @@ def test_trained_user_weights_add_the_centred_exposure_logit() -> None:
     expected = rating + beta * (logit - centre[:, None])
     np.testing.assert_allclose(own @ features.T, expected, rtol=1e-5, atol=1e-5)
     assert beta > 0
+
+
+def test_the_hybrid_keeps_als_features_for_known_items(
+    spark: SparkSession, planted: PlantedContent
+) -> None:
+    """deep_warm_factors "als": the items with training events get the same job's ALS
+    features, and the user side is ALS's; only items without events come from the tower."""
+    prepared = prepare_events(read_events(spark, planted.events_path))
+    frame = no_holdout(prepared.frame)
+    shape = (prepared.n_users, prepared.n_items)
+    items = read_attributes(planted.items_path, "item_id")
+    options = replace(OPTIONS, deep_distill_epochs=20)
+    als = fit_features(frame, shape, options)
+    hybrid = fit_hybrid_features(
+        frame, shape, options, item_ids=prepared.item_ids, attributes=items
+    )
+    np.testing.assert_allclose(hybrid.item_features, als.item_features, atol=1e-6)
+    np.testing.assert_allclose(hybrid.own_weights, als.own_weights, atol=1e-6)
+    assert hybrid.lam_eb == pytest.approx(als.lam_eb) and hybrid.layout == als.layout
+    assert hybrid.catalog_features is not None  # the cold items, from their attributes
+    assert hybrid.catalog_features.shape == (len(planted.cold), als.item_features.shape[1])
+    assert hybrid.training["warm_factors"] == "als"
+    prepared.frame.unpersist()
