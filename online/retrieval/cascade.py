@@ -123,7 +123,7 @@ def retrieve(
         drawn = _random_eligible(items.n, eligible, config.random_rows, rng)
         found.append(geometry.position_of[drawn[drawn < geometry.n_indexed]])
     rows, positions = _distinct(geometry, found)
-    catalog = ItemMatrix(geometry.list_features[positions], geometry.list_norms[positions])
+    catalog = ItemMatrix(geometry.features_at(positions), geometry.list_norms[positions])
     if items.n > geometry.n_indexed:  # items added online since the index was built: always
         added = np.arange(geometry.n_indexed, items.n)  # candidates (drawn ones among them)
         added = added if eligible is None else added[eligible[added]]
@@ -201,7 +201,7 @@ class _StagedSearch:
         else:
             nearest = np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
         positions = self._read_exactly(nearest[0] if len(nearest) == 1 else np.unique(nearest))
-        features = self._geometry.list_features[positions]
+        features = self._geometry.features_at(positions)
         scores = np.stack([features @ query for query in self._query])  # a row per query
         if positions.size <= size:  # every query keeps every row
             self.found.append(positions)
@@ -228,7 +228,7 @@ class _StagedSearch:
         mean, stage_rows = self._query[:1], int(self._geometry.list_sizes[lists].sum())
         if stage_rows <= EXACT_STAGE_ROWS:
             positions = self._read_exactly(lists)
-            scores: NDArray[np.float32] = self._geometry.list_features[positions] @ mean[0]
+            scores: NDArray[np.float32] = self._geometry.features_at(positions) @ mean[0]
             best = _best(scores, size)
             positions, scores = positions[best], scores[best]
         else:
@@ -236,7 +236,7 @@ class _StagedSearch:
             self._read[lists] = True
             self.probed += stage_rows + size
             positions = self._geometry.position_of[self._eligible_of(found[0])]
-            scores = self._geometry.list_features[positions] @ mean[0]
+            scores = self._geometry.features_at(positions) @ mean[0]
         self.found.append(positions)
         self._mean_scores.append(scores)
         self.mean_found += int(positions.size)
