@@ -160,6 +160,7 @@ class _StagedSearch:
         eligible: NDArray[np.bool_] | None,
     ) -> None:
         self._index, self._geometry, self._query = index, geometry, query
+        self._query_t = np.ascontiguousarray(query.T)
         self._all_distances = geometry.distances(query)
         self._depth = depth
         self._ranking: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None
@@ -200,9 +201,13 @@ class _StagedSearch:
             nearest = nearest[:, :stop]
         else:
             nearest = np.broadcast_to(np.arange(distances.shape[1]), distances.shape)
-        positions = self._read_exactly(nearest[0] if len(nearest) == 1 else np.unique(nearest))
-        features = self._geometry.features_at(positions)
-        scores = np.stack([features @ query for query in self._query])  # a row per query
+        if len(nearest) == 1:
+            lists = nearest[0]
+        else:  # every query's lists, each once (sorted, as np.unique has them, in 3 calls)
+            chosen = np.zeros(distances.shape[1], dtype=np.bool_)
+            chosen[nearest] = True
+            lists = np.flatnonzero(chosen)
+        positions, scores = self._read_exactly(lists, self._query_t)
         if positions.size <= size:  # every query keeps every row
             self.found.append(positions)
             self._mean_scores.append(scores[0])
@@ -227,10 +232,9 @@ class _StagedSearch:
         lists, distances = lists[fresh], ranked_distances[0, start:stop][fresh]
         mean, stage_rows = self._query[:1], int(self._geometry.list_sizes[lists].sum())
         if stage_rows <= EXACT_STAGE_ROWS:
-            positions = self._read_exactly(lists)
-            scores: NDArray[np.float32] = self._geometry.features_at(positions) @ mean[0]
-            best = _best(scores, size)
-            positions, scores = positions[best], scores[best]
+            positions, all_scores = self._read_exactly(lists, self._query_t[:, :1])
+            best = _best(all_scores[0], size)
+            positions, scores = positions[best], all_scores[0, best]
         else:
             found = self._index.search_lists(mean, lists[None, :], distances[None, :], size)
             self._read[lists] = True
@@ -258,14 +262,19 @@ class _StagedSearch:
             return None
         return float(np.partition(scores, scores.size - k)[scores.size - k])
 
-    def _read_exactly(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The positions of the eligible rows of `lists`."""
+    def _read_exactly(
+        self, lists: NDArray[np.int64], queries_t: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The positions of the eligible rows of `lists` and their exact scores, a row per
+        query (`queries_t`: one per column)."""
         positions = self._geometry.positions(lists)
+        scores = self._geometry.scores(lists, queries_t)
         self._read[lists] = True
         self.probed += int(positions.size)
         if self._eligible is not None:
-            positions = positions[self._eligible[self._geometry.list_rows[positions]]]
-        return positions
+            keep = self._eligible[self._geometry.list_rows[positions]]
+            positions, scores = positions[keep], scores[:, keep]
+        return positions, scores
 
     def _eligible_of(self, found: NDArray[np.intp]) -> NDArray[np.intp]:
         rows = found[found >= 0]

@@ -5,7 +5,9 @@ are scattered over the catalog, so gathering them from `items.features` is a ran
 one 256-byte row per item (a cache and TLB miss each; about 150 µs for the ~1,700 rows of a
 Thompson request's first stage at 10⁶ items here). `IndexGeometry` keeps a copy of the
 indexed features in list order instead, so a stage reads each list as one contiguous slab
-(about 60 µs for the same rows, measured in the same run). The copy costs 4·d bytes per item
+(about 60 µs for the same rows, measured in the same run) and scores it in place (`scores`:
+no gathered copy); only the rows kept as candidates are gathered (`features_at`), from the
+slabs just read. The copy costs 4·d bytes per item
 (256 MB at 10⁶ items, d = 64), built in one gather at load, once per loaded index
 (`geometry_of`): a snapshot installed again with items added online shares it.
 """
@@ -79,6 +81,19 @@ class IndexGeometry:
         rows of 64 floats here)."""
         found: NDArray[np.float32] = self.list_features.take(positions, axis=0)
         return found
+
+    def scores(
+        self, lists: NDArray[np.int64], queries_t: NDArray[np.float32]
+    ) -> NDArray[np.float32]:
+        """Exact scores of the given lists' rows (list after list, as `positions`), a row per
+        query: each list's slab times the queries (`queries_t`, (d, b) contiguous) in place,
+        without gathering the rows first."""
+        starts, stops = self.list_offsets[lists].tolist(), self.list_offsets[lists + 1].tolist()
+        slabs = [self.list_features[a:b] for a, b in zip(starts, stops, strict=True)]
+        if not slabs:  # a later stage whose lists an exploring query's first stage all read
+            return np.empty((queries_t.shape[1], 0), dtype=np.float32)
+        found = np.concatenate([slab @ queries_t for slab in slabs])
+        return np.ascontiguousarray(found.T)
 
     def members(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
         """The rows of the given lists, list after list."""

@@ -257,3 +257,23 @@ def test_a_snapshot_installed_again_shares_its_index_geometry(snapshot: Snapshot
     assert first.n_indexed == N_ITEMS
     np.testing.assert_array_equal(first.list_features, snapshot.items.features[first.list_rows])
     np.testing.assert_array_equal(first.list_rows[first.position_of], np.arange(N_ITEMS))
+
+
+def test_reading_lists_gives_each_row_with_its_exact_scores(snapshot: Snapshot) -> None:
+    """A stage reads its lists slab by slab: the positions name each list's rows in turn, the
+    scores are those rows' features times each query, and a stage left with no list to read
+    (an exploring query's first stage read them all) reads nothing."""
+    assert snapshot.ann is not None
+    geometry = geometry_of(snapshot.ann, snapshot.items)
+    queries = np.stack([posterior_of(snapshot, u).mean() for u in (1, 2)]).astype(np.float32)
+    lists = np.array([3, 0, 11], dtype=np.int64)
+    positions = geometry.positions(lists)
+    rows = geometry.list_rows[positions]
+    offsets, members = snapshot.ann.list_members()
+    expected = np.concatenate([members[offsets[j] : offsets[j + 1]] for j in lists])
+    np.testing.assert_array_equal(rows, expected)
+    scores = geometry.scores(lists, np.ascontiguousarray(queries.T))
+    np.testing.assert_allclose(scores, queries @ snapshot.items.features[rows].T, rtol=1e-5)
+    nothing = np.empty(0, dtype=np.int64)
+    assert geometry.positions(nothing).size == 0
+    assert geometry.scores(nothing, np.ascontiguousarray(queries.T)).shape == (2, 0)
