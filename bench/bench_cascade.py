@@ -12,6 +12,9 @@ means (their batch weights) compares with the exact top-10 of the full catalog:
   (the compute: lists scanned + rows re-ranked; the exact path touches every row) and the
   wall time per request on one core; the first half of the queries pick the margin (the
   smallest whose recall is within 0.01 of costly-only's), the second half report it;
+* the CPU of one exploring selection through the cascade at that margin, in process
+  (`ServedCascade.select`, Thompson sampling: retrieval with the mean and a posterior draw,
+  then the policy over the candidates), for the same users;
 * then, with `--service-seconds`, `velox serve` over the same snapshot with the cascade on and
   off (`VELOX_ANN_RETRIEVAL=false`: exact scoring) in one run: `GET /predict?user=U&k=10`,
   Thompson sampling, 16 connections (wrk), throughput and p50/p99, and the worker's RSS.
@@ -40,7 +43,9 @@ from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
 from online.retrieval.cascade import CascadeConfig, retrieve
 from online.retrieval.index_geometry import IndexGeometry
+from online.retrieval.served_cascade import ServedCascade
 from tests.support.redis_server import free_port
+from velox.policies import make_policy
 from velox.posterior import UserPosterior
 from velox.scoring import score_items, top_k
 
@@ -126,7 +131,24 @@ def offline(snapshot: Snapshot, queries: int, margins: list[float]) -> float:
         mark = " <- chosen" if name == f"gated m={chosen:g}" else ""
         print(f"{name:<16}{recall:>10.3f}{ndcg:>9.3f}{rows:>10.0f}{rows / base[2]:>9.2f}x"
               f"{micros:>8.0f}{share * 100:>8.0f}%{mark}")  # fmt: skip
+    micros = thompson_select_us(snapshot, posteriors[report], chosen)
+    print(f"Thompson selection through the cascade (retrieval + policy, margin {chosen:g}): "
+          f"{micros:.0f} us CPU each, in process")  # fmt: skip
     return chosen
+
+
+def thompson_select_us(snapshot: Snapshot, posteriors: list[UserPosterior], margin: float) -> float:
+    """CPU µs of one exploring /predict selection (`ServedCascade.select`, Thompson sampling
+    at scale 1) per user, the second of two passes over `posteriors`."""
+    assert snapshot.ann is not None
+    cascade = ServedCascade(snapshot, snapshot.ann, CascadeConfig(gate_margin=margin), seed=0)
+    policy = make_policy("thompson", seed=0)
+    for posterior in posteriors:  # warm-up pass: page in the lists these users read
+        cascade.select(policy, posterior, K, None, None, explore=True)
+    started = time.process_time()
+    for posterior in posteriors:
+        cascade.select(policy, posterior, K, None, None, explore=True)
+    return (time.process_time() - started) / len(posteriors) * 1e6
 
 
 PREDICT_LUA = """
