@@ -53,7 +53,8 @@ class TowerResult:
     """The trained tower's state, the user vectors and biases, and how training went.
 
     `history` has one entry per epoch: seconds since the start and the validation RMSE
-    (explicit) or log loss (implicit) when the job had validation rows.
+    (explicit) or log loss (implicit) when the job had validation rows. `processes`: how
+    many DDP processes trained it (1: no DDP).
     """
 
     tower_state: dict[str, NDArray[np.float32]]
@@ -64,6 +65,7 @@ class TowerResult:
     seconds: float
     device: str
     history: list[tuple[float, float]] = field(default_factory=list)
+    processes: int = 1
 
 
 class TwoTower(nn.Module):
@@ -199,13 +201,13 @@ def train_two_tower(job: TowerJob) -> TowerResult | None:
     id_rows = int(job.items.ids.max()) + 1
     model: nn.Module = TwoTower(spec, id_rows, job.n_users).to(device)
     core: TwoTower = model  # type: ignore[assignment]
-    if world > 1:
-        model = nn.parallel.DistributedDataParallel(model)
+    exposure = spec.blocks == 2
+    if world > 1:  # without the exposure block its bias takes no part in the loss
+        model = nn.parallel.DistributedDataParallel(model, find_unused_parameters=not exposure)
     items = tensors(job.items, device)
     rows = _Rows(job.rows_path, device, job.device_bytes, rank, world)
     optimizer = torch.optim.AdamW(model.parameters(), lr=job.lr, weight_decay=job.weight_decay)
     generator = torch.Generator().manual_seed(job.seed + rank)
-    exposure = spec.blocks == 2
     history: list[tuple[float, float]] = []
     start, seen, total = time.perf_counter(), 0, 0.0
     for _ in range(job.epochs):
@@ -241,6 +243,7 @@ def train_two_tower(job: TowerJob) -> TowerResult | None:
         seconds=seconds,
         device=str(device),
         history=history,
+        processes=world,
     )
 
 

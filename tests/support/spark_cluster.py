@@ -1,7 +1,7 @@
 """A real Spark standalone cluster on loopback: one master and one worker process.
 
 Both are started from the installed pyspark (`bin/spark-class`), as a user starts them, with
-one core and 1 GiB for executors, and stopped (SIGTERM, then SIGKILL) by `stop()`.
+`cores` (default one) and 1 GiB for executors, and stopped (SIGTERM, then SIGKILL) by `stop()`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def loopback_env() -> dict[str, str]:
 class StandaloneCluster:
     """`spark://127.0.0.1:<port>` with one worker; logs and work files under `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, cores: int = 1) -> None:
         self.directory = directory
+        self.cores = cores
         self.port = free_port()
         self.ui_port = free_port()
         self._processes: list[subprocess.Popen[bytes]] = []
@@ -57,7 +58,7 @@ class StandaloneCluster:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json", timeout=2) as r:
                 state = json.load(r)
-        except OSError:
+        except (OSError, ValueError):  # not listening yet, or a page that is not JSON yet
             return 0
         return sum(1 for worker in state.get("workers", []) if worker.get("state") == "ALIVE")
 
@@ -72,7 +73,8 @@ class StandaloneCluster:
         self._start(
             "worker",
             [WORKER, self.url, *host, "--port", str(free_port()), "--webui-port",
-             str(free_port()), "--cores", "1", "--memory", "1g", "--work-dir", str(work)],
+             str(free_port()), "--cores", str(self.cores), "--memory", "1g",
+             "--work-dir", str(work)],
         )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
