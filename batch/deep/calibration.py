@@ -19,6 +19,7 @@ product.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -97,35 +98,38 @@ def top_share(
 
 def share_matched_spread(
     known: NDArray[np.float64],
-    held: NDArray[np.int64],
+    folds: Sequence[NDArray[np.int64]],
     content: NDArray[np.float64],
     users: NDArray[np.float64],
     rated: tuple[NDArray[np.int64], NDArray[np.int64]],
     k: int = 10,
 ) -> tuple[float, float, float]:
-    """alpha in `SPREADS` with which the `held` rows of `known` (item features, items with
-    training events), replaced by `mean + alpha (content - mean)` (`content`: their
-    content-only features, centred on mean, the known items' mean), take about the share of
-    the users' top-`k` lists (scores `users @ features.T`, each user's `rated` items left
-    out) that they take with their own features; and both shares (theirs, alpha's).
+    """alpha in `SPREADS` with which each fold's rows of `known` (item features of the items
+    with training events), replaced by `mean + alpha (content - mean)` (`content`: every
+    known item's content-only features, centred on mean, the known items' mean), take about
+    the share of the users' top-`k` lists (scores `users @ features.T`, each user's `rated`
+    items left out) that they take with their own features, on average over the folds; and
+    both mean shares (their own features', alpha's).
 
     New items then compete for top-list places as known items do: content-only features are
     conditional means, shrunk towards the mean item, and rarely reach a top list unwidened;
-    widened too far they flood them. The held rows are items the tower did not fit
-    (batch.deep.distill), and the shares leave each user's training items out, so no test row
-    is read. Ties go to the smallest alpha."""
-    marked = np.zeros(len(known), dtype=bool)
-    marked[held] = True
-    others = ~marked[rated[1]]  # a new item is in nobody's history
-    rated = (rated[0][others], rated[1][others])
-    target = top_share(users @ known.T, marked, rated, k)
+    widened too far they flood them. The content rows are items the tower did not fit (out of
+    fold, batch.deep.distill), and the shares leave each user's training items out, so no test
+    row is read. Ties go to the smallest alpha."""
     centre = known.mean(axis=0)
-    found = []
-    for alpha in SPREADS:
-        moved = known.copy()
-        moved[held] = centre + alpha * (content - centre)
-        found.append((abs(top_share(users @ moved.T, marked, rated, k) - target), alpha))
-    alpha = min(found)[1]
-    moved = known.copy()
-    moved[held] = centre + alpha * (content - centre)
-    return float(alpha), target, top_share(users @ moved.T, marked, rated, k)
+    targets, reached = [], []
+    for held in folds:
+        marked = np.zeros(len(known), dtype=bool)
+        marked[held] = True
+        others = ~marked[rated[1]]  # a new item is in nobody's history
+        kept = (rated[0][others], rated[1][others])
+        targets.append(top_share(users @ known.T, marked, kept, k))
+        shares = []
+        for alpha in SPREADS:
+            moved = known.copy()
+            moved[held] = centre + alpha * (content[held] - centre)
+            shares.append(top_share(users @ moved.T, marked, kept, k))
+        reached.append(shares)
+    target, mean_shares = float(np.mean(targets)), np.mean(reached, axis=0)
+    best = int(np.argmin(np.abs(mean_shares - target)))  # the first of equal gaps
+    return float(SPREADS[best]), target, float(mean_shares[best])

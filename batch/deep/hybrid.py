@@ -91,14 +91,13 @@ def fit_hybrid_features(
     state = result.tower_state
     spread: dict[str, float] = {}
     if options.deep_calibrate_unseen and result.folds:
-        # o -> centre + alpha (o - mean_c): the known items' mean, a spread chosen on the first
+        # o -> centre + alpha (o - mean_c): the known items' mean, a spread chosen with each
         # fold's items as pseudo-new ones; one positive scale keeps new items' order for every
         # user and only sets how they compete with the known items (module doc).
         centre, own_mean = targets.mean(axis=0), result.out_of_fold.mean(axis=0)
-        new = result.folds[0]
-        content = _features(centre + result.out_of_fold[new] - own_mean, mean)
+        content = _features(centre + result.out_of_fold - own_mean, mean)
         alpha, known_share, content_share = share_matched_spread(
-            als.item_features[seen], new, content, users, _rated(frame, seen)
+            als.item_features[seen], result.folds, content, users, _rated(frame, seen)
         )
         matrix, shift = alpha * np.eye(width), centre - alpha * own_mean
         spec = replace(spec, unseen_calibration=[*matrix.tolist(), shift.tolist()])

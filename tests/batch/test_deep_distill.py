@@ -83,9 +83,16 @@ def test_the_spread_gives_new_items_the_share_their_own_features_take() -> None:
     users = np.ones((5, 1))
     held = np.arange(90, 100)
     rated = (np.array([0, 1]), np.array([95, 3]))
-    alpha, target, reached = share_matched_spread(known, held, known[held], users, rated)
+    alpha, target, reached = share_matched_spread(known, [held], known, users, rated)
     assert (alpha, target, reached) == (1.0, 1.0, 1.0)
-    doubled = known.mean() + 2.0 * (known[held] - known.mean())
-    alpha, _, reached = share_matched_spread(known, held, doubled, users, rated)
+    doubled = known.mean() + 2.0 * (known - known.mean())
+    alpha, _, reached = share_matched_spread(known, [held], doubled, users, rated)
     assert alpha == pytest.approx(0.5) and reached == 1.0
+    # Two folds: the top 10 (all slots with their own features) and the next 10 (none, but
+    # item 89 for user 0, whose rated item 95 is left out then: 1/50): on average 0.51;
+    # content features at the mean item take none of them, whatever alpha (the first wins).
+    alpha, target, reached = share_matched_spread(
+        known, [held, held - 10], np.full_like(known, known.mean()), users, rated
+    )
+    assert (alpha, target, reached) == (0.0, 0.51, 0.0)
     assert top_share(users @ known.T, np.isin(np.arange(100), held), rated) == 0.98
