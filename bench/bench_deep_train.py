@@ -5,9 +5,11 @@
 
 The bundle (no Spark needed to read it) holds MovieLens-100k's ratings as dense (u, i, r) with a
 seeded 90/10 random split, and the items' attributes (title, year, genres). Every run trains the
-same `batch.deep.train_torch.train_two_tower` (what `velox train --kind deep` runs) for a fixed
-number of epochs; the validation RMSE of the network's score is taken after each epoch. Printed:
-samples/s over all epochs, and the seconds until the validation RMSE first reached `--target`.
+same `batch.deep.train_torch.train_two_tower` (what `velox train --kind deep` runs with
+`--deep-warm-factors joint`, and for implicit feedback; the default hybrid trains ALS and a small
+distilled tower instead, batch/deep/hybrid.py) for a fixed number of epochs; the validation
+RMSE of the network's score is taken after each epoch. Printed: samples/s over all epochs, and
+the seconds until the validation RMSE first reached `--target`.
 """
 
 from __future__ import annotations
