@@ -79,7 +79,7 @@ def calibrate_unseen(
 SPREADS = tuple(np.linspace(0.0, 3.0, 31))
 """Candidate spreads alpha of `share_matched_spread`: 0 puts every new item at the mean known
 item, 1 keeps the content predictions' own spread (shrunk: they are conditional means), more
-widens it. On the ml-100k cold-start split the hybrid chose 1.6-1.9 (BENCHMARKS.md)."""
+widens it. On the ml-100k cold-start bench the hybrid chose 1.7-1.8 (BENCHMARKS.md)."""
 
 
 def top_share(
