@@ -95,10 +95,6 @@ class IndexGeometry:
         found = np.concatenate([slab @ queries_t for slab in slabs])
         return np.ascontiguousarray(found.T)
 
-    def members(self, lists: NDArray[np.int64]) -> NDArray[np.int64]:
-        """The rows of the given lists, list after list."""
-        return self.list_rows[self.positions(lists)]
-
     def distances(self, queries: NDArray[np.float32]) -> NDArray[np.float32]:
         """Squared distances (reduced space) from each query (b, d) to every list's centroid."""
         norms_sq = np.einsum("ij,ij->i", queries, queries)
@@ -107,12 +103,6 @@ class IndexGeometry:
         found += self.centroid_norms_sq
         found += norms_sq[:, None]
         return found
-
-    def ranked_lists(
-        self, queries: NDArray[np.float32], depth: int
-    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        """Each query's `depth` nearest lists, nearest first, and their squared distances."""
-        return ranked(self.distances(queries), depth)
 
 
 def ranked(

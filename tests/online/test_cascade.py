@@ -13,7 +13,7 @@ from feature_store.ann_index import augmented
 from feature_store.snapshot import Snapshot
 from online.retrieval import cascade as cascade_module
 from online.retrieval.cascade import CascadeConfig, retrieve
-from online.retrieval.index_geometry import IndexGeometry, geometry_of
+from online.retrieval.index_geometry import IndexGeometry, geometry_of, ranked
 from online.retrieval.served_cascade import ServedCascade
 from tests.feature_store.test_ann_index import N_ITEMS, publish_catalog
 from tests.online.live_server import LiveServer
@@ -109,14 +109,14 @@ def test_a_sure_request_stops_after_the_nearest_lists(snapshot: Snapshot) -> Non
         posterior = posterior_of(snapshot, user)
         found = retrieve(index, geometry, snapshot.items, posterior, 10, None, always_sure, None)
         query = posterior.mean().astype(np.float32)[None, :]
-        nearest, _ = geometry.ranked_lists(query, params.nprobe_cheap)
+        nearest, _ = ranked(geometry.distances(query), params.nprobe_cheap)
         assert found.source == "ann-cheap"
         assert found.probed_rows == int(geometry.list_sizes[nearest[0]].sum())
         reduced = augmented(snapshot.items.features[found.rows], params.max_norm_sq)
         centroids = index.centroids()  # the rows' own lists: faiss assigns the nearest centroid
         own_list = np.argmin(((reduced[:, None, :] - centroids[None, :, :]) ** 2).sum(2), axis=1)
         assert found.rows.size > 0 and set(own_list.tolist()) <= set(nearest[0].tolist())
-        scanned = geometry.members(nearest[0])
+        scanned = geometry.list_rows[geometry.positions(nearest[0])]
         scores = snapshot.items.features[scanned] @ query[0]
         best = scanned[np.argsort(-scores)[: params.candidates_cheap]]
         assert set(found.rows.tolist()) == set(best.tolist())
