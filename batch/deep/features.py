@@ -30,17 +30,14 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 
-from batch.datasets.reader import known_item_types
 from batch.deep.calibration import calibrate_unseen
-from batch.deep.hybrid import fit_hybrid_features
-from batch.deep.inputs import attribute_rows, build_spec, keep_shared_words
+from batch.deep.hybrid import fit_hybrid_features, tower_inputs
 from batch.deep.launch import run_training
 from batch.deep.model import DeepFeatureModel
 from batch.deep.train_torch import TowerJob, item_features
 from batch.deep.training_data import write_training_rows
 from batch.errors import TrainingError
 from batch.options import TrainOptions
-from batch.snapshot_builder import catalog_ids
 from batch.spark import is_local
 from batch.train_als import _empirical_bayes_lambda, _mean_norm
 from feature_store.tower.encode import EncodedItems, encode_items
@@ -110,7 +107,6 @@ def fit_deep_features(
     if options.deep_warm_factors == "als" and not options.implicit:
         return fit_hybrid_features(frame, shape, options, item_ids=item_ids, attributes=attributes)
     n_items = shape[1]
-    attributes = known_item_types(attributes) if attributes is not None else None
     rows_path = write_training_rows(
         frame,
         f"{_rows_dir(frame)}/rows.parquet",
@@ -140,20 +136,16 @@ def _train(
     users, items, rewards = (table.column(n).to_numpy() for n in ("u", "i", "r"))
     positive = rewards > 0 if options.implicit else np.ones(len(rewards), dtype=bool)
     global_mean = 0.0 if options.implicit else float(rewards.mean())
-    spec = build_spec(
-        attributes,
-        embed_dim=options.deep_embed,
-        hidden=options.deep_hidden,
-        out_dim=options.deep_dim,
-        text_buckets=options.deep_text_buckets,
-        global_mean=global_mean,
-        block_scales=[1.0] if options.implicit else [1.0, 1.0],
-    )
-    catalog = catalog_ids(list(item_ids), attributes)
-    attrs = attribute_rows(catalog, attributes)
     seen_items = np.bincount(items[positive], minlength=n_items) > 0
-    seen_rows = [row for row, seen in zip(attrs[:n_items], seen_items, strict=True) if seen]
-    spec = keep_shared_words(spec, seen_rows, options.deep_min_word_items)
+    spec, attrs, _ = tower_inputs(
+        options,
+        item_ids,
+        attributes,
+        seen_items,
+        out_dim=options.deep_dim,
+        global_mean=global_mean,
+        blocks=1 if options.implicit else 2,
+    )
     id_rows = np.where(seen_items, np.arange(1, n_items + 1), 0)
     encoded = encode_items(spec, attrs[:n_items], id_rows)
     job = tower_job(options, rows_path, spec.to_json(), encoded, n_users)

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import torch
 from numpy.typing import NDArray
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as sf
@@ -38,6 +40,8 @@ from batch.snapshot_builder import catalog_ids
 from batch.splits import TEST
 from batch.train_als import fit_features
 from feature_store.tower.encode import encode_items
+from feature_store.tower.network import feature_rows
+from feature_store.tower.spec import TowerSpec
 
 
 def fit_hybrid_features(
@@ -54,21 +58,11 @@ def fit_hybrid_features(
     n_items, rank = shape[1], options.rank
     counts = training_counts(frame, n_items)
     seen = counts > 0
-    attributes = known_item_types(attributes) if attributes is not None else None
-    catalog = catalog_ids(list(item_ids), attributes)
-    attrs = attribute_rows(catalog, attributes)
     mean = als.relevance_threshold  # the baseline's global mean mu
-    spec = build_spec(
-        attributes,
-        embed_dim=options.deep_embed,
-        hidden=options.deep_hidden,
-        out_dim=rank,
-        text_buckets=options.deep_text_buckets,
-        global_mean=mean,
-        block_scales=[1.0, 1.0],  # the targets carry ALS's exposure scale s already
+    # Block scales 1: the targets carry ALS's exposure scale s already.
+    spec, attrs, seen_rows = tower_inputs(
+        options, item_ids, attributes, seen, out_dim=rank, global_mean=mean, blocks=2
     )
-    seen_rows = [row for row, known in zip(attrs[:n_items], seen, strict=True) if known]
-    spec = keep_shared_words(spec, seen_rows, options.deep_min_word_items)
     width = 2 * rank + 1  # the tower's raw output [z, y, b]
     targets = als.item_features[seen, :width].copy()
     targets[:, -1] -= mean
@@ -95,7 +89,8 @@ def fit_hybrid_features(
         # fold's items as pseudo-new ones; one positive scale keeps new items' order for every
         # user and only sets how they compete with the known items (module doc).
         centre, own_mean = targets.mean(axis=0), result.out_of_fold.mean(axis=0)
-        content = _features(centre + result.out_of_fold - own_mean, mean)
+        raw = torch.from_numpy(centre + result.out_of_fold - own_mean)
+        content = feature_rows(raw, spec).numpy()  # spec: block scales 1, no transform yet
         alpha, known_share, content_share = share_matched_spread(
             als.item_features[seen], result.folds, content, users, _rated(frame, seen)
         )
@@ -126,6 +121,35 @@ def fit_hybrid_features(
     )
 
 
+def tower_inputs(
+    options: TrainOptions,
+    item_ids: Sequence[str],
+    attributes: pa.Table | None,
+    seen: NDArray[np.bool_],
+    *,
+    out_dim: int,
+    global_mean: float,
+    blocks: int,
+) -> tuple[TowerSpec, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The item tower's spec under `options` (`blocks` learned blocks, scales 1; title words
+    of fewer than `deep_min_word_items` `seen` items not read), every catalog item's attribute
+    row (the frame's items first, as `seen` has them), and the `seen` items' rows: what the
+    hybrid's distillation and the joint towers both start from."""
+    attributes = known_item_types(attributes) if attributes is not None else None
+    rows = attribute_rows(catalog_ids(list(item_ids), attributes), attributes)
+    spec = build_spec(
+        attributes,
+        embed_dim=options.deep_embed,
+        hidden=options.deep_hidden,
+        out_dim=out_dim,
+        text_buckets=options.deep_text_buckets,
+        global_mean=global_mean,
+        block_scales=[1.0] * blocks,
+    )
+    seen_rows = [row for row, known in zip(rows[: len(seen)], seen, strict=True) if known]
+    return keep_shared_words(spec, seen_rows, options.deep_min_word_items), rows, seen_rows
+
+
 def _rated(
     frame: DataFrame, seen: NDArray[np.bool_]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -134,11 +158,6 @@ def _rated(
     rows = np.cumsum(seen) - 1
     users = table.column(USER).to_numpy().astype(np.int64)
     return users, rows[table.column(ITEM).to_numpy()].astype(np.int64)
-
-
-def _features(raw: NDArray[np.float64], mean: float) -> NDArray[np.float64]:
-    """Raw tower outputs [z, y, b] (block scales 1) -> features [z, y, mean + b, 1]."""
-    return np.hstack([raw[:, :-1], mean + raw[:, -1:], np.ones((len(raw), 1))])
 
 
 _ALS_FIELDS = (
