@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from batch.datasets.movielens import GENRES, load_movielens_100k
 from batch.datasets.reader import known_item_types, read_events
+from batch.deep.calibration import top_share
 from batch.deep.features import WARM_FACTORS
 from batch.errors import GateRejectedError
 from batch.evaluate import ranking_metrics
@@ -112,10 +113,13 @@ def _held_out_share(
     catalog), 1 when a scorer puts them above every other item."""
     train = rows.filter(pc.invert(rows.column(TEST)))
     tested = np.unique(rows.filter(rows.column(TEST)).column(USER).to_numpy())
-    scores = weights @ features.T
-    scores[train.column(USER).to_numpy(), train.column(ITEM).to_numpy()] = -np.inf
-    top = np.argpartition(-scores[tested], 10, axis=1)[:, :10]
-    return float((top >= n_warm).mean())
+    row_of = np.full(weights.shape[0], -1)
+    row_of[tested] = np.arange(tested.size)
+    users = row_of[train.column(USER).to_numpy()]
+    kept = users >= 0
+    held_out = np.arange(features.shape[0]) >= n_warm
+    rated = (users[kept], train.column(ITEM).to_numpy()[kept])
+    return top_share(weights[tested] @ features.T, held_out, rated)
 
 
 def _train(
