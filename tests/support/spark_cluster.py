@@ -63,28 +63,36 @@ class StandaloneCluster:
         return sum(1 for worker in state.get("workers", []) if worker.get("state") == "ALIVE")
 
     def start(self, timeout_s: float = 120.0) -> None:
-        """Start the master and the worker; wait until the worker has registered."""
+        """Start the master and the worker; wait until the worker has registered. On any
+        failure (including an interrupt) both are stopped before the error goes on."""
         self.directory.mkdir(parents=True, exist_ok=True)
         host = ["--host", "127.0.0.1"]
-        self._start(
-            "master", [MASTER, *host, "--port", str(self.port), "--webui-port", str(self.ui_port)]
-        )
-        work = self.directory / "work"
-        self._start(
-            "worker",
-            [WORKER, self.url, *host, "--port", str(free_port()), "--webui-port",
-             str(free_port()), "--cores", str(self.cores), "--memory", "1g",
-             "--work-dir", str(work)],
-        )  # fmt: skip
+        try:
+            self._start(
+                "master",
+                [MASTER, *host, "--port", str(self.port), "--webui-port", str(self.ui_port)],
+            )
+            self._start(
+                "worker",
+                [WORKER, self.url, *host, "--port", str(free_port()), "--webui-port",
+                 str(free_port()), "--cores", str(self.cores), "--memory", "1g",
+                 "--work-dir", str(self.directory / "work")],
+            )  # fmt: skip
+            if not self._worker_registered(timeout_s):
+                raise RuntimeError(f"the Spark cluster did not start:\n{self.logs()}")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _worker_registered(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if any(process.poll() is not None for process in self._processes):
-                break
+                return False
             if self._alive_workers() >= 1:
-                return
+                return True
             time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"the Spark cluster did not start:\n{self.logs()}")
+        return False
 
     def logs(self) -> str:
         """The end of the master's and the worker's logs."""
