@@ -9,9 +9,10 @@ two buffers are pinned (copies at the bus's speed), allocated once per scorer, s
 chunks of a call of `part_users` users, and reused by every later call: a worker scoring part
 after part never touches fresh host memory (on an H100 machine, first-touching the 600 MB
 result of 10^5 users took 0.13-0.36 s, while the card's whole job takes 0.04 s; BENCHMARKS.md).
-The exact order is made on the device; whether a chunk holds equal scores is read from a
-flag copied to the host, by the time the next chunk is already queued, so the card does not
-wait for the host.
+The exact order is made on the device. A chunk's copy to the host is queued right behind its
+top-k; whether the chunk holds equal scores is read from a flag copied to the host with it, and
+only then, in the rare chunk that does, are its tied rows ordered and copied again. So the card
+never waits for the host, and a call of one chunk waits for it once.
 """
 
 from __future__ import annotations
@@ -81,7 +82,11 @@ class TorchScorer(Scorer):
         return self._buffers
 
     def blocks(self, weights: NDArray[np.float64]) -> Blocks:
-        """Chunk after chunk of users, each block in one of the two reused host buffers."""
+        """Chunk after chunk of users, each block in one of the two reused host buffers.
+
+        A chunk's copy to the host is queued right behind its top-k, before the host has
+        read whether the chunk holds equal scores; the caller reads a block while the card
+        copies the next chunk and computes the one after it."""
         if not weights.shape[0]:
             return
         step = self.chunk_rows(weights.shape[0])
@@ -89,25 +94,21 @@ class TorchScorer(Scorer):
         buffers = self._host_buffers(min(step, weights.shape[0]))
         lanes = self._lanes
         users = lanes.upload(weights[chunks[0]])
-        selected: deque[_Selected] = deque()
-        copied: deque[_Copied] = deque()
+        queued: deque[_Queued] = deque()
         for index, rows in enumerate(chunks):
             with lanes.computing(users):
-                selected.append(self._select(rows, users))
+                selected = self._select(rows, users)
             if index + 1 < len(chunks):
                 users = lanes.upload(weights[chunks[index + 1]])
-            if len(selected) == 2:  # the older chunk is finished while this one computes
-                copied.append(self._finish(selected.popleft(), buffers[(index - 1) % 2]))
-            if len(copied) == 2:
-                yield copied.popleft().wait()
-        while selected:
-            copied.append(self._finish(selected.popleft(), buffers[(len(chunks) - 1) % 2]))
-        while copied:
-            yield copied.popleft().wait()
+            if len(queued) == 2:  # this chunk's buffer holds the block of two chunks ago
+                yield self._checked(queued.popleft())
+            queued.append(_Queued(selected, self._download(selected, buffers[index % 2])))
+        while queued:
+            yield self._checked(queued.popleft())
 
     def _select(self, rows: slice, users: torch.Tensor) -> _Selected:
-        """Queue the scores and each row's k + 1 best, sorted by score (ties unordered), and
-        the copy to the host of whether any row holds equal neighbouring scores."""
+        """Queue the scores, each row's k + 1 best sorted by score (ties unordered), and the
+        copy to the host of whether any row holds equal neighbouring scores."""
         torch = self._torch
         scores = users @ self._items_t
         if self.k == self.n_items:
@@ -119,16 +120,27 @@ class TorchScorer(Scorer):
         tied = equal.any(dim=1)
         flag = torch.empty(1, dtype=torch.bool, pin_memory=self.device.type == "cuda")
         flag.copy_(tied.any().reshape(1), non_blocking=True)
-        return _Selected(rows, scores, values, picked, equal, tied, flag, self._lanes.mark())
+        return _Selected(rows, scores, values, picked, equal, tied, flag)
 
-    def _finish(self, chunk: _Selected, buffer: _HostBuffer) -> _Copied:
-        """Give the rows with equal neighbouring scores the exact order, then queue the copy
-        of the chunk's (int32 items, scores) into `buffer`."""
-        k, torch = self.k, self._torch
-        _Lanes.wait(chunk.flagged)
-        picked, values = chunk.picked, chunk.values
+    def _download(self, chunk: _Selected, buffer: _HostBuffer) -> _Copy:
+        """Queue the copy of the chunk's k best (items as int32, scores) into `buffer`, after
+        the flag's copy on the compute stream."""
+        k = self.k
         with self._lanes.computing(None):
-            if bool(chunk.flag[0]):  # rare with real-valued factors
+            items, scores = chunk.picked[:, :k].to(self._torch.int32), chunk.values[:, :k]
+            scores = scores.contiguous()
+            ready = self._lanes.mark()
+        return _Copy(buffer, self._lanes.download(items, scores, ready, buffer))
+
+    def _checked(self, queued: _Queued) -> tuple[slice, TopRows]:
+        """The chunk's block once it has arrived; rows with equal neighbouring scores are
+        first given the exact order and copied again (rare with real-valued factors)."""
+        k, torch = self.k, self._torch
+        chunk, copy = queued
+        _Lanes.wait(copy.copied)  # the flag was copied before the copy's start
+        if bool(chunk.flag[0]):
+            picked, values = chunk.picked, chunk.values
+            with self._lanes.computing(None):
                 tied = chunk.tied.nonzero().flatten()
                 # The k-th score ties with the (k+1)-th: ties beyond the k + 1 picked may belong
                 # in the top k, so these rows are selected again with a full stable sort.
@@ -138,9 +150,10 @@ class TorchScorer(Scorer):
                     picked[cut, :k] = full.indices[:, :k]
                 picked[tied, :k] = _tie_order(values[tied, :k], picked[tied, :k], self.n_items)
             # The k best scores themselves do not depend on which tied items were picked.
-            items, scores = picked[:, :k].to(torch.int32), values[:, :k].contiguous()
-            ready = self._lanes.mark()
-        return _Copied(chunk.rows, buffer, self._lanes.download(items, scores, ready, buffer))
+            copy = self._download(chunk, copy.buffer)
+            _Lanes.wait(copy.copied)
+        n = chunk.rows.stop - chunk.rows.start
+        return chunk.rows, TopRows(copy.buffer.items[:n].numpy(), copy.buffer.scores[:n].numpy())
 
 
 class _HostBuffer(NamedTuple):
@@ -158,7 +171,7 @@ class _HostBuffer(NamedTuple):
 
 
 class _Selected(NamedTuple):
-    """One chunk selected on the device, its exact order not made yet."""
+    """One chunk selected on the device, its exact order not checked yet."""
 
     rows: slice
     scores: torch.Tensor
@@ -167,21 +180,20 @@ class _Selected(NamedTuple):
     equal: torch.Tensor
     tied: torch.Tensor
     flag: torch.Tensor  # on the host: whether any row of the chunk is tied
-    flagged: Any  # the compute stream's event after the flag's copy (None on a CPU)
 
 
-class _Copied(NamedTuple):
-    """One chunk's result on its way into a host buffer."""
+class _Copy(NamedTuple):
+    """A chunk's k best on their way into a host buffer."""
 
-    rows: slice
     buffer: _HostBuffer
     copied: Any  # the copy stream's event after the copy (None on a CPU)
 
-    def wait(self) -> tuple[slice, TopRows]:
-        """The block, once it has arrived."""
-        _Lanes.wait(self.copied)
-        n = self.rows.stop - self.rows.start
-        return self.rows, TopRows(self.buffer.items[:n].numpy(), self.buffer.scores[:n].numpy())
+
+class _Queued(NamedTuple):
+    """A selected chunk and its queued copy."""
+
+    chunk: _Selected
+    copy: _Copy
 
 
 def _tie_order(values: torch.Tensor, picked: torch.Tensor, n_items: int) -> torch.Tensor:
