@@ -8,6 +8,10 @@ over the user's training events: the posterior mean the online service keeps (pr
 prior precision lambda). A prior is one vector for everyone (the population mean) or one
 row per user. The same pass scores each user's held-out events, so one Spark job yields the
 squared errors of every choice; weights come back only for the users asked for.
+
+Asked for (`with_grams`), each kept user's Gram matrix sum x x^T comes back too (packed upper
+triangle, float32): plus lambda I it is the precision of that posterior, which a snapshot
+publishes so that the online head continues it exactly (docs/snapshot_format.md).
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from pyspark.sql import functions as sf
 
 from batch.prepare import ITEM, REWARD, USER
 from batch.splits import TEST
+from velox.posterior import pack_upper
 
 _CHUNK_USERS = 1024
-Packed = tuple[bytes, bytes, bytes, bytes, bytes, bytes]
+Packed = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
 Choice = tuple[int, float]  # (index of the prior, lambda)
 
 
@@ -44,6 +49,9 @@ class HeadFit:
     test_sse: NDArray[np.float64]
     n_train: int
     n_test: int
+    grams: NDArray[np.float32] | None = None
+    """Per kept user, sum x x^T over its training events, packed upper (velox.posterior.pack_upper);
+    None unless asked for."""
 
     def rmse(self, which: str = "test") -> NDArray[np.float64]:
         """RMSE per choice on the held-out (`test`) or the training (`train`) events."""
@@ -72,6 +80,7 @@ def _solve_chunk(
     priors: list[NDArray[np.float64]],
     keep: NDArray[np.bool_],
     choices: Sequence[Choice],
+    with_grams: bool,
 ) -> Packed:
     dim = features.shape[1]
     users = np.array([row[USER] for row in rows], dtype=np.int64)
@@ -100,6 +109,7 @@ def _solve_chunk(
                 sse[side] += np.einsum("ij,ij->j", errors, errors)
     held_out = np.array([sum(len(row["test_i"]) for row in rows)], dtype=np.int64)
     kept = keep[users]
+    packed_grams = pack_upper(gram[kept]).astype(np.float32) if with_grams else np.empty(0)
     return (
         users.tobytes(),
         counts.tobytes(),
@@ -107,21 +117,22 @@ def _solve_chunk(
         weights[kept].tobytes(),
         sse.tobytes(),
         held_out.tobytes(),
+        packed_grams.tobytes(),
     )
 
 
 def _solve_partition(
-    rows: Iterable[Any], shared: _Shared, choices: Sequence[Choice]
+    rows: Iterable[Any], shared: _Shared, choices: Sequence[Choice], with_grams: bool
 ) -> Iterator[Packed]:
     features, priors, keep = shared.arrays()
     chunk: list[Any] = []
     for row in rows:
         chunk.append(row)
         if len(chunk) == _CHUNK_USERS:
-            yield _solve_chunk(chunk, features, priors, keep, choices)
+            yield _solve_chunk(chunk, features, priors, keep, choices, with_grams)
             chunk = []
     if chunk:
-        yield _solve_chunk(chunk, features, priors, keep, choices)
+        yield _solve_chunk(chunk, features, priors, keep, choices, with_grams)
 
 
 def _user_lists(frame: DataFrame) -> DataFrame:
@@ -148,11 +159,14 @@ def fit_heads(
     choices: Sequence[Choice],
     n_users: int,
     keep: NDArray[np.bool_] | None = None,
+    with_grams: bool = False,
 ) -> HeadFit:
     """Solve every user's ridge head on `frame` (u, i, r, test) for each (prior, lambda).
 
     Each prior is a `(d,)` vector or an `(n_users, d)` matrix. Weights come back for the users
     where `keep` is true (default: all, in user order); every user of `frame` is scored.
+    With `with_grams`, also each kept user's Gram matrix (`HeadFit.grams`; zero for a user
+    without training events).
     """
     wanted = np.ones(n_users, dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
     dim = features.shape[1]
@@ -168,7 +182,9 @@ def fit_heads(
     try:
         packed = (
             _user_lists(frame)
-            .rdd.mapPartitions(lambda rows: _solve_partition(rows, broadcast.value, plan))
+            .rdd.mapPartitions(
+                lambda rows: _solve_partition(rows, broadcast.value, plan, with_grams)
+            )
             .collect()
         )
     finally:
@@ -182,7 +198,8 @@ def fit_heads(
     counts = np.zeros(n_users, dtype=np.int64)
     sse = np.zeros((2, len(plan)))
     n_test = 0
-    for users_b, counts_b, kept_b, weights_b, sse_b, held_out_b in packed:
+    grams = np.zeros((len(users), dim * (dim + 1) // 2), dtype=np.float32) if with_grams else None
+    for users_b, counts_b, kept_b, weights_b, sse_b, held_out_b, grams_b in packed:
         chunk_users = np.frombuffer(users_b, dtype=np.int64)
         counts[chunk_users] = np.frombuffer(counts_b, dtype=np.int64)
         kept = np.frombuffer(kept_b, dtype=np.int64)
@@ -190,6 +207,8 @@ def fit_heads(
         weights[:, row_of[kept]] = chunk.transpose(1, 0, 2)
         sse += np.frombuffer(sse_b, dtype=np.float64).reshape(2, len(plan))
         n_test += int(np.frombuffer(held_out_b, dtype=np.int64)[0])
+        if grams is not None:
+            grams[row_of[kept]] = np.frombuffer(grams_b, dtype=np.float32).reshape(len(kept), -1)
     return HeadFit(
         choices=plan,
         users=users,
@@ -199,4 +218,5 @@ def fit_heads(
         test_sse=sse[1],
         n_train=int(counts.sum()),
         n_test=n_test,
+        grams=grams,
     )

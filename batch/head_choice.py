@@ -108,9 +108,14 @@ def fit_chosen(
     fitted: FeatureModel,
     choice: HeadChoice,
     keep: NDArray[np.bool_] | None = None,
+    with_grams: bool = False,
 ) -> TrainedModel:
-    """The chosen head's user weights over `fitted` (its features), exposure term included."""
-    model = fit_users(frame, n_users, fitted, [(choice.prior, choice.multiplier)], keep=keep)
+    """The chosen head's user weights over `fitted` (its features), exposure term included,
+    and with `with_grams` the users' Gram matrices (the published head's precision, less λI)."""
+    model = fit_users(
+        frame, n_users, fitted, [(choice.prior, choice.multiplier)], keep=keep,
+        with_grams=with_grams,
+    )  # fmt: skip
     return replace(
         model, user_weights=choice.user_weights(fitted, model, model.user_weights[0])[None]
     )

@@ -148,7 +148,7 @@ def run_protocol(
             for name, frame in testing.items()
         }
         final = choice.features(fitted["all"])
-        tasks["model"] = partial(fit_chosen, everything, shape[0], final, choice)
+        tasks["model"] = partial(fit_chosen, everything, shape[0], final, choice, with_grams=True)
         done = concurrently(tasks)
     for frame in parts.values():
         frame.unpersist()

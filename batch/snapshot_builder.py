@@ -90,6 +90,7 @@ def build_snapshot_data(
         user_ids=user_ids,
         user_weights=model.user_weights[0].astype(np.float32),
         user_counts=model.user_counts,
+        user_grams=model.user_grams,
         prior_mean=found.prior_mean,
         lam=model.lams[0],
         noise_std=float(model.train_rmse[0]),

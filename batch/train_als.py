@@ -134,6 +134,9 @@ class TrainedModel:
     user_counts: NDArray[np.int64]
     train_rmse: NDArray[np.float64]
     test_rmse: NDArray[np.float64]
+    user_grams: NDArray[np.float32] | None = None
+    """Per user of `users`, sum x x^T over its training events, packed upper (batch.head):
+    lambda I plus it is the precision of a one-choice head's posterior; None unless asked for."""
 
 
 def als_settings(options: TrainOptions) -> AlsSettings:
@@ -278,12 +281,14 @@ def fit_users(
     features: FeatureModel,
     choices: Sequence[Choice] = CHOICES,
     keep: NDArray[np.bool_] | None = None,
+    with_grams: bool = False,
 ) -> TrainedModel:
     """User weights over `features` for each (prior, m): lambda = m * lambda_EB.
 
     Heads are fitted on the training rows of `frame` and score its held-out rows; weights are
-    kept for the users where `keep` is true (default all). Implicit models keep their ALS
-    user weights (one choice: lambda_EB).
+    kept for the users where `keep` is true (default all), with their Gram matrices if asked
+    (`with_grams`). Implicit models keep their ALS user weights (one choice: lambda_EB; no
+    Gram matrices: their weights are not a ridge posterior over the features).
     """
     if features.implicit_counts is not None:
         users = np.arange(n_users) if keep is None else np.flatnonzero(keep)
@@ -299,7 +304,7 @@ def fit_users(
         )
     priors = [features.prior_mean, features.own_weights]
     plan = [(PRIORS.index(prior), m * features.lam_eb) for prior, m in choices]
-    head = fit_heads(frame, features.item_features, priors, plan, n_users, keep)
+    head = fit_heads(frame, features.item_features, priors, plan, n_users, keep, with_grams)
     return TrainedModel(
         features=features,
         choices=tuple(choices),
@@ -309,4 +314,5 @@ def fit_users(
         user_counts=head.counts,
         train_rmse=head.rmse("train"),
         test_rmse=head.rmse("test") if head.n_test else np.full(len(plan), np.nan),
+        user_grams=head.grams,
     )

@@ -1,7 +1,8 @@
 """The two Arrow tables of a snapshot, built from numpy at publish and read back at load.
 
 `items.arrow`: `item_id` string, `features` fixed_size_list<float32, d>, then the attributes.
-`users.arrow`: `user_id` string, `w` fixed_size_list<float32, d>, `count` int64.
+`users.arrow`: `user_id` string, `w` fixed_size_list<float32, d>, `count` int64, and optionally
+`gram` fixed_size_list<float32, d(d+1)/2> (each user's Σ x xᵀ, packed upper triangle).
 Each is written as ONE record batch, so that reading it maps every column without copying
 (spec: docs/snapshot_format.md). The same checks run at publish and at load.
 """
@@ -116,8 +117,11 @@ def build_items(ids: Any, features: Any, attributes: pa.Table | None) -> pa.Reco
     return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
-def build_users(ids: Any, weights: Any, counts: Any, dim: int) -> pa.RecordBatch:
-    """The `users.arrow` batch (it may have no rows: a model need not know any user)."""
+def build_users(
+    ids: Any, weights: Any, counts: Any, dim: int, grams: Any | None = None
+) -> pa.RecordBatch:
+    """The `users.arrow` batch (it may have no rows: a model need not know any user), with the
+    `gram` column when `grams` is given."""
     id_column = id_array(ids, "user")
     check_factors(weights, "user weights", len(id_column), dim)
     counts = np.asarray(counts)
@@ -128,7 +132,34 @@ def build_users(ids: Any, weights: Any, counts: Any, dim: int) -> pa.RecordBatch
     if len(counts) and counts.min() < 0:
         raise InvalidFactorsError("user counts must not be negative")
     arrays = [id_column, _factor_list(weights), pa.array(counts.astype(np.int64, copy=False))]
-    return pa.RecordBatch.from_arrays(arrays, names=["user_id", "w", "count"])
+    names = ["user_id", "w", "count"]
+    if grams is not None:
+        check_grams(grams, len(id_column), dim)
+        arrays.append(_factor_list(grams))
+        names.append(GRAM)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+GRAM = "gram"
+"""The optional users.arrow column of each user's Gram matrix (packed upper triangle)."""
+
+
+def check_grams(grams: Any, rows: int, dim: int) -> None:
+    """Refuse Gram matrices that are not finite float32 packed triangles with a diagonal >= 0
+    (a Gram matrix's diagonal entries are sums of squares)."""
+    check_factors(grams, "user Gram matrices", rows, dim * (dim + 1) // 2)
+    diagonal = np.arange(1, dim + 1).cumsum() - 1  # (j, j) in the packed column-major order
+    if rows and grams[:, diagonal].min() < 0:
+        raise InvalidFactorsError("user Gram matrices have a negative diagonal entry")
+
+
+def read_grams(batch: pa.RecordBatch, dim: int) -> NDArray[np.float32] | None:
+    """The users' `gram` column (4th) as a zero-copy (n, d(d+1)/2) float32 view, or None."""
+    if batch.num_columns < 4:
+        return None
+    grams = _float32_column(batch, 3, GRAM, dim * (dim + 1) // 2, "user Gram")
+    check_grams(grams, batch.num_rows, dim)
+    return grams
 
 
 def read_ids(batch: pa.RecordBatch, name: str, what: str) -> NDArray[np.object_]:
@@ -143,22 +174,29 @@ def read_ids(batch: pa.RecordBatch, name: str, what: str) -> NDArray[np.object_]
 
 def read_factors(batch: pa.RecordBatch, name: str, dim: int, what: str) -> NDArray[np.float32]:
     """The factor column (column 1) of a loaded batch as a zero-copy (n, dim) float32 view."""
-    if batch.num_columns < 2 or batch.schema.names[1] != name:
-        raise InvalidFactorsError(f"{what} table has no {name!r} column in second place")
-    factors = batch.column(1)
+    return _float32_column(batch, 1, name, dim, what)
+
+
+def _float32_column(
+    batch: pa.RecordBatch, index: int, name: str, size: int, what: str
+) -> NDArray[np.float32]:
+    """Column `index`, named `name`, of fixed_size_list<float32, size> as an (n, size) view."""
+    if batch.num_columns <= index or batch.schema.names[index] != name:
+        raise InvalidFactorsError(f"{what} table has no {name!r} column in place {index + 1}")
+    factors = batch.column(index)
     kind = factors.type
     if not (
         pa.types.is_fixed_size_list(kind)
-        and kind.list_size == dim
+        and kind.list_size == size
         and kind.value_type == pa.float32()
         and factors.null_count == 0
         and factors.values.null_count == 0
     ):
         raise InvalidFactorsError(
             f"{what} factors have type {kind} (nulls: {factors.null_count}), expected "
-            f"fixed_size_list<float32, {dim}> without nulls"
+            f"fixed_size_list<float32, {size}> without nulls"
         )
     matrix: NDArray[np.float32] = (
-        factors.flatten().to_numpy(zero_copy_only=True).reshape(len(factors), dim)
+        factors.flatten().to_numpy(zero_copy_only=True).reshape(len(factors), size)
     )
     return matrix

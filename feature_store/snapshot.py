@@ -18,7 +18,14 @@ from safetensors import SafetensorError
 from safetensors.numpy import load as safetensors_load
 
 from feature_store.ann_index import AnnIndex, AnnParams, load_index
-from feature_store.arrow_tables import check_factors, read_factors, read_ids, row_index
+from feature_store.arrow_tables import (
+    GRAM,
+    check_factors,
+    read_factors,
+    read_grams,
+    read_ids,
+    row_index,
+)
 from feature_store.errors import InvalidFactorsError, SnapshotCorruptError
 from feature_store.item_columns import to_item_columns
 from feature_store.layout import TOWER_SPEC, WEIGHTS
@@ -29,6 +36,7 @@ from feature_store.tower.spec import TowerSpec
 from velox.catalog import ItemMatrix
 from velox.errors import NonFiniteError
 from velox.filters import FilterCache, ItemColumns
+from velox.posterior import unpack_upper
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +57,8 @@ class Snapshot:
     model_weights: dict[str, NDArray[Any]] | None
     ann: AnnIndex | None = None
     tower_spec: TowerSpec | None = None
+    user_grams: NDArray[np.float32] | None = None
+    """Per user row, Σ x xᵀ of its batch head (packed upper triangle), if the snapshot has it."""
 
     @property
     def model(self) -> str:
@@ -86,6 +96,16 @@ class Snapshot:
         known: NDArray[np.float64] = self.user_weights[row].astype(np.float64)
         return known
 
+    def precision_for(self, user_id: str) -> NDArray[np.float64] | None:
+        """λI + the user's Gram matrix: the precision of its batch head, the online prior's
+        (None for a user not in `users.arrow` or a snapshot without Gram matrices)."""
+        row = self.user_index.get(user_id)
+        if row is None or self.user_grams is None:
+            return None
+        precision = unpack_upper(self.user_grams[row], self.dim)
+        precision[np.diag_indices(self.dim)] += self.lam
+        return precision
+
 
 def load_snapshot(root: str, model: str, version: int, *, verify: bool = True) -> Snapshot:
     """Load `<root>/<model>/v<version>`; `root` is a local path or a pyarrow filesystem URI."""
@@ -114,9 +134,15 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
     user_ids = read_ids(users, "user_id", "user")
     user_weights = read_factors(users, "w", dim, "user")
     check_factors(user_weights, "user weights", len(user_ids), dim)
-    counts = users.column(2) if users.num_columns == 3 else None
-    if users.schema.names[2:] != ["count"] or counts is None or counts.type != pa.int64():
-        raise InvalidFactorsError(f"{label}: users.arrow must end with a count int64 column")
+    counts = users.column(2) if users.num_columns in (3, 4) else None
+    if (
+        users.schema.names[2:] not in (["count"], ["count", GRAM])
+        or counts is None
+        or (counts.type != pa.int64())
+    ):
+        raise InvalidFactorsError(
+            f"{label}: users.arrow must have a count int64 column after w, then optionally {GRAM}"
+        )
     user_counts = counts.to_numpy(zero_copy_only=False)
     if counts.null_count or (len(user_counts) and user_counts.min() < 0):
         raise InvalidFactorsError(f"{label}: user counts must be integers >= 0")
@@ -149,6 +175,7 @@ def build_snapshot(files: SnapshotFiles) -> Snapshot:
         prior_mean=prior_mean,
         model_weights=weights,
         tower_spec=tower,
+        user_grams=read_grams(users, dim),
     )
 
 

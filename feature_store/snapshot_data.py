@@ -51,6 +51,10 @@ class SnapshotData:
     user_ids: list[str] | NDArray[Any]
     user_weights: NDArray[np.float32]
     user_counts: NDArray[np.int64]
+    user_grams: NDArray[np.float32] | None = None
+    """Per user, Σ x xᵀ over its training events (packed upper triangle, `users.arrow`'s
+    `gram`): λI plus it is the precision of the user's batch head, which the online head
+    continues (docs/snapshot_format.md). None: the online prior is λI around `w`."""
     prior_mean: NDArray[np.floating[Any]]
     lam: float
     noise_std: float
@@ -69,7 +73,9 @@ class SnapshotData:
         self._check_scalars()
         items = build_items(self.item_ids, self.item_features, self.item_attributes)
         dim = int(self.item_features.shape[1])
-        users = build_users(self.user_ids, self.user_weights, self.user_counts, dim)
+        users = build_users(
+            self.user_ids, self.user_weights, self.user_counts, dim, self.user_grams
+        )
         self._check_tower(dim)
         return SnapshotTables(
             items=items,

@@ -24,6 +24,19 @@ from velox.state_codec import decode_state
 
 PRIOR_CACHE_USERS = 16_384
 """How many known users' re-centred priors a served model keeps (about 1 KB each at d = 18)."""
+CARRIED_PRIOR_CACHE_BYTES = 64 << 20
+"""Memory for cached carried priors (each owns its precision and square root: about 14 KB at
+d = 34), which bounds how many a served model keeps when its snapshot has Gram matrices."""
+
+
+def prior_cache_users(snapshot: Snapshot) -> int:
+    """How many known users' priors to cache: PRIOR_CACHE_USERS re-centred ones (they share the
+    population prior's arrays), or as many carried ones as fit CARRIED_PRIOR_CACHE_BYTES."""
+    if snapshot.user_grams is None:
+        return PRIOR_CACHE_USERS
+    dim = snapshot.dim
+    each = 8 * (dim * (dim + 1) // 2 + dim * dim + 2 * dim)
+    return max(256, min(PRIOR_CACHE_USERS, CARRIED_PRIOR_CACHE_BYTES // each))
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,11 +56,12 @@ class ServedModel:
     _known_prior: Callable[[str], UserPosterior] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        # A known user's prior is the shared prior re-centred on its batch-trained w0: cached
-        # because building it (copy, finiteness check) was ~7 % of /predict's CPU when most
-        # visitors have no stored state yet. Sharing is safe: a re-centred prior's covariance
-        # is read-only, so its first `update` copies every buffer (UserPosterior._own_buffers).
-        cached = lru_cache(maxsize=PRIOR_CACHE_USERS)(self._recentred_prior)
+        # A known user's prior is its batch head's posterior (`_known_user_prior`): cached
+        # because building it (copy, finiteness check; a factorisation for a carried one) was
+        # ~7 % of /predict's CPU when most visitors have no stored state yet. Sharing is safe:
+        # a known user's prior's arrays are read-only, so its first `update` copies every
+        # buffer (UserPosterior._own_buffers).
+        cached = lru_cache(maxsize=prior_cache_users(self.snapshot))(self._known_user_prior)
         object.__setattr__(self, "_known_prior", cached)
 
     @classmethod
@@ -80,7 +94,15 @@ class ServedModel:
         return self.snapshot.version
 
     def prior(self, user: str) -> UserPosterior:
-        """The prior of `user`: batch-trained w0 if the snapshot knows the user.
+        """The prior of `user`: its batch head's posterior if the snapshot knows the user, else
+        the population prior.
+
+        A known user's prior has mean w0 (its row of users.arrow) and, when the snapshot has
+        Gram matrices, precision λI + Σ x xᵀ over the user's training events: the batch head's
+        own, so later events continue that posterior (for a head without the exposure term,
+        prior plus events is exactly the ridge over all of them) instead of outweighing a
+        heavy user's history. Without them the precision is λI (snapshots before the Gram
+        column, implicit models).
 
         Priors are shared (unknown users share one object, known ones a cached object each);
         callers that update one must `copy()` it.
@@ -89,8 +111,17 @@ class ServedModel:
             return self.population_prior
         return self._known_prior(user)
 
-    def _recentred_prior(self, user: str) -> UserPosterior:
-        return self.population_prior.recentred(self.snapshot.w0_for(user))
+    def _known_user_prior(self, user: str) -> UserPosterior:
+        w0 = self.snapshot.w0_for(user)
+        precision = self.snapshot.precision_for(user)
+        if precision is None:
+            return self.population_prior.recentred(w0)
+        prior = UserPosterior.from_precision(
+            w0, precision, self.snapshot.lam, self.snapshot.noise_std
+        )
+        for array in prior.packed_parts():  # shared: an update must copy them first
+            array.flags.writeable = False
+        return prior
 
     def cutoff_for(self, user: str) -> LogId:
         """The last entry of the user's log partition that this snapshot's training saw."""

@@ -85,8 +85,15 @@ def test_observed_reward_moves_the_score_to_the_closed_form(
             assert answer.status_code == 200, answer.text
         after = client.get("/predict", params={"user": user, "item": item}).json()
 
+    # The prior is the batch head's posterior: mean w0, precision λI + the user's Gram matrix.
+    precision = snapshot.precision_for(user)
+    assert precision is not None
     observed = np.vstack([x, x])
-    w = closed_form_mean(w0, snapshot.lam, observed, np.array(rewards))
+    rhs = precision @ w0 + observed.T @ np.array(rewards)
+    w = np.linalg.solve(precision + observed.T @ observed, rhs)
     expected = float(x @ w)
+    # Without the Gram matrix (λI around w0) the same events would move the score further.
+    isotropic = float(x @ closed_form_mean(w0, snapshot.lam, observed, np.array(rewards)))
+    assert abs(expected - float(x @ w0)) < abs(isotropic - float(x @ w0))
     assert after["score"] == pytest.approx(expected, rel=1e-5)
     assert after["score"] != pytest.approx(before["score"], rel=1e-3)

@@ -34,7 +34,14 @@ from scipy.linalg import blas, lapack  # type: ignore[import-untyped]
 
 from velox.errors import DimensionError, InvalidInputError, NonFiniteError
 
-__all__ = ["MAX_ABS_REWARD", "REFRESH_EVERY", "UserPosterior", "closed_form_mean"]
+__all__ = [
+    "MAX_ABS_REWARD",
+    "REFRESH_EVERY",
+    "UserPosterior",
+    "closed_form_mean",
+    "pack_upper",
+    "unpack_upper",
+]
 
 MAX_ABS_REWARD = 1e12
 """The largest |reward| an update accepts: beyond it a mean could overflow float32 scores."""
@@ -54,6 +61,44 @@ def _packed_upper_index(dim: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     rows, cols = np.triu_indices(dim)
     order = np.lexsort((rows, cols))
     return rows[order], cols[order]
+
+
+def pack_upper(matrices: ArrayLike) -> FloatArray:
+    """The upper triangles of symmetric (..., d, d) matrices, BLAS packed column-major.
+
+    The order the state codec stores A in (and a snapshot its users' Gram matrices):
+    (0,0), (0,1), (1,1), (0,2), ...
+
+    >>> pack_upper([[1.0, 2.0], [2.0, 3.0]]).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    full = np.asarray(matrices, dtype=np.float64)
+    rows, cols = _packed_upper_index(full.shape[-1])
+    return np.ascontiguousarray(full[..., rows, cols])
+
+
+def unpack_upper(packed: ArrayLike, dim: int) -> FloatArray:
+    """The symmetric (..., d, d) matrices whose packed upper triangles are `packed`.
+
+    >>> unpack_upper([1.0, 2.0, 3.0], 2).tolist()
+    [[1.0, 2.0], [2.0, 3.0]]
+    """
+    values = np.asarray(packed, dtype=np.float64)
+    if values.shape[-1] != dim * (dim + 1) // 2:
+        raise DimensionError(
+            f"a packed triangle of dimension {dim} has {dim * (dim + 1) // 2} "
+            f"entries, got {values.shape[-1]}"
+        )
+    rows, cols = _packed_upper_index(dim)
+    full = np.empty((*values.shape[:-1], dim, dim))
+    full[..., rows, cols] = values
+    full[..., cols, rows] = values
+    return full
+
+
+def _factorises(matrix: FloatArray) -> bool:
+    """Whether a Cholesky factorisation of `matrix` succeeds (it is positive definite)."""
+    return bool(lapack.dpotrf(matrix, lower=0, clean=0)[1] == 0)
 
 
 def _positive(name: str, value: float) -> float:
@@ -133,6 +178,71 @@ class UserPosterior:
             mean=mean,
             sqrt_cov=sqrt_cov,
         )
+
+    @classmethod
+    def from_precision(
+        cls, mean: ArrayLike, precision: ArrayLike, lam: float, noise_std: float = 1.0
+    ) -> UserPosterior:
+        """A prior with mean `mean` and a positive definite precision A = `precision` (count 0).
+
+        Why: a known user's batch head is itself a posterior, N(w, noise² A⁻¹) with
+        A = λI + Σ x xᵀ over the user's training events. Starting the online posterior there,
+        instead of at N(w, noise²/λ I), carries the evidence of those events, so the prior plus
+        later events equals the ridge over all of them (for a head without the exposure term)
+        and a heavy user's history is not outweighed by a few new ratings. Only the upper
+        triangle of `precision` is read. Such a prior must not be `recentred` (that assumes
+        A = λI). The floor is certified by Cholesky factorisations: about λ when A ⪰ λI up to
+        the rounding of a float32-published Gram matrix (a margin of 1e-6 · trace A), and the
+        result's `lam` is the given λ or, if lower, that floor.
+
+        >>> p = UserPosterior.from_precision([1.0, 0.0], [[2.0, 0.0], [0.0, 1.0]], lam=1.0)
+        >>> p.update([1.0, 0.0], reward=4.0)
+        >>> p.mean().round(12).tolist(), p.statistic_b().tolist()
+        ([2.0, 0.0], [6.0, 0.0])
+        """
+        start = cls.prior(mean, lam, noise_std)
+        dim = start.dim
+        matrix = np.array(precision, dtype=np.float64)
+        if matrix.shape != (dim, dim):
+            raise DimensionError(f"precision must have shape ({dim}, {dim}), got {matrix.shape}")
+        rows, cols = _packed_upper_index(dim)
+        a_packed = np.ascontiguousarray(matrix[rows, cols])
+        if not np.all(np.isfinite(a_packed)):
+            raise NonFiniteError("precision contains NaN or infinity")
+        full = np.empty((dim, dim), order="F")
+        full[rows, cols] = full[cols, rows] = a_packed
+        chol, info = lapack.dpotrf(full, lower=0, clean=1)
+        if info != 0:
+            raise InvalidInputError("precision must be positive definite")
+        inv_chol, info = lapack.dtrtri(chol, lower=0, overwrite_c=1)
+        if info != 0:
+            raise InvalidInputError("precision is singular")
+        posterior = cls(
+            lam=start.lam,
+            noise_std=start.noise_std,
+            count=0,
+            floor=0.0,
+            a_packed=a_packed,
+            b=full @ start.mean(),
+            mean=np.array(start.mean()),
+            sqrt_cov=np.asfortranarray(inv_chol),
+        )
+        # A factorisation proves the floor λ (a full-rank Gram matrix) or λ less a margin for
+        # float32 rounding; only when both fail is one certified from the spectrum (A need not
+        # be ⪰ λI to be a prior).
+        margin = 1e-6 * float(np.trace(full))
+        for floor in (start.lam, start.lam - margin):
+            if floor > 0.0 and _factorises(full - floor * np.eye(dim)):
+                posterior._floor = floor
+                break
+        else:
+            posterior._floor = posterior._certified_floor()
+        if posterior._floor <= 0.0:
+            raise InvalidInputError("precision is too ill-conditioned to certify a floor")
+        # λ is the isotropic part of the prior, at most the floor (the state codec checks it):
+        # below the given λ only by the rounding margin, for a rank-deficient Gram matrix.
+        posterior._lam = min(posterior._lam, posterior._floor)
+        return posterior
 
     def recentred(self, w0: ArrayLike) -> UserPosterior:
         """This prior with mean `w0`, sharing its covariance read-only (O(d), no factorisation).

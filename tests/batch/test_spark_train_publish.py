@@ -107,6 +107,10 @@ def test_batch_weights_are_the_chosen_ridge_posterior(
         stored = snapshot.user_weights[row]
         np.testing.assert_allclose(stored, w, rtol=2e-5, atol=2e-6)  # float32 storage
         assert snapshot.user_counts[row] == len(mine)
+        # The online prior's precision is the batch head's own (docs/snapshot_format.md).
+        precision = snapshot.precision_for(user)
+        assert precision is not None
+        np.testing.assert_allclose(precision, lam * np.eye(dim) + x.T @ x, rtol=1e-5, atol=1e-4)
         score = float(snapshot.items.features[0] @ stored)  # the score contract: one dot product
         assert score == pytest.approx(float(features[0] @ w), rel=1e-4)
 

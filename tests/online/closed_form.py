@@ -20,11 +20,16 @@ def load(root: str, model: str = "movies", version: int | None = None) -> Snapsh
 def expected_mean(
     snapshot: Snapshot, user: str, observations: Sequence[tuple[str, float]]
 ) -> NDArray[np.float64]:
-    """w_u = (λI + Σ x xᵀ)⁻¹ (λ w0_u + Σ r x) over `observations` of (item, reward)."""
+    """w_u = (A0 + Σ x xᵀ)⁻¹ (A0 w0_u + Σ r x) over `observations` of (item, reward), with A0
+    = λI + the user's Gram matrix if the snapshot has one (docs/snapshot_format.md), else λI."""
     rows = [snapshot.item_index[item] for item, _ in observations]
     features = snapshot.items.features[rows].astype(np.float64).reshape(len(rows), snapshot.dim)
     rewards = np.array([reward for _, reward in observations], dtype=np.float64)
-    return closed_form_mean(snapshot.w0_for(user), snapshot.lam, features, rewards)
+    precision = snapshot.precision_for(user)
+    if precision is None:
+        return closed_form_mean(snapshot.w0_for(user), snapshot.lam, features, rewards)
+    rhs = precision @ snapshot.w0_for(user) + features.T @ rewards
+    return np.asarray(np.linalg.solve(precision + features.T @ features, rhs), dtype=np.float64)
 
 
 def expected_score(

@@ -54,12 +54,19 @@ def scores(client: httpx.Client, user: str, items: int = 40) -> dict[str, float]
 
 
 def expected_scores(snapshot: Snapshot, user: str, events: Sequence[Logged]) -> dict[str, float]:
-    """Scores under the closed form: prior w0 of `user` in `snapshot` plus `user`'s `events`."""
+    """Scores under the closed form: the prior of `user` in `snapshot` (mean w0, precision
+    λI + the user's Gram matrix if the snapshot has one) plus `user`'s `events`."""
     mine = [event for event in events if event.user == user]
     features = snapshot.items.features.astype(np.float64)
     rows = [snapshot.item_index[event.item] for event in mine]
     rewards = np.array([event.reward for event in mine])
-    mean = closed_form_mean(snapshot.w0_for(user), snapshot.lam, features[rows], rewards)
+    precision = snapshot.precision_for(user)
+    if precision is None:
+        mean = closed_form_mean(snapshot.w0_for(user), snapshot.lam, features[rows], rewards)
+    else:
+        x = features[rows].reshape(-1, snapshot.dim)
+        rhs = precision @ snapshot.w0_for(user) + x.T @ rewards.reshape(-1)
+        mean = np.linalg.solve(precision + x.T @ x, rhs)
     return dict(zip(snapshot.item_ids.tolist(), (features @ mean).tolist(), strict=True))
 
 

@@ -10,7 +10,14 @@ from types import ModuleType
 import pytest
 
 PUBLIC = {
-    "velox.posterior": ["MAX_ABS_REWARD", "REFRESH_EVERY", "UserPosterior", "closed_form_mean"],
+    "velox.posterior": [
+        "MAX_ABS_REWARD",
+        "REFRESH_EVERY",
+        "UserPosterior",
+        "closed_form_mean",
+        "pack_upper",
+        "unpack_upper",
+    ],
     "velox.state_codec": [
         "FORMAT_VERSION",
         "MAGIC",
@@ -45,6 +52,7 @@ PUBLIC = {
 
 POSTERIOR_MEMBERS = {
     "prior",
+    "from_precision",
     "recentred",
     "dim",
     "lam",
