@@ -25,6 +25,9 @@ class ModelKind(StrEnum):
     DEEP = "deep"
 
 
+WARM_FACTORS = ("als", "joint")
+"""`--deep-warm-factors` values: batch.deep.features.WARM_FACTORS (not imported: torch, Spark)."""
+
 ModelOpt = Annotated[
     str | None, typer.Option(help="Model name (default: VELOX_MODEL or 'default').")
 ]
@@ -93,6 +96,13 @@ def train(
     ] = ModelKind.MF,
     epochs: Annotated[int, typer.Option(help="Training epochs of --kind deep.")] = 6,
     device: Annotated[str, typer.Option(help="--kind deep: auto, cpu or cuda.")] = "auto",
+    deep_warm_factors: Annotated[
+        str,
+        typer.Option(
+            help="--kind deep on ratings: als (known items keep ALS's features, the tower is "
+            "distilled onto them) or joint (the two towers trained jointly)."
+        ),
+    ] = "als",
 ) -> None:
     """Train f(x; theta) with Spark, evaluate it, publish a snapshot and promote it if it passes."""
     from batch.options import TrainOptions
@@ -102,6 +112,12 @@ def train(
         raise VeloxError("give exactly one of --dataset NAME or --events PATH")
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter(f"--device must be auto, cpu or cuda, not {device!r}")
+    if deep_warm_factors not in WARM_FACTORS:  # a usage error: one line, exit status 2
+        choices = " or ".join(WARM_FACTORS)
+        typer.echo(
+            f"error: --deep-warm-factors must be {choices}, not {deep_warm_factors!r}", err=True
+        )
+        raise typer.Exit(2)
     settings = _settings(model)
     options = TrainOptions(
         dataset=dataset,
@@ -119,6 +135,7 @@ def train(
         kind=kind.value,
         deep_epochs=epochs,
         device=device,
+        deep_warm_factors=deep_warm_factors,
     )
     run_train(options, settings)
 
