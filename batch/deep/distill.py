@@ -10,8 +10,11 @@ sqrt(training events), as ALS's factors of rarely rated items are mostly regular
 Cross-fitted: on each of `FOLDS` seeded folds of the target items a tower trains on the other
 folds and stops `PATIENCE` epochs after the fold's loss last improved; each item's output from
 the tower that did not fit it is returned (the calibration measures new items' spread on these),
-and the published tower trains on every item for the folds' mean best number of epochs. CUDA
-when available, else the CPU.
+and the published tower trains on every item for the folds' mean best number of epochs. Each
+training is `towers` towers from different initialisations, averaged (batch/deep/averaged.py:
+published as one wider tower): on the ml-100k cold-start splits one initialisation's ordering of
+new items varied widely with the seed, and 3 averaged fitted the out-of-fold targets 0.7-2 %
+better on each of three splits' training items (BENCHMARKS.md, issue 20). CUDA when available, else the CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from batch.deep.averaged import averaged_tower
 from batch.deep.train_torch import pick_device
 from feature_store.tower.encode import EncodedItems
 from feature_store.tower.network import ItemTower, tensors
@@ -31,6 +35,7 @@ from feature_store.tower.spec import TowerSpec
 FOLDS = 5
 PATIENCE = 30
 BATCH_ITEMS = 128
+TOWERS = 3
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,16 @@ class DistillJob:
     weight_decay: float = 1e-5
     device: str = "auto"
     seed: int = 42
+    towers: int = TOWERS
 
 
 @dataclass(frozen=True)
 class DistillResult:
-    """The final tower's state; the folds (target rows) and every target item's output from
-    the fold's tower that did not fit it (zeros without folds); the epochs of the final
-    tower (the folds' mean best); how training went."""
+    """The final (averaged) tower's spec and state; the folds (target rows) and every target
+    item's output from the fold's towers that did not fit it (zeros without folds); the epochs
+    of the final towers (the folds' mean best); how training went."""
 
+    spec: TowerSpec
     tower_state: dict[str, NDArray[np.float32]]
     folds: list[NDArray[np.int64]]
     out_of_fold: NDArray[np.float64]
@@ -80,11 +87,14 @@ def _train(
     fitted: NDArray[np.int64],
     held: NDArray[np.int64],
     epochs: int,
+    init: int = 0,
 ) -> tuple[ItemTower, int, float]:
-    """A tower trained on the `fitted` rows for at most `epochs` epochs; with `held` rows, it
-    stops `PATIENCE` epochs after their loss last improved and keeps the best epoch's weights.
-    Returns the tower, its number of epochs and the held rows' loss (NaN without)."""
-    torch.manual_seed(job.seed + len(held))
+    """A tower (initialisation `init`) trained on the `fitted` rows for at most `epochs`
+    epochs; with `held` rows, it stops `PATIENCE` epochs after their loss last improved and
+    keeps the best epoch's weights. Returns the tower, its number of epochs and the held rows'
+    loss (NaN without)."""
+    seed = job.seed + 1000 * init
+    torch.manual_seed(seed + len(held))
     tower = ItemTower(job.spec, id_rows=1).to(device)
     root = torch.tensor(job.root, dtype=torch.float32, device=device)
     targets = torch.tensor(job.targets, dtype=torch.float32, device=device)
@@ -92,7 +102,7 @@ def _train(
     weights = torch.tensor(given / given.mean(), dtype=torch.float32, device=device)
     inputs = tensors(job.items, device)
     optimizer = torch.optim.AdamW(tower.parameters(), lr=job.lr, weight_decay=job.weight_decay)
-    generator = torch.Generator().manual_seed(job.seed)
+    generator = torch.Generator().manual_seed(seed)
 
     def loss_of(rows: torch.Tensor) -> torch.Tensor:
         error = tower(*(t[rows] for t in inputs)) - targets[rows]
@@ -126,32 +136,49 @@ def _train(
     return tower.eval(), best_epoch, float(best) if len(held) else float("nan")
 
 
+def _loss(job: DistillJob, outputs: NDArray[np.float64]) -> float:
+    """The distillation loss of `outputs` (one row per target item), as `_train` weighs it."""
+    per_item = (((outputs - job.targets) @ job.root) ** 2).sum(axis=1)
+    weights = job.item_weights if job.item_weights is not None else np.ones(len(per_item))
+    return float((per_item * weights).sum() / weights.sum())
+
+
+def _state(tower: ItemTower) -> dict[str, NDArray[np.float32]]:
+    return {k: v.detach().float().cpu().numpy() for k, v in tower.state_dict().items()}
+
+
 def distill_tower(job: DistillJob) -> DistillResult:
-    """Train an `ItemTower` (one id row) so its outputs reproduce `job.targets` (module doc)."""
+    """Train `job.towers` `ItemTower`s (one id row) so that their mean output reproduces
+    `job.targets`, published as one tower (module doc)."""
     device = pick_device(job.device)
     n = job.items.n
     order = np.random.default_rng(job.seed).permutation(n)
     folds = np.array_split(order, FOLDS) if n >= 2 * FOLDS else []
     inputs = tensors(job.items, device)
     out_of_fold = np.zeros_like(job.targets)
-    epochs, losses = [], []
+    epochs = []
     start = time.perf_counter()
     for held in folds:
         fitted = np.setdiff1d(order, held)
-        tower, best, loss = _train(job, device, fitted, held, job.max_epochs)
-        with torch.no_grad():
-            out_of_fold[held] = tower(*(t[held] for t in inputs)).double().cpu().numpy()
-        epochs.append(best)
-        losses.append(loss)
+        for init in range(job.towers):
+            tower, best, _ = _train(job, device, fitted, held, job.max_epochs, init)
+            with torch.no_grad():
+                output = tower(*(t[held] for t in inputs)).double().cpu().numpy()
+            out_of_fold[held] += output / job.towers
+            epochs.append(best)
     final = max(1, round(float(np.mean(epochs)))) if epochs else job.max_epochs
-    tower, _, _ = _train(job, device, order, order[:0], final)
+    states = [
+        _state(_train(job, device, order, order[:0], final, init)[0]) for init in range(job.towers)
+    ]
+    spec, state = averaged_tower(job.spec, states)
     seconds = time.perf_counter() - start
-    passes = sum(epochs) * n * (FOLDS - 1) / FOLDS + final * n
+    passes = sum(epochs) * n * (FOLDS - 1) / FOLDS + final * n * job.towers
     return DistillResult(
-        tower_state={k: v.detach().float().cpu().numpy() for k, v in tower.state_dict().items()},
+        spec=spec,
+        tower_state=state,
         folds=[np.sort(held) for held in folds],
         out_of_fold=out_of_fold,
-        out_of_fold_loss=float(np.mean(losses)) if losses else float("nan"),
+        out_of_fold_loss=_loss(job, out_of_fold) if folds else float("nan"),
         epochs=final,
         seconds=seconds,
         samples_per_s=passes / max(seconds, 1e-9),

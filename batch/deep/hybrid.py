@@ -82,7 +82,7 @@ def fit_hybrid_features(
         seed=options.seed,
     )
     result = distill_tower(job)
-    state = result.tower_state
+    spec, state = result.spec, result.tower_state  # the averaged towers as one (wider) tower
     spread: dict[str, float] = {}
     if options.deep_calibrate_unseen and result.folds:
         # o -> centre + alpha (o - mean_c): the known items' mean, a spread chosen with each

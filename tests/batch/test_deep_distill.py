@@ -7,6 +7,7 @@ import pyarrow as pa
 import pytest
 import torch
 
+from batch.deep.averaged import averaged_tower
 from batch.deep.calibration import share_matched_spread, top_share
 from batch.deep.distill import FOLDS, DistillJob, distill_tower, metric_root
 from batch.deep.inputs import attribute_rows, build_spec
@@ -55,9 +56,16 @@ def test_the_tower_learns_targets_that_are_a_function_of_content() -> None:
     targets = content @ np.random.default_rng(4).normal(size=(5, 5))  # raw output width 2k + 1
     users = np.random.default_rng(6).normal(size=(40, 5))
     job = DistillJob(
-        spec=spec, items=encode_items(spec, rows), targets=targets, root=metric_root(users),
-        max_epochs=300, lr=1e-2, device="cpu", seed=1,
-    )  # fmt: skip
+        spec=spec,
+        items=encode_items(spec, rows),
+        targets=targets,
+        root=metric_root(users),
+        max_epochs=300,
+        lr=1e-2,
+        device="cpu",
+        seed=1,
+        towers=1,
+    )  # fmt: skip  (one tower: the averaging has its own test, and CI time is short)
     result = distill_tower(job)
     # Every item is in one fold, and its out-of-fold output (from a tower that never saw it)
     # is close to its target in the users' score metric.
@@ -67,11 +75,38 @@ def test_the_tower_learns_targets_that_are_a_function_of_content() -> None:
     error = result.out_of_fold - targets
     assert ((error @ users.T) ** 2).mean() < 0.05 * ((spread @ users.T) ** 2).mean()
     # The published tower (one id row: every item unseen) is trained on every item.
-    tower = ItemTower(spec, id_rows=1)
+    tower = ItemTower(result.spec, id_rows=1)
     tower.load_state_dict({k: torch.from_numpy(v) for k, v in result.tower_state.items()})
     with torch.inference_mode():
         final = tower.eval()(*tensors(encode_items(spec, rows))).double().numpy()
     assert (((final - targets) @ users.T) ** 2).mean() < 0.05 * ((spread @ users.T) ** 2).mean()
+
+
+def test_averaged_towers_are_one_tower_giving_their_mean_output() -> None:
+    """Three towers (genres, year and title words, two id rows) as one wider tower: its output
+    is the mean of theirs on every item, seen or not, and its spec says the wider sizes."""
+    table = _planted_items(40, seed=3).append_column(
+        "title", pa.array([f"film {k % 7} part {k % 3}" for k in range(40)])
+    )
+    spec = build_spec(
+        table, embed_dim=4, hidden=6, out_dim=2, text_buckets=16, global_mean=3.0,
+        block_scales=[1.0, 1.0],
+    )  # fmt: skip
+    encoded = encode_items(spec, attribute_rows(table.column("item_id").to_pylist(), table))
+    inputs = tensors(encoded)
+    inputs[3] = torch.arange(40) % 2  # half the items on id row 1, half unseen (row 0)
+    towers = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        towers.append(ItemTower(spec, id_rows=2).eval())
+    states = [{k: v.numpy() for k, v in tower.state_dict().items()} for tower in towers]
+    wide_spec, state = averaged_tower(spec, states)
+    assert (wide_spec.embed_dim, wide_spec.hidden) == (12, 18)
+    wide = ItemTower(wide_spec, id_rows=2)
+    wide.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=True)
+    with torch.inference_mode():
+        mean = torch.stack([tower(*inputs) for tower in towers]).mean(dim=0)
+        np.testing.assert_allclose(wide.eval()(*inputs).numpy(), mean.numpy(), atol=1e-6)
 
 
 def test_the_spread_gives_new_items_the_share_their_own_features_take() -> None:
