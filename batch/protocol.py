@@ -107,6 +107,17 @@ def protocol_description(options: TrainOptions) -> dict[str, Any]:
     }  # fmt: skip
 
 
+CARRIED_PRECISION_MAX_BYTES = 1 << 30
+"""The most `users.arrow` may spend on the users' Gram matrices (the carried online priors):
+d(d+1)/2 float32 a user is 2.4 KB at d = 34, so about 450,000 users; a larger model publishes
+none and its known users start online from precision λI (docs/snapshot_format.md)."""
+
+
+def carries_precision(n_users: int, dim: int) -> bool:
+    """Whether the published snapshot carries each user's Gram matrix (its batch precision)."""
+    return n_users * (dim * (dim + 1) // 2) * 4 <= CARRIED_PRECISION_MAX_BYTES
+
+
 def run_protocol(
     prepared: PreparedEvents,
     options: TrainOptions,
@@ -148,7 +159,8 @@ def run_protocol(
             for name, frame in testing.items()
         }
         final = choice.features(fitted["all"])
-        tasks["model"] = partial(fit_chosen, everything, shape[0], final, choice, with_grams=True)
+        grams = carries_precision(shape[0], final.item_features.shape[1])
+        tasks["model"] = partial(fit_chosen, everything, shape[0], final, choice, with_grams=grams)
         done = concurrently(tasks)
     for frame in parts.values():
         frame.unpersist()

@@ -36,7 +36,7 @@ from feature_store.tower.spec import TowerSpec
 from velox.catalog import ItemMatrix
 from velox.errors import NonFiniteError
 from velox.filters import FilterCache, ItemColumns
-from velox.posterior import unpack_upper
+from velox.posterior import UserPosterior, unpack_upper
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +105,15 @@ class Snapshot:
         precision = unpack_upper(self.user_grams[row], self.dim)
         precision[np.diag_indices(self.dim)] += self.lam
         return precision
+
+    def prior_for(self, user_id: str) -> UserPosterior:
+        """The user's online prior: its batch head's posterior, mean `w0_for` and precision
+        `precision_for` (λI without Gram matrices; the population prior for an unknown user).
+        The service and the offline policy evaluation both start a user here."""
+        w0, precision = self.w0_for(user_id), self.precision_for(user_id)
+        if precision is None:
+            return UserPosterior.prior(w0, self.lam, self.noise_std)
+        return UserPosterior.from_precision(w0, precision, self.lam, self.noise_std)
 
 
 def load_snapshot(root: str, model: str, version: int, *, verify: bool = True) -> Snapshot:

@@ -183,7 +183,7 @@ def target_columns(
             earlier = []
         user, item = log.user_ids[row], snapshot.item_index[log.item_ids[row]]
         if user not in heads:
-            prior = UserPosterior.prior(snapshot.w0_for(user), snapshot.lam, snapshot.noise_std)
+            prior = snapshot.prior_for(user)  # the service's prior (online.served_model)
             heads[user] = (prior, np.clip(score_items(snapshot.items, prior.mean()), low, high))
         posterior, predicted = heads[user]
         key = (user, tuple(earlier), int(log.slots[row]), sizes[row])

@@ -112,13 +112,9 @@ class ServedModel:
         return self._known_prior(user)
 
     def _known_user_prior(self, user: str) -> UserPosterior:
-        w0 = self.snapshot.w0_for(user)
-        precision = self.snapshot.precision_for(user)
-        if precision is None:
-            return self.population_prior.recentred(w0)
-        prior = UserPosterior.from_precision(
-            w0, precision, self.snapshot.lam, self.snapshot.noise_std
-        )
+        if self.snapshot.user_grams is None:  # precision λI: share the population prior's
+            return self.population_prior.recentred(self.snapshot.w0_for(user))
+        prior = self.snapshot.prior_for(user)
         for array in prior.packed_parts():  # shared: an update must copy them first
             array.flags.writeable = False
         return prior

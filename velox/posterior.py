@@ -256,6 +256,11 @@ class UserPosterior:
         """
         if self._count:
             raise InvalidInputError("only a prior (a posterior with no observations) is re-centred")
+        diagonal = np.arange(1, self.dim + 1).cumsum() - 1
+        if np.count_nonzero(self._a_packed) > self.dim or np.any(
+            self._a_packed[diagonal] != self._lam
+        ):  # a carried prior (`from_precision`): its b = A w0 needs the whole precision
+            raise InvalidInputError("only a prior with precision λI is re-centred")
         mean = np.array(w0, dtype=np.float64)
         if mean.shape != self._mean.shape:
             raise DimensionError(f"w0 must have shape ({self.dim},), got {mean.shape}")

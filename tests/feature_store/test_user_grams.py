@@ -10,11 +10,13 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from batch.protocol import CARRIED_PRECISION_MAX_BYTES, carries_precision
 from feature_store.arrow_tables import build_users, read_grams
 from feature_store.errors import InvalidFactorsError
 from feature_store.registry import Registry
 from feature_store.snapshot_data import SnapshotData
 from tests.feature_store.planted import planted_data
+from velox.errors import InvalidInputError
 from velox.posterior import pack_upper
 
 
@@ -40,6 +42,20 @@ def test_gram_matrices_round_trip_into_the_heads_precisions(registry: Registry) 
     np.testing.assert_allclose(precision, expected, rtol=1e-6)
     np.testing.assert_array_equal(precision, precision.T)
     assert snapshot.precision_for("nobody") is None
+    prior = snapshot.prior_for(user)  # what the service and the policy evaluation start from
+    np.testing.assert_allclose(prior.precision(), expected, rtol=1e-6)
+    np.testing.assert_allclose(prior.mean(), data.user_weights[3], rtol=1e-6)
+    unknown = snapshot.prior_for("nobody")
+    np.testing.assert_array_equal(unknown.precision(), data.lam * np.eye(6))
+    with pytest.raises(InvalidInputError, match="λI"):
+        prior.recentred(np.zeros(6))  # its b = A w0 would be wrong with another mean
+
+
+def test_gram_matrices_are_published_up_to_one_gibibyte() -> None:
+    per_user = 34 * 35 // 2 * 4  # float32 upper triangle at dim 34
+    most = CARRIED_PRECISION_MAX_BYTES // per_user
+    assert carries_precision(most, 34) and not carries_precision(most + 1, 34)
+    assert carries_precision(943, 34) and not carries_precision(10**6, 34)
 
 
 def test_a_snapshot_without_grams_has_no_precisions(registry: Registry) -> None:
