@@ -12,9 +12,11 @@ folds and stops `PATIENCE` epochs after the fold's loss last improved; each item
 the tower that did not fit it is returned (the calibration measures new items' spread on these),
 and the published tower trains on every item for the folds' mean best number of epochs. Each
 training is `towers` towers from different initialisations, averaged (batch/deep/averaged.py:
-published as one wider tower): on the ml-100k cold-start splits one initialisation's ordering of
-new items varied widely with the seed, and 3 averaged fitted the out-of-fold targets 0.7-2 %
-better on each of three splits' training items (BENCHMARKS.md, issue 20). CUDA when available, else the CPU.
+published as one wider tower): one initialisation's ordering of new items varied widely with
+its seed, 3 averaged fit the out-of-fold targets 0.7-2 % better on three ml-100k splits'
+training items, and the cold-start bench's held-out items then beat the content-only ridge on
+all five splits tried (one tower: three of five; BENCHMARKS.md, issue 20). CUDA when
+available, else the CPU.
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ OPTIONS = TrainOptions(
     deep_embed=16,
     deep_hidden=32,
     deep_batch_size=256,
+    deep_distill_epochs=60,  # the hybrid's 3 towers x 6 trainings stay short on 80 items
     device="cpu",
 )
 

@@ -153,7 +153,7 @@ def test_put_predict_observe_retrain(
         options = TrainOptions(
             dataset=None, events_path=planted.events_path, items_path=planted.items_path,
             model="movies", kind="deep", deep_epochs=10, deep_dim=4, deep_embed=8,
-            deep_hidden=16, max_eval_users=50, device="cpu",
+            deep_hidden=16, deep_distill_epochs=60, max_eval_users=50, device="cpu",
         )  # fmt: skip
         settings = VeloxSettings(home=home, snapshot_root=root, model="movies")
         client_redis = redis.Redis.from_url(redis_server.url)
