@@ -5,11 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from batch.head import fit_heads
 
 pytestmark = pytest.mark.spark
+
+
+def head_frame(
+    spark: SparkSession,
+    users: np.ndarray,
+    items: np.ndarray,
+    rewards: np.ndarray,
+    test: np.ndarray,
+) -> DataFrame:
+    """The (u, i, r, test) frame `fit_heads` reads, over three partitions."""
+    table = pa.table(
+        {"u": pa.array(users, pa.int32()), "i": pa.array(items, pa.int32()), "r": rewards,
+         "test": test}
+    )  # fmt: skip
+    return spark.createDataFrame(table).repartition(3)
 
 
 def test_heads_match_the_closed_form(spark: SparkSession) -> None:
@@ -22,16 +37,7 @@ def test_heads_match_the_closed_form(spark: SparkSession) -> None:
     items = rng.integers(0, n_items, 300)
     rewards = rng.normal(size=300)
     test = rng.random(300) < 0.25
-    frame = spark.createDataFrame(
-        pa.table(
-            {
-                "u": pa.array(users, pa.int32()),
-                "i": pa.array(items, pa.int32()),
-                "r": rewards,
-                "test": test,
-            }
-        )
-    ).repartition(3)
+    frame = head_frame(spark, users, items, rewards, test)
     choices = [(0, 0.5), (0, 4.0), (1, 2.0)]
     fit = fit_heads(frame, features, [prior, own], choices, n_users)
     assert fit.weights.shape == (3, n_users, dim)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import pytest
 from pyspark.sql import SparkSession
 
@@ -14,6 +13,7 @@ from batch.head import fit_heads
 from batch.snapshot_builder import build_snapshot_data
 from batch.train_als import FeatureModel, fit_users
 from feature_store.registry import Registry
+from tests.batch.test_spark_head import head_frame
 from velox.posterior import closed_form_mean, pack_upper
 
 pytestmark = pytest.mark.spark
@@ -27,16 +27,7 @@ def test_grams_are_each_users_training_gram_matrix(spark: SparkSession, tmp_path
     items = rng.integers(0, n_items, 200)
     rewards = rng.uniform(1, 5, 200)
     test = rng.random(200) < 0.3
-    frame = spark.createDataFrame(
-        pa.table(
-            {
-                "u": pa.array(users, pa.int32()),
-                "i": pa.array(items, pa.int32()),
-                "r": rewards,
-                "test": test,
-            }
-        )
-    ).repartition(3)
+    frame = head_frame(spark, users, items, rewards, test)
     prior = rng.normal(size=dim)
     some = np.array([True, False, True, True, False, True])
     fit = fit_heads(frame, features, [prior], [(0, 0.7)], n_users, keep=some, with_grams=True)
