@@ -15,7 +15,7 @@ training is `towers` towers from different initialisations, averaged (batch/deep
 published as one wider tower): one initialisation's ordering of new items varied widely with
 its seed, 3 averaged fit the out-of-fold targets 0.7-2 % better on three ml-100k splits'
 training items, and the cold-start bench's held-out items then beat the content-only ridge on
-all five splits tried (one tower: three of five; BENCHMARKS.md, issue 20). CUDA when
+all seven splits tried (one tower: four of seven; BENCHMARKS.md, issue 20). CUDA when
 available, else the CPU.
 """
 
