@@ -154,6 +154,9 @@ def main() -> None:
     print(f"{'size 1':14} {single[0]:>9.0f} {single[1] * 1000:>7.1f} {1.0:>9.1f}x")
     ratio = aimd[0] / single[0] if single[0] else float("inf")
     print(f"{'AIMD':14} {aimd[0]:>9.0f} {aimd[1] * 1000:>7.1f} {ratio:>9.1f}x")
+    if not aimd[0]:
+        print("no offered rate met the SLO with AIMD batching: no load step to run")
+        return
     step = asyncio.run(_step(tower, aimd[0] / 3, slo, args.seconds * 2))
     print(f"\nload step at {args.seconds * 2:.0f} s (AIMD): p99 per second")
     print(f"{'second':>6} {'offered/s':>10} {'p99 ms':>7} {'batch size':>11}")
