@@ -27,7 +27,7 @@ from pyspark.sql import functions as sf
 
 from batch.prepare import ITEM, REWARD, USER
 from batch.splits import TEST
-from velox.posterior import pack_upper
+from velox.packed import pack_upper
 
 _CHUNK_USERS = 1024
 Packed = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
@@ -50,7 +50,7 @@ class HeadFit:
     n_train: int
     n_test: int
     grams: NDArray[np.float32] | None = None
-    """Per kept user, sum x x^T over its training events, packed upper (velox.posterior.pack_upper);
+    """Per kept user, sum x x^T over its training events, packed upper (velox.packed.pack_upper);
     None unless asked for."""
 
     def rmse(self, which: str = "test") -> NDArray[np.float64]:

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from feature_store.errors import InvalidAttributesError, InvalidFactorsError
 from feature_store.item_columns import check_attribute_column, object_array
+from velox.packed import packed_diagonal
 
 _INDEX_SLICE = 16384  # ids per dict.update: a few ms of GIL each
 
@@ -148,8 +149,7 @@ def check_grams(grams: Any, rows: int, dim: int) -> None:
     """Refuse Gram matrices that are not finite float32 packed triangles with a diagonal >= 0
     (a Gram matrix's diagonal entries are sums of squares)."""
     check_factors(grams, "user Gram matrices", rows, dim * (dim + 1) // 2)
-    diagonal = np.arange(1, dim + 1).cumsum() - 1  # (j, j) in the packed column-major order
-    if rows and grams[:, diagonal].min() < 0:
+    if rows and grams[:, packed_diagonal(dim)].min() < 0:
         raise InvalidFactorsError("user Gram matrices have a negative diagonal entry")
 
 

@@ -36,7 +36,8 @@ from feature_store.tower.spec import TowerSpec
 from velox.catalog import ItemMatrix
 from velox.errors import NonFiniteError
 from velox.filters import FilterCache, ItemColumns
-from velox.posterior import UserPosterior, unpack_upper
+from velox.packed import unpack_upper
+from velox.posterior import UserPosterior
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,21 +26,19 @@ update at d = 64.
 from __future__ import annotations
 
 import math
-from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import blas, lapack  # type: ignore[import-untyped]
 
 from velox.errors import DimensionError, InvalidInputError, NonFiniteError
+from velox.packed import packed_diagonal, packed_upper_index
 
 __all__ = [
     "MAX_ABS_REWARD",
     "REFRESH_EVERY",
     "UserPosterior",
     "closed_form_mean",
-    "pack_upper",
-    "unpack_upper",
 ]
 
 MAX_ABS_REWARD = 1e12
@@ -53,47 +51,6 @@ FloatArray = NDArray[np.float64]
 
 _POWER_STEPS = 8
 _FLOOR_FRACTIONS = (0.9, 0.5)
-
-
-@cache
-def _packed_upper_index(dim: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Row and column of each entry of a BLAS packed upper triangle (column-major)."""
-    rows, cols = np.triu_indices(dim)
-    order = np.lexsort((rows, cols))
-    return rows[order], cols[order]
-
-
-def pack_upper(matrices: ArrayLike) -> FloatArray:
-    """The upper triangles of symmetric (..., d, d) matrices, BLAS packed column-major.
-
-    The order the state codec stores A in (and a snapshot its users' Gram matrices):
-    (0,0), (0,1), (1,1), (0,2), ...
-
-    >>> pack_upper([[1.0, 2.0], [2.0, 3.0]]).tolist()
-    [1.0, 2.0, 3.0]
-    """
-    full = np.asarray(matrices, dtype=np.float64)
-    rows, cols = _packed_upper_index(full.shape[-1])
-    return np.ascontiguousarray(full[..., rows, cols])
-
-
-def unpack_upper(packed: ArrayLike, dim: int) -> FloatArray:
-    """The symmetric (..., d, d) matrices whose packed upper triangles are `packed`.
-
-    >>> unpack_upper([1.0, 2.0, 3.0], 2).tolist()
-    [[1.0, 2.0], [2.0, 3.0]]
-    """
-    values = np.asarray(packed, dtype=np.float64)
-    if values.shape[-1] != dim * (dim + 1) // 2:
-        raise DimensionError(
-            f"a packed triangle of dimension {dim} has {dim * (dim + 1) // 2} "
-            f"entries, got {values.shape[-1]}"
-        )
-    rows, cols = _packed_upper_index(dim)
-    full = np.empty((*values.shape[:-1], dim, dim))
-    full[..., rows, cols] = values
-    full[..., cols, rows] = values
-    return full
 
 
 def _factorises(matrix: FloatArray) -> bool:
@@ -165,8 +122,7 @@ class UserPosterior:
         noise_std = _positive("noise_std", noise_std)
         dim = mean.shape[0]
         a_packed = np.zeros(dim * (dim + 1) // 2)
-        diagonal = np.arange(1, dim + 1).cumsum() - 1
-        a_packed[diagonal] = lam
+        a_packed[packed_diagonal(dim)] = lam
         sqrt_cov = np.asfortranarray(np.eye(dim) / math.sqrt(lam))
         return cls(
             lam=lam,
@@ -205,7 +161,7 @@ class UserPosterior:
         matrix = np.array(precision, dtype=np.float64)
         if matrix.shape != (dim, dim):
             raise DimensionError(f"precision must have shape ({dim}, {dim}), got {matrix.shape}")
-        rows, cols = _packed_upper_index(dim)
+        rows, cols = packed_upper_index(dim)
         a_packed = np.ascontiguousarray(matrix[rows, cols])
         if not np.all(np.isfinite(a_packed)):
             raise NonFiniteError("precision contains NaN or infinity")
@@ -256,9 +212,8 @@ class UserPosterior:
         """
         if self._count:
             raise InvalidInputError("only a prior (a posterior with no observations) is re-centred")
-        diagonal = np.arange(1, self.dim + 1).cumsum() - 1
         if np.count_nonzero(self._a_packed) > self.dim or np.any(
-            self._a_packed[diagonal] != self._lam
+            self._a_packed[packed_diagonal(self.dim)] != self._lam
         ):  # a carried prior (`from_precision`): its b = A w0 needs the whole precision
             raise InvalidInputError("only a prior with precision λI is re-centred")
         mean = np.array(w0, dtype=np.float64)
@@ -410,7 +365,7 @@ class UserPosterior:
 
     def precision(self) -> FloatArray:
         """The exact precision matrix A = λI + Σ w xxᵀ as a new full (d, d) array."""
-        rows, cols = _packed_upper_index(self.dim)
+        rows, cols = packed_upper_index(self.dim)
         full = np.empty((self.dim, self.dim), order="F")
         full[rows, cols] = self._a_packed
         full[cols, rows] = self._a_packed

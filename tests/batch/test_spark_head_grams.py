@@ -14,7 +14,8 @@ from batch.snapshot_builder import build_snapshot_data
 from batch.train_als import FeatureModel, fit_users
 from feature_store.registry import Registry
 from tests.batch.test_spark_head import head_frame
-from velox.posterior import closed_form_mean, pack_upper
+from velox.packed import pack_upper
+from velox.posterior import closed_form_mean
 
 pytestmark = pytest.mark.spark
 

@@ -17,7 +17,7 @@ from feature_store.registry import Registry
 from feature_store.snapshot_data import SnapshotData
 from tests.feature_store.planted import planted_data
 from velox.errors import InvalidInputError
-from velox.posterior import pack_upper
+from velox.packed import pack_upper
 
 
 def _with_grams(data: SnapshotData, seed: int) -> tuple[SnapshotData, np.ndarray]:

@@ -14,8 +14,9 @@ from online.served_model import PRIOR_CACHE_USERS, ServedModel, prior_cache_user
 from online.settings import RewardSettings
 from online.weight_store import FeedbackEvent, LoggedEvent
 from tests.online.synthetic import publish, synthetic_snapshot
+from velox.packed import pack_upper
 from velox.policies import make_policy
-from velox.posterior import closed_form_mean, pack_upper
+from velox.posterior import closed_form_mean
 from velox.state_codec import decode_state, encode_state
 
 USERS, DIM, LAM = 4, 5, 2.0

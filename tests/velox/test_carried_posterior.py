@@ -6,13 +6,8 @@ import numpy as np
 import pytest
 
 from velox.errors import DimensionError, InvalidInputError, NonFiniteError
-from velox.posterior import (
-    REFRESH_EVERY,
-    UserPosterior,
-    closed_form_mean,
-    pack_upper,
-    unpack_upper,
-)
+from velox.packed import pack_upper, unpack_upper
+from velox.posterior import REFRESH_EVERY, UserPosterior, closed_form_mean
 from velox.state_codec import decode_state, encode_state
 
 

@@ -15,9 +15,8 @@ PUBLIC = {
         "REFRESH_EVERY",
         "UserPosterior",
         "closed_form_mean",
-        "pack_upper",
-        "unpack_upper",
     ],
+    "velox.packed": ["pack_upper", "packed_diagonal", "packed_upper_index", "unpack_upper"],
     "velox.state_codec": [
         "FORMAT_VERSION",
         "MAGIC",
@@ -92,6 +91,7 @@ def test_user_posterior_members() -> None:
 def _modules() -> list[ModuleType]:
     names = [
         "velox.posterior",
+        "velox.packed",
         "velox.scoring",
         "velox.policies",
         "velox.policies.greedy",
