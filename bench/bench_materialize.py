@@ -155,12 +155,18 @@ def exact_on_card(device: str) -> str:
     rng = np.random.default_rng(1)
     items = rng.integers(-2, 3, (3_000, 8)).astype(np.float64)
     weights = rng.integers(-2, 3, (2_000, 8)).astype(np.float64)
-    same = []
+    same, graphed = [], []
     for k in (1, 7, 500, 3_000):
         want = NumpyScorer(items, k).top(weights)
         got = TorchScorer(items, k, device, chunk_scores=1 << 20, part_users=2_000).top(weights)
         same.append(
             np.array_equal(want.items, got.items) and np.array_equal(want.scores, got.scores)
+        )
+        one_chunk = TorchScorer(items, k, device, part_users=2_000)  # one chunk: the graph
+        calls = [one_chunk.top(weights) for _ in range(2)]  # captured, then replayed
+        graphed.append(
+            all(np.array_equal(want.items, c.items) for c in calls)
+            and all(np.array_equal(want.scores, c.scores) for c in calls)
         )
     real = rng.standard_normal((20_000, 64))
     real[100:201] = real[5]
@@ -170,7 +176,8 @@ def exact_on_card(device: str) -> str:
     rows = float(np.mean((want.items == got.items).all(axis=1)))
     worst = float(np.max(np.abs(want.scores - got.scores) / np.abs(want.scores).max()))
     return (
-        f"exact on the card: integer data equal to NumpyScorer at k = 1/7/500/all: {same}; "
+        f"exact on the card: integer data equal to NumpyScorer at k = 1/7/500/all: pipeline "
+        f"{same}, one-chunk graph {graphed}; "
         f"real-valued with 101 identical items: {rows:.4f} of rows in the same order, "
         f"largest score difference {worst:.1e} relative"
     )
@@ -227,6 +234,8 @@ def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list
     again = median(lambda: drain(scorer.blocks(w)))
     per_part = median(lambda: [drain(part_scorer.blocks(w[a:b])) for a, b in parts])
     whole = median(lambda: scorer.top(w))
+    one_chunk = scorer.chunk_rows(users) >= users
+    eager = median(lambda: drain(scorer._pipelined(w, scorer.chunk_rows(users))))
     bare64, bare32, mm64 = bare(torch.float64), bare(torch.float32), bare(torch.float64, False)
     host64 = bare(torch.float64, to_host=True)
     total = users * items
@@ -237,6 +246,7 @@ def gpu_case(users: int, items: int, k: int, device: str, dim: int = 64) -> list
         (f"  one call per part as the job runs it ({len(parts)} x {part_users})", per_part),
         ("  the same + building the part scorer (one worker, whole job)", per_part + part_build_s),
         ("  TorchScorer.top: all rows into new host arrays", whole),
+        (f"  the pipeline (eager){', not the graph' if one_chunk else ''}", eager),
         ("bare torch matmul + topk, float64", bare64),
         ("bare torch matmul + topk, float64, to host", host64),
         ("bare torch matmul + topk, float32", bare32),

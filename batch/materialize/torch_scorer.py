@@ -1,7 +1,9 @@
 """The torch scorer (CUDA, or the CPU for tests): `W @ X.T` and top-k on the device.
 
 It gives exactly `NumpyScorer`'s result (see `batch.materialize.scoring`): float64 scores and
-items ordered by score descending, then item row ascending. A call streams: it cuts the users
+items ordered by score descending, then item row ascending. A call that fits one chunk (all of
+movielens-100k's users, a card's part of a small catalog) is one CUDA graph, captured on the
+first call of its size and replayed (`_OneChunk`). A larger call streams: it cuts the users
 into chunks and runs a pipeline, where the compute stream scores and selects chunk c while
 copy streams upload chunk c + 1's users and bring chunk c - 1's result into one of two host
 buffers, which the caller reads (`blocks`) while chunk c + 1 is computed. The
@@ -12,26 +14,28 @@ result of 10^5 users took 0.13-0.36 s, while the card's whole job takes 0.04 s; 
 The exact order is made on the device. A chunk's copy to the host is queued right behind its
 top-k; whether the chunk holds equal scores is read from a flag copied to the host with it, and
 only then, in the rare chunk that does, are its tied rows ordered and copied again. So the card
-never waits for the host, and a call of one chunk waits for it once.
+never waits for the host.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from batch.materialize.scoring import Blocks, Scorer, TopRows
+from batch.materialize.torch_lanes import HostBuffer, Lanes
 
 if TYPE_CHECKING:
     import torch
 
 CUDA_CHUNK_SCORES = 1 << 28  # at most 2 GiB of float64 scores per chunk
 PIPELINE_CHUNKS = 8  # a big call is cut into at least about this many chunks
+ONE_CHUNK_GRAPHS = 2  # call sizes whose one-chunk graph a scorer keeps (a part's, the last's)
 
 
 class TorchScorer(Scorer):
@@ -45,9 +49,10 @@ class TorchScorer(Scorer):
         chunk_scores: int = CUDA_CHUNK_SCORES,
         part_users: int = 0,
     ) -> None:
-        """Put the items on `device`; size the host buffers for calls of `part_users` users
-        (a larger call grows them once) and, on a card, run one such chunk through so that
-        the first call finds its memory cached and its kernels chosen."""
+        """Put the items on `device` and prepare calls of `part_users` users: the graph of a
+        call that fits one chunk, or else the host buffers (a larger call grows them once)
+        and, on a card, one chunk run through, so the first call finds its memory cached and
+        its kernels chosen."""
         import torch
 
         super().__init__(items, k, chunk_scores)
@@ -56,14 +61,17 @@ class TorchScorer(Scorer):
         self._items_t = (
             torch.from_numpy(np.ascontiguousarray(items, dtype=np.float64)).to(self.device).T
         )
-        self._lanes = _Lanes(torch, self.device)
-        self._buffers: list[_HostBuffer] = []
-        if part_users:
-            rows = min(self.chunk_rows(part_users), part_users)
+        self._lanes = Lanes(torch, self.device)
+        self._buffers: list[HostBuffer] = []
+        self._one_chunk: dict[int, _OneChunk] = {}
+        if part_users and self.chunk_rows(part_users) >= part_users:
+            self._one_chunk_runner(part_users)  # on a card, captured here
+        elif part_users:
+            rows = self.chunk_rows(part_users)
             self._host_buffers(rows)
             if self.device.type == "cuda":
                 warm = np.random.default_rng(0).standard_normal((rows, items.shape[1]))
-                for _ in self.blocks(warm):
+                for _ in self._pipelined(warm, rows):
                     pass
 
     def chunk_rows(self, n_users: int) -> int:
@@ -73,23 +81,32 @@ class TorchScorer(Scorer):
         most = self.chunk_users
         return min(most, max(-(-n_users // PIPELINE_CHUNKS), most // PIPELINE_CHUNKS, 1))
 
-    def _host_buffers(self, rows: int) -> list[_HostBuffer]:
+    def _host_buffers(self, rows: int) -> list[HostBuffer]:
         """The two host buffers, holding at least `rows` users' results each."""
         if not self._buffers or len(self._buffers[0].items) < rows:
             self._buffers = []  # freed before the larger pair is pinned
             pinned = self.device.type == "cuda"
-            self._buffers = [_HostBuffer.empty(self._torch, rows, self.k, pinned) for _ in "ab"]
+            self._buffers = [HostBuffer.empty(self._torch, rows, self.k, pinned) for _ in "ab"]
         return self._buffers
 
     def blocks(self, weights: NDArray[np.float64]) -> Blocks:
-        """Chunk after chunk of users, each block in one of the two reused host buffers.
+        """Chunk after chunk of users, each block in a reused host buffer: a call that fits
+        one chunk replays its graph (`_OneChunk`); a larger call runs the pipeline."""
+        if not weights.shape[0]:
+            return
+        step = self.chunk_rows(weights.shape[0])
+        if step < weights.shape[0]:
+            yield from self._pipelined(weights, step)
+            return
+        runner = self._one_chunk_runner(weights.shape[0])
+        yield self._checked(_Queued(runner.run(weights), _Copy(runner.buffer, None)))
+
+    def _pipelined(self, weights: NDArray[np.float64], step: int) -> Blocks:
+        """Chunks of `step` users through the pipeline, each block in one of the two buffers.
 
         A chunk's copy to the host is queued right behind its top-k, before the host has
         read whether the chunk holds equal scores; the caller reads a block while the card
         copies the next chunk and computes the one after it."""
-        if not weights.shape[0]:
-            return
-        step = self.chunk_rows(weights.shape[0])
         chunks = [slice(s, min(s + step, weights.shape[0])) for s in range(0, len(weights), step)]
         buffers = self._host_buffers(min(step, weights.shape[0]))
         lanes = self._lanes
@@ -106,9 +123,19 @@ class TorchScorer(Scorer):
         while queued:
             yield self._checked(queued.popleft())
 
-    def _select(self, rows: slice, users: torch.Tensor) -> _Selected:
+    def _one_chunk_runner(self, rows: int) -> _OneChunk:
+        """The runner for one-chunk calls of `rows` users, built on first use; the scorer keeps
+        the ONE_CHUNK_GRAPHS latest sizes (a worker's parts share one size, the last excepted)."""
+        runner = self._one_chunk.pop(rows, None) or _OneChunk(self, rows)
+        self._one_chunk[rows] = runner
+        while len(self._one_chunk) > ONE_CHUNK_GRAPHS:
+            del self._one_chunk[next(iter(self._one_chunk))]
+        return runner
+
+    def _select(self, rows: slice, users: torch.Tensor, flag: Any = None) -> _Selected:
         """Queue the scores, each row's k + 1 best sorted by score (ties unordered), and the
-        copy to the host of whether any row holds equal neighbouring scores."""
+        copy to the host of whether any row holds equal neighbouring scores (into `flag`, a
+        one-element host tensor, when given)."""
         torch = self._torch
         scores = users @ self._items_t
         if self.k == self.n_items:
@@ -118,11 +145,12 @@ class TorchScorer(Scorer):
             values, picked = torch.topk(scores, self.k + 1, dim=1, sorted=True)
             equal = values[:, 1:] == values[:, :-1]
         tied = equal.any(dim=1)
-        flag = torch.empty(1, dtype=torch.bool, pin_memory=self.device.type == "cuda")
+        if flag is None:
+            flag = torch.empty(1, dtype=torch.bool, pin_memory=self.device.type == "cuda")
         flag.copy_(tied.any().reshape(1), non_blocking=True)
         return _Selected(rows, scores, values, picked, equal, tied, flag)
 
-    def _download(self, chunk: _Selected, buffer: _HostBuffer) -> _Copy:
+    def _download(self, chunk: _Selected, buffer: HostBuffer) -> _Copy:
         """Queue the copy of the chunk's k best (items as int32, scores) into `buffer`, after
         the flag's copy on the compute stream."""
         k = self.k
@@ -137,7 +165,7 @@ class TorchScorer(Scorer):
         first given the exact order and copied again (rare with real-valued factors)."""
         k, torch = self.k, self._torch
         chunk, copy = queued
-        _Lanes.wait(copy.copied)  # the flag was copied before the copy's start
+        Lanes.wait(copy.copied)  # the flag was copied before the copy's start
         if bool(chunk.flag[0]):
             picked, values = chunk.picked, chunk.values
             with self._lanes.computing(None):
@@ -151,23 +179,83 @@ class TorchScorer(Scorer):
                 picked[tied, :k] = _tie_order(values[tied, :k], picked[tied, :k], self.n_items)
             # The k best scores themselves do not depend on which tied items were picked.
             copy = self._download(chunk, copy.buffer)
-            _Lanes.wait(copy.copied)
+            Lanes.wait(copy.copied)
         n = chunk.rows.stop - chunk.rows.start
         return chunk.rows, TopRows(copy.buffer.items[:n].numpy(), copy.buffer.scores[:n].numpy())
 
 
-class _HostBuffer(NamedTuple):
-    """Host memory for one chunk's result: (rows, k) int32 items and float64 scores."""
+class _OneChunk:
+    """Calls of exactly `rows` users that fit one chunk, on a card as one CUDA graph.
 
-    items: torch.Tensor
-    scores: torch.Tensor
+    A small call is bound by the host, not the card: on an H100, movielens-100k's 943 users took
+    0.87 ms a call, of which the card worked about 0.45 ms (upload, product, top-k, copy back);
+    the rest was some fifteen kernel and copy launches and stream events. The graph is the same
+    steps captured once (the users' upload from a pinned buffer, `TorchScorer._select`, the copy
+    of the k best into a pinned buffer) and replayed with one launch. On a CPU the steps run
+    plainly, so the tests run this code but for the capture.
+    """
 
-    @classmethod
-    def empty(cls, torch: Any, rows: int, k: int, pinned: bool) -> _HostBuffer:
-        return cls(
-            torch.empty((rows, k), dtype=torch.int32, pin_memory=pinned),
-            torch.empty((rows, k), dtype=torch.float64, pin_memory=pinned),
-        )
+    def __init__(self, scorer: TorchScorer, rows: int) -> None:
+        torch, device = scorer._torch, scorer.device
+        cuda = device.type == "cuda"
+        self.rows = rows
+        self._scorer = scorer
+        dim = scorer._items_t.shape[0]
+        self.host_users = torch.empty((rows, dim), dtype=torch.float64, pin_memory=cuda)
+        self.users = torch.empty((rows, dim), dtype=torch.float64, device=device)
+        self.buffer = HostBuffer.empty(torch, rows, scorer.k, cuda)
+        self.flag = torch.empty(1, dtype=torch.bool, pin_memory=cuda)
+        self._graph: Any = None
+        self._stream: Any = torch.cuda.Stream(device) if cuda else None
+        self._selected = self.run(np.zeros((rows, dim)))  # the kernels chosen, scratch cached
+        if cuda:
+            self._graph = _captured(torch, self._stream, self._steps)
+            if self._graph is not None:
+                self._selected = self._graph.selected
+
+    def _steps(self) -> _Selected:
+        scorer, k = self._scorer, self._scorer.k
+        self.users.copy_(self.host_users, non_blocking=True)
+        chunk = scorer._select(slice(0, self.rows), self.users, self.flag)
+        self.buffer.items.copy_(chunk.picked[:, :k].to(scorer._torch.int32), non_blocking=True)
+        self.buffer.scores.copy_(chunk.values[:, :k].contiguous(), non_blocking=True)
+        return chunk
+
+    def run(self, weights: NDArray[np.float64]) -> _Selected:
+        """Score `weights` (`rows` users); on return the k best are in `buffer`, and the flag
+        says whether any row holds equal scores (which `TorchScorer._checked` then orders)."""
+        self.host_users.numpy()[:] = weights
+        if self._stream is None:
+            return self._steps()
+        with self._scorer._torch.cuda.stream(self._stream):
+            if self._graph is None:
+                chunk = self._steps()
+            else:
+                self._graph.graph.replay()
+                chunk = self._selected
+        self._stream.synchronize()
+        return chunk
+
+
+class _Graph(NamedTuple):
+    """A captured CUDA graph and the tensors its replays rewrite."""
+
+    graph: Any
+    selected: _Selected
+
+
+def _captured(torch: Any, stream: Any, steps: Callable[[], _Selected]) -> _Graph | None:
+    """`steps` captured on `stream` as a CUDA graph, or None (with a warning: the steps then
+    run one by one, as fast as before graphs) where this torch or driver cannot capture them."""
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph, stream=stream, capture_error_mode="thread_local"):
+            selected = steps()
+    except RuntimeError as error:
+        stream.synchronize()
+        warnings.warn(f"scoring runs without a CUDA graph: {error}", RuntimeWarning, stacklevel=2)
+        return None
+    return _Graph(graph, selected)
 
 
 class _Selected(NamedTuple):
@@ -185,7 +273,7 @@ class _Selected(NamedTuple):
 class _Copy(NamedTuple):
     """A chunk's k best on their way into a host buffer."""
 
-    buffer: _HostBuffer
+    buffer: HostBuffer
     copied: Any  # the copy stream's event after the copy (None on a CPU)
 
 
@@ -207,69 +295,3 @@ def _tie_order(values: torch.Tensor, picked: torch.Tensor, n_items: int) -> torc
     key[:, 1:] += runs * n_items
     ordered: torch.Tensor = key.sort(dim=1).values.remainder(n_items)
     return ordered
-
-
-class _Lanes:
-    """A compute stream and two copy streams, one each way, on a card (with the events between
-    them); plain on a CPU. An upload from pageable memory holds the host until it is done, so
-    it must not queue behind a download."""
-
-    def __init__(self, torch: Any, device: torch.device) -> None:
-        self._torch = torch
-        self.device = device
-        cuda = device.type == "cuda"
-        self._compute = torch.cuda.Stream(device) if cuda else None
-        self._copy = torch.cuda.Stream(device) if cuda else None
-        self._upload = torch.cuda.Stream(device) if cuda else None
-        self._uploaded: Any = None
-
-    def upload(self, weights: NDArray[np.float64]) -> torch.Tensor:
-        """Start copying one chunk of users to the device on the upload stream."""
-        host = self._torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float64))
-        with self._on(self._upload):
-            users: torch.Tensor = host.to(self.device, non_blocking=True)
-            self._uploaded = self._event(self._upload)
-        return users
-
-    @contextmanager
-    def computing(self, users: torch.Tensor | None) -> Iterator[None]:
-        """Run the block on the compute stream, after `users` (if given) has arrived."""
-        with self._on(self._compute):
-            if users is not None and self._compute is not None:
-                self._compute.wait_event(self._uploaded)
-                users.record_stream(self._compute)  # freed only once the product has read it
-            yield
-
-    def mark(self) -> Any:
-        """An event after the work queued so far on the compute stream (None on a CPU)."""
-        return self._event(self._compute)
-
-    def download(
-        self, items: torch.Tensor, scores: torch.Tensor, ready: Any, buffer: _HostBuffer
-    ) -> Any:
-        """Queue the copy of a chunk's result into `buffer` once `ready`; its event."""
-        with self._on(self._copy):
-            if self._copy is not None:
-                self._copy.wait_event(ready)
-                items.record_stream(self._copy)  # freed only once copied
-                scores.record_stream(self._copy)
-            n = items.shape[0]
-            buffer.items[:n].copy_(items, non_blocking=True)
-            buffer.scores[:n].copy_(scores, non_blocking=True)
-            return self._event(self._copy)
-
-    @staticmethod
-    def wait(event: Any) -> None:
-        """Block the host until `event` has happened (nothing to wait for on a CPU)."""
-        if event is not None:
-            event.synchronize()
-
-    def _on(self, stream: Any) -> Any:
-        return self._torch.cuda.stream(stream) if stream is not None else nullcontext()
-
-    def _event(self, stream: Any) -> Any:
-        if stream is None:
-            return None
-        event = self._torch.cuda.Event()
-        event.record(stream)
-        return event

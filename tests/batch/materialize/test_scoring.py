@@ -152,3 +152,25 @@ def test_parts_on_a_card_hold_enough_scores() -> None:
     assert part_rows(1_000_000, "cpu", 10_000, 500) == 1_000_000
     assert part_rows(1_000_000, "cuda", 10_000, 500) == 13_422 * 500  # 2^27 scores / 10^4
     assert part_rows(1_000_000, "cuda", 1_000_000, 500) == 1_000_000
+
+
+def test_a_call_of_one_chunk_runs_the_one_chunk_steps_with_ties_ordered() -> None:
+    """A call that fits one chunk goes through the steps a card captures as one graph: each
+    size gets its runner (the latest ONE_CHUNK_GRAPHS kept), reused call after call, and
+    tied rows are still put in the exact order afterwards."""
+    from batch.materialize.torch_scorer import ONE_CHUNK_GRAPHS
+
+    rng = np.random.default_rng(9)
+    items = rng.integers(-2, 3, (60, 3)).astype(float)  # many tied scores
+    scorer = TorchScorer(items, 7, device="cpu", chunk_scores=14_400, part_users=30)
+    assert scorer.chunk_rows(30) == 30  # 240 users a chunk, 1/8 of it is the floor
+    assert list(scorer._one_chunk) == [30]  # prepared for the parts' size
+    blocks = []
+    for users in (30, 30, 12, 30, 5):
+        weights = rng.integers(-2, 3, (users, 3)).astype(float)
+        [(rows, block)] = list(scorer.blocks(weights))
+        assert rows == slice(0, users)
+        assert block.items.tolist() == brute_top(weights, items, 7)
+        blocks.append(block.items)
+    assert np.shares_memory(blocks[0], blocks[1]) and np.shares_memory(blocks[0], blocks[3])
+    assert ONE_CHUNK_GRAPHS == 2 and list(scorer._one_chunk) == [30, 5]
