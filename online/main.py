@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager, closing
 from functools import partial
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from feature_store.registry import Registry
 from feature_store.score_tables.engines import open_score_engine
 from online.access import AccessGate, load_keys
+from online.collector import quiet_collector
 from online.dashboard.state import DashboardState
 from online.direct_routes import DirectRoutesApp
 from online.docs import install_docs
@@ -26,8 +26,6 @@ from online.service import Service
 from online.settings import ServiceSettings
 from online.weight_store import RedisStoreConfig, open_store
 from velox.redis_url import sync_client
-
-GC_YOUNG_THRESHOLD = 20_000
 
 
 def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
@@ -67,12 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             untimed = app.direct_endpoints
             app.direct_endpoints = service.metrics.timed(untimed)  # for /metrics' histogram
             dashboard_state.start(service, url, app.state.scores)
-            # Long-lived startup objects need no more collection passes: fewer GC pauses.
-            gc.freeze()
-            # A request allocates a few hundred objects and frees them by reference counting;
-            # collecting the youngest generation every 700 allocations (the default) cost
-            # 5-7 % of /predict's CPU in-process here, every 20,000 does not show.
-            gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+            quiet_collector()  # long-lived startup objects need no more collection passes
             try:
                 yield
             finally:
