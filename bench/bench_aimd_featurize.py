@@ -5,7 +5,8 @@
 The served item tower of a ml-100k-shaped deep snapshot (seeded random weights: speed does not
 depend on them) featurizes items with distinct attributes (no cache hits), called through
 `online.featurize.batcher.AdaptiveBatcher` exactly as `PUT /items` calls it, in a process with
-the service's collector settings (`online.collector`; `--default-gc` leaves Python's).
+the service's collector settings (`online.collector`; `--default-gc` leaves Python's) and its
+torch threads (`VELOX_FEATURIZE_THREADS`, 1; `--torch-threads 0` leaves torch's default).
 Requests arrive open-loop (Poisson) at a fixed rate, generated in the same process.
 
 Part 1: for AIMD batching and for batch size 1, the rates are stepped up (x1.5) until the p99
@@ -195,12 +196,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--trials", type=int, default=3, help="runs a rate; p99 = their median")
     parser.add_argument("--step-runs", type=int, default=3, help="runs of each load step")
+    parser.add_argument("--torch-threads", type=int, default=1, help="0: torch's default")
     parser.add_argument(
         "--default-gc", action="store_true", help="leave the collector as Python sets it"
     )
     args = parser.parse_args()
     slo = args.slo_ms / 1000
-    tower = ServedTower(_snapshot(Path(tempfile.mkdtemp())), FeatureCache(maxsize=1))
+    threads = args.torch_threads  # the service's VELOX_FEATURIZE_THREADS, 1 by default
+    tower = ServedTower(_snapshot(Path(tempfile.mkdtemp())), FeatureCache(maxsize=1), threads)
     if not args.default_gc:
         quiet_collector()  # as the service does once its snapshot and tower are loaded
     single = asyncio.run(_rate_at_slo(tower, 1, slo, args.seconds, args.trials))

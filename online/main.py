@@ -52,7 +52,9 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             url = stack.enter_context(redis_url_for(settings))
             store = open_store(store_config(settings, url))
             service = Service(settings, store, Registry(settings.resolved_snapshot_root()))
-            items = AddedItems(sync_client(url), service.install_lock)
+            items = AddedItems(
+                sync_client(url), service.install_lock, torch_threads=settings.featurize_threads
+            )
             service.items = items
             service.watcher.after_poll = partial(items.poll, service.install)
             await asyncio.to_thread(service.watcher.poll_once)

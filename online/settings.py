@@ -72,6 +72,9 @@ class ServiceSettings(VeloxSettings):
     ann_gate_margin: float = Field(default=CascadeConfig.gate_margin, ge=0.0, le=100.0)
     ann_scan_share: float = Field(default=CascadeConfig.scan_share, gt=0.0, le=1.0)
     ann_random_rows: int = Field(default=CascadeConfig.random_rows, ge=0, le=100_000)
+    # torch's intra-op threads in a service process once it loads an item tower (0: torch's
+    # default, one a core); see online.featurize.tower.limit_torch_threads.
+    featurize_threads: int = Field(default=1, ge=0, le=256)
 
     @field_validator("policy")
     @classmethod

@@ -50,10 +50,13 @@ class AddedItems:
         *,
         slo_s: float = 0.02,
         max_wait_s: float = 0.002,
+        torch_threads: int = 0,
     ) -> None:
         """Read and write added items through `client` (redis-py, used from threads);
-        `lock` is the service's install lock (one lock: no order to get wrong)."""
+        `lock` is the service's install lock (one lock: no order to get wrong);
+        `torch_threads` (0: torch's default) is set once a tower is loaded."""
         self.client = client
+        self.torch_threads = torch_threads
         self.slo_s = slo_s
         self.max_wait_s = max_wait_s
         self.cache = FeatureCache()
@@ -94,7 +97,7 @@ class AddedItems:
                 return snapshot
             tower = self._towers.get(model)
             if tower is None or tower.version != snapshot.version:
-                tower = ServedTower(snapshot, self.cache)
+                tower = ServedTower(snapshot, self.cache, self.torch_threads)
                 self._towers[model] = tower
             if model not in self._seq:
                 self._reload(model)

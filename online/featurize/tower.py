@@ -57,13 +57,34 @@ class FeatureCache:
                 self._rows.popitem(last=False)
 
 
+def limit_torch_threads(threads: int) -> None:
+    """Give torch `threads` intra-op threads in this process (0: leave torch's default).
+
+    The service sets 1 (`VELOX_FEATURIZE_THREADS`): a featurization batch (tens of items through
+    a small network) gains nothing from parallel kernels, and torch's OpenMP threads, which
+    spin between kernels, took the cores from the event loop. On this 2-vCPU VM, under a 3x
+    step to 4,379 items/s (bench/bench_aimd_featurize.py's load, with a watchdog thread
+    sampling the stacks), 2 of 10 runs with torch's default of 2 threads had one-second p99s of
+    72 and 113 ms, the event loop late in `select` for want of a core; with 1 thread the worst
+    of 10 runs was 11.7 ms. The setting is process-wide: service processes set it, `velox
+    train` never does.
+    """
+    if threads > 0:
+        import torch
+
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 class ServedTower:
     """The item tower of one snapshot version, callable on batches of attribute objects."""
 
-    def __init__(self, snapshot: Snapshot, cache: FeatureCache) -> None:
-        """Build the tower of `snapshot` (imports torch); `snapshot` must be of kind deep."""
+    def __init__(self, snapshot: Snapshot, cache: FeatureCache, torch_threads: int = 0) -> None:
+        """Build the tower of `snapshot` (imports torch; `limit_torch_threads(torch_threads)`);
+        `snapshot` must be of kind deep."""
         from feature_store.tower.network import load_tower
 
+        limit_torch_threads(torch_threads)
         assert snapshot.tower_spec is not None and snapshot.model_weights is not None
         self.model = snapshot.model
         self.version = snapshot.version

@@ -1,0 +1,60 @@
+"""The service limits torch's threads once it loads an item tower (VELOX_FEATURIZE_THREADS).
+
+torch's thread count is process-wide, so each case runs in a fresh Python process: the pytest
+process, which also trains models, keeps its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from online.settings import ServiceSettings
+
+SCRIPT = """
+import sys, tempfile
+import pyarrow as pa
+import torch
+from feature_store.registry import Registry
+from online.featurize.tower import FeatureCache, ServedTower
+from tests.online.deep_snapshot import publish_deep
+
+root = tempfile.mkdtemp()
+items = pa.table({"item_id": ["a", "b"], "year": pa.array([1990, 2000], pa.int32())})
+publish_deep(root, "m", items)
+before = torch.get_num_threads()
+tower = ServedTower(Registry(root).load("m"), FeatureCache(), int(sys.argv[1]))
+print(before, torch.get_num_threads(), len(tower.features([{"year": 1995}])))
+"""
+
+
+def threads_before_and_after(threads: int) -> list[int]:
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(Path(__file__).parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(threads)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    return [int(word) for word in done.stdout.split()]
+
+
+def test_a_served_tower_sets_torch_threads_and_zero_leaves_them() -> None:
+    assert threads_before_and_after(1) == [2, 1, 1]
+    assert threads_before_and_after(0) == [2, 2, 1]
+
+
+def test_the_setting_defaults_to_one_thread_and_refuses_negative_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert ServiceSettings().featurize_threads == 1
+    monkeypatch.setenv("VELOX_FEATURIZE_THREADS", "-1")
+    with pytest.raises(ValidationError, match="featurize_threads"):
+        ServiceSettings()
