@@ -191,7 +191,8 @@ class _OneChunk:
     0.87 ms a call, of which the card worked about 0.45 ms (upload, product, top-k, copy back);
     the rest was some fifteen kernel and copy launches and stream events. The graph is the same
     steps captured once (the users' upload from a pinned buffer, `TorchScorer._select`, the copy
-    of the k best into a pinned buffer) and replayed with one launch. On a CPU the steps run
+    of the k best into a pinned buffer) and replayed with one launch. It is kept only if its
+    replay answers a random probe bit for bit as the eager steps did. On a CPU the steps run
     plainly, so the tests run this code but for the capture.
     """
 
@@ -205,13 +206,29 @@ class _OneChunk:
         self.users = torch.empty((rows, dim), dtype=torch.float64, device=device)
         self.buffer = HostBuffer.empty(torch, rows, scorer.k, cuda)
         self.flag = torch.empty(1, dtype=torch.bool, pin_memory=cuda)
-        self._graph: Any = None
+        self._graph: _Graph | None = None
         self._stream: Any = torch.cuda.Stream(device) if cuda else None
-        self._selected = self.run(np.zeros((rows, dim)))  # the kernels chosen, scratch cached
+        probe = np.random.default_rng(0).standard_normal((rows, dim))
+        self._selected = self.run(probe)  # the kernels chosen, scratch cached
         if cuda:
-            self._graph = _captured(torch, self._stream, self._steps)
-            if self._graph is not None:
-                self._selected = self._graph.selected
+            self._use_graph_if_same(probe)
+
+    def _use_graph_if_same(self, probe: NDArray[np.float64]) -> None:
+        """Capture the steps; keep the graph only if its replay gives the eager steps' answer
+        for `probe`, bit for bit (else warn and go on with the eager steps)."""
+        eager = (self.buffer.items.clone(), self.buffer.scores.clone())
+        graph = _captured(self._scorer._torch, self._stream, self._steps)
+        if graph is None:
+            return
+        self._graph, selected, self._selected = graph, self._selected, graph.selected
+        self.run(probe)
+        if not (eager[0].equal(self.buffer.items) and eager[1].equal(self.buffer.scores)):
+            warnings.warn(
+                "scoring runs without a CUDA graph: its replay differs from the eager steps",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            self._graph, self._selected = None, selected
 
     def _steps(self) -> _Selected:
         scorer, k = self._scorer, self._scorer.k
