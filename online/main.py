@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager, closing
 from functools import partial
 
 from fastapi import FastAPI
 
+from feature_store.added_items import SyncRedis
 from feature_store.registry import Registry
 from feature_store.score_tables.engines import open_score_engine
 from online.access import AccessGate, load_keys
@@ -41,6 +43,19 @@ def store_config(settings: ServiceSettings, url: str) -> RedisStoreConfig:
     )
 
 
+def added_items_for(
+    settings: ServiceSettings, client: SyncRedis, lock: threading.RLock
+) -> AddedItems:
+    """The service's added items, featurized with the settings' batching and torch threads."""
+    return AddedItems(
+        client,
+        lock,
+        slo_s=settings.featurize_batch_slo_ms / 1000,
+        max_wait_s=settings.featurize_max_wait_ms / 1000,
+        torch_threads=settings.featurize_threads,
+    )
+
+
 def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
     """Build the app; uvicorn calls it with no argument in every worker (`--factory`)."""
     settings = settings or ServiceSettings()
@@ -52,9 +67,7 @@ def create_app(settings: ServiceSettings | None = None) -> DirectRoutesApp:
             url = stack.enter_context(redis_url_for(settings))
             store = open_store(store_config(settings, url))
             service = Service(settings, store, Registry(settings.resolved_snapshot_root()))
-            items = AddedItems(
-                sync_client(url), service.install_lock, torch_threads=settings.featurize_threads
-            )
+            items = added_items_for(settings, sync_client(url), service.install_lock)
             service.items = items
             service.watcher.after_poll = partial(items.poll, service.install)
             await asyncio.to_thread(service.watcher.poll_once)

@@ -75,6 +75,10 @@ class ServiceSettings(VeloxSettings):
     # torch's intra-op threads in a service process once it loads an item tower (0: torch's
     # default, one a core); see online.featurize.tower.limit_torch_threads.
     featurize_threads: int = Field(default=1, ge=0, le=256)
+    # PUT /items featurization (online.featurize): the AIMD controller's batch-latency target
+    # (a request waits about two batches) and how long a short batch waits for more.
+    featurize_batch_slo_ms: float = Field(default=20.0, gt=0.0, le=60_000.0)
+    featurize_max_wait_ms: float = Field(default=2.0, ge=0.0, le=1_000.0)
 
     @field_validator("policy")
     @classmethod

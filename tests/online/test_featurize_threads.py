@@ -1,4 +1,4 @@
-"""The service limits torch's threads once it loads an item tower (VELOX_FEATURIZE_THREADS).
+"""The service's featurization settings: torch threads (VELOX_FEATURIZE_THREADS) and batching.
 
 torch's thread count is process-wide, so each case runs in a fresh Python process: the pytest
 process, which also trains models, keeps its own.
@@ -58,3 +58,21 @@ def test_the_setting_defaults_to_one_thread_and_refuses_negative_counts(
     monkeypatch.setenv("VELOX_FEATURIZE_THREADS", "-1")
     with pytest.raises(ValidationError, match="featurize_threads"):
         ServiceSettings()
+
+
+def test_the_service_featurizes_with_its_batching_and_thread_settings() -> None:
+    import threading
+
+    import redis
+
+    from online.main import added_items_for
+
+    settings = ServiceSettings(
+        featurize_batch_slo_ms=35, featurize_max_wait_ms=0.5, featurize_threads=3
+    )
+    items = added_items_for(settings, redis.Redis(port=1), threading.RLock())  # not connected
+    assert (items.slo_s, items.max_wait_s, items.torch_threads) == (0.035, 0.0005, 3)
+    with pytest.raises(ValidationError, match="featurize_batch_slo_ms"):
+        ServiceSettings(featurize_batch_slo_ms=0)
+    with pytest.raises(ValidationError, match="featurize_max_wait_ms"):
+        ServiceSettings(featurize_max_wait_ms=-1)
