@@ -18,9 +18,9 @@ An update is Potter's rank-one step, done in place with BLAS on preallocated For
 construction. Every ``REFRESH_EVERY`` updates (a pure function of the count, so results do not
 depend on when a state was stored and reloaded) ``S`` and ``m`` are recomputed from the exact
 ``A`` and ``b`` by a Cholesky factorisation, which bounds rounding drift over any number of
-updates. The refresh also certifies a lower bound on λ_min(A) (`precision_floor`, which LinUCB
-uses to prune items without computing their stds). Amortised, a refresh costs about 3 µs per
-update at d = 64.
+updates. The refresh also certifies a lower bound on λ_min(A) (`precision_floor`, proven by
+velox.precision_floor), which LinUCB uses to prune items without computing their stds.
+Amortised, a refresh costs about 3 µs per update at d = 64.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.linalg import blas, lapack  # type: ignore[import-untyped]
 
 from velox.errors import DimensionError, InvalidInputError, NonFiniteError
-from velox.packed import packed_diagonal, packed_upper_index
+from velox.packed import pack_upper, packed_diagonal, unpack_upper
+from velox.precision_floor import carried_floor, certified_floor
 
 __all__ = [
     "MAX_ABS_REWARD",
@@ -48,14 +49,6 @@ REFRESH_EVERY = 64
 """Recompute the mean and square root from the exact statistics after this many updates."""
 
 FloatArray = NDArray[np.float64]
-
-_POWER_STEPS = 8
-_FLOOR_FRACTIONS = (0.9, 0.5)
-
-
-def _factorises(matrix: FloatArray) -> bool:
-    """Whether a Cholesky factorisation of `matrix` succeeds (it is positive definite)."""
-    return bool(lapack.dpotrf(matrix, lower=0, clean=0)[1] == 0)
 
 
 def _positive(name: str, value: float) -> float:
@@ -161,44 +154,32 @@ class UserPosterior:
         matrix = np.array(precision, dtype=np.float64)
         if matrix.shape != (dim, dim):
             raise DimensionError(f"precision must have shape ({dim}, {dim}), got {matrix.shape}")
-        rows, cols = packed_upper_index(dim)
-        a_packed = np.ascontiguousarray(matrix[rows, cols])
+        a_packed = pack_upper(matrix)
         if not np.all(np.isfinite(a_packed)):
             raise NonFiniteError("precision contains NaN or infinity")
-        full = np.empty((dim, dim), order="F")
-        full[rows, cols] = full[cols, rows] = a_packed
+        full = unpack_upper(a_packed, dim).T  # symmetric: the transpose is Fortran-ordered
         chol, info = lapack.dpotrf(full, lower=0, clean=1)
         if info != 0:
             raise InvalidInputError("precision must be positive definite")
         inv_chol, info = lapack.dtrtri(chol, lower=0, overwrite_c=1)
         if info != 0:
             raise InvalidInputError("precision is singular")
-        posterior = cls(
-            lam=start.lam,
+        sqrt_cov = np.asfortranarray(inv_chol)
+        floor = carried_floor(full, start.lam, sqrt_cov)
+        if floor <= 0.0:
+            raise InvalidInputError("precision is too ill-conditioned to certify a floor")
+        return cls(
+            # λ is the isotropic part of the prior, at most the floor (the state codec checks
+            # it): below the given λ only by the rounding margin, for a rank-deficient Gram.
+            lam=min(start.lam, floor),
             noise_std=start.noise_std,
             count=0,
-            floor=0.0,
+            floor=floor,
             a_packed=a_packed,
             b=full @ start.mean(),
             mean=np.array(start.mean()),
-            sqrt_cov=np.asfortranarray(inv_chol),
+            sqrt_cov=sqrt_cov,
         )
-        # A factorisation proves the floor λ (a full-rank Gram matrix) or λ less a margin for
-        # float32 rounding; only when both fail is one certified from the spectrum (A need not
-        # be ⪰ λI to be a prior).
-        margin = 1e-6 * float(np.trace(full))
-        for floor in (start.lam, start.lam - margin):
-            if floor > 0.0 and _factorises(full - floor * np.eye(dim)):
-                posterior._floor = floor
-                break
-        else:
-            posterior._floor = posterior._certified_floor()
-        if posterior._floor <= 0.0:
-            raise InvalidInputError("precision is too ill-conditioned to certify a floor")
-        # λ is the isotropic part of the prior, at most the floor (the state codec checks it):
-        # below the given λ only by the rounding margin, for a rank-deficient Gram matrix.
-        posterior._lam = min(posterior._lam, posterior._floor)
-        return posterior
 
     def recentred(self, w0: ArrayLike) -> UserPosterior:
         """This prior with mean `w0`, sharing its covariance read-only (O(d), no factorisation).
@@ -302,7 +283,8 @@ class UserPosterior:
     def refresh(self) -> None:
         """Recompute the mean and the square root from the exact statistics A and b."""
         self._own_buffers()
-        chol, info = lapack.dpotrf(self.precision(), lower=0, clean=1, overwrite_a=1)
+        precision = self.precision()
+        chol, info = lapack.dpotrf(precision, lower=0, clean=1)
         if info != 0:
             raise NonFiniteError("the precision matrix is not positive definite")
         inv_chol, info = lapack.dtrtri(chol, lower=0, overwrite_c=1)
@@ -310,31 +292,7 @@ class UserPosterior:
             raise NonFiniteError("the precision matrix is singular")
         self._sqrt_cov[...] = inv_chol
         self._mean[...] = inv_chol @ (inv_chol.T @ self._b)
-        self._floor = max(self._floor, self._certified_floor())
-
-    def _certified_floor(self) -> float:
-        """A proven lower bound on λ_min(A): a shift mu for which A - mu·I still factorises.
-
-        Power iteration on A⁻¹ = S Sᵀ guesses λ_min(A) from above; a Cholesky factorisation of
-        A - mu·I succeeding proves λ_min(A) > mu (less a rounding margin).
-        """
-        direction = np.full(self.dim, 1.0 / math.sqrt(self.dim))
-        rayleigh = 0.0
-        for _ in range(_POWER_STEPS):
-            projected = blas.dgemv(1.0, self._sqrt_cov, direction, trans=1)
-            rayleigh = blas.ddot(projected, projected)
-            direction = blas.dgemv(1.0 / math.sqrt(rayleigh), self._sqrt_cov, projected)
-            direction /= math.sqrt(blas.ddot(direction, direction))
-        precision = self.precision()
-        margin = 1e-9 * float(np.trace(precision))
-        for fraction in _FLOOR_FRACTIONS:
-            shift = fraction / rayleigh
-            if shift - margin <= self._floor:
-                break
-            shifted = precision - shift * np.eye(self.dim)
-            if lapack.dpotrf(shifted, lower=0, clean=0, overwrite_a=1)[1] == 0:
-                return shift - margin
-        return self._floor
+        self._floor = certified_floor(self._sqrt_cov, precision, self._floor)
 
     def mean(self) -> FloatArray:
         """The posterior mean (λI + Σ w xxᵀ)⁻¹(λ w0 + Σ w r x), read-only."""
@@ -365,11 +323,7 @@ class UserPosterior:
 
     def precision(self) -> FloatArray:
         """The exact precision matrix A = λI + Σ w xxᵀ as a new full (d, d) array."""
-        rows, cols = packed_upper_index(self.dim)
-        full = np.empty((self.dim, self.dim), order="F")
-        full[rows, cols] = self._a_packed
-        full[cols, rows] = self._a_packed
-        return full
+        return unpack_upper(self._a_packed, self.dim).T  # symmetric: Fortran-ordered for LAPACK
 
     def statistic_b(self) -> FloatArray:
         """The exact vector b = λ w0 + Σ w r x, read-only."""

@@ -17,6 +17,7 @@ PUBLIC = {
         "closed_form_mean",
     ],
     "velox.packed": ["pack_upper", "packed_diagonal", "packed_upper_index", "unpack_upper"],
+    "velox.precision_floor": ["carried_floor", "certified_floor", "factorises"],
     "velox.state_codec": [
         "FORMAT_VERSION",
         "MAGIC",
@@ -92,6 +93,7 @@ def _modules() -> list[ModuleType]:
     names = [
         "velox.posterior",
         "velox.packed",
+        "velox.precision_floor",
         "velox.scoring",
         "velox.policies",
         "velox.policies.greedy",
