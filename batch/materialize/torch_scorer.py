@@ -153,12 +153,15 @@ class TorchScorer(Scorer):
     def _download(self, chunk: _Selected, buffer: HostBuffer) -> _Copy:
         """Queue the copy of the chunk's k best (items as int32, scores) into `buffer`, after
         the flag's copy on the compute stream."""
-        k = self.k
         with self._lanes.computing(None):
-            items, scores = chunk.picked[:, :k].to(self._torch.int32), chunk.values[:, :k]
-            scores = scores.contiguous()
+            items, scores = self._k_best(chunk)
             ready = self._lanes.mark()
         return _Copy(buffer, self._lanes.download(items, scores, ready, buffer))
+
+    def _k_best(self, chunk: _Selected) -> tuple[torch.Tensor, torch.Tensor]:
+        """The chunk's k best as the host buffers hold them: int32 items, contiguous scores."""
+        k = self.k
+        return chunk.picked[:, :k].to(self._torch.int32), chunk.values[:, :k].contiguous()
 
     def _checked(self, queued: _Queued) -> tuple[slice, TopRows]:
         """The chunk's block once it has arrived; rows with equal neighbouring scores are
@@ -209,7 +212,7 @@ class _OneChunk:
         self._graph: _Graph | None = None
         self._stream: Any = torch.cuda.Stream(device) if cuda else None
         probe = np.random.default_rng(0).standard_normal((rows, dim))
-        self._selected = self.run(probe)  # the kernels chosen, scratch cached
+        self.run(probe)  # the kernels chosen, scratch cached
         if cuda:
             self._use_graph_if_same(probe)
 
@@ -220,7 +223,7 @@ class _OneChunk:
         graph = _captured(self._scorer._torch, self._stream, self._steps)
         if graph is None:
             return
-        self._graph, selected, self._selected = graph, self._selected, graph.selected
+        self._graph = graph
         self.run(probe)
         if not (eager[0].equal(self.buffer.items) and eager[1].equal(self.buffer.scores)):
             warnings.warn(
@@ -228,14 +231,14 @@ class _OneChunk:
                 RuntimeWarning,
                 stacklevel=2,
             )
-            self._graph, self._selected = None, selected
+            self._graph = None
 
     def _steps(self) -> _Selected:
-        scorer, k = self._scorer, self._scorer.k
         self.users.copy_(self.host_users, non_blocking=True)
-        chunk = scorer._select(slice(0, self.rows), self.users, self.flag)
-        self.buffer.items.copy_(chunk.picked[:, :k].to(scorer._torch.int32), non_blocking=True)
-        self.buffer.scores.copy_(chunk.values[:, :k].contiguous(), non_blocking=True)
+        chunk = self._scorer._select(slice(0, self.rows), self.users, self.flag)
+        items, scores = self._scorer._k_best(chunk)
+        self.buffer.items.copy_(items, non_blocking=True)
+        self.buffer.scores.copy_(scores, non_blocking=True)
         return chunk
 
     def run(self, weights: NDArray[np.float64]) -> _Selected:
@@ -249,7 +252,7 @@ class _OneChunk:
                 chunk = self._steps()
             else:
                 self._graph.graph.replay()
-                chunk = self._selected
+                chunk = self._graph.selected
         self._stream.synchronize()
         return chunk
 
