@@ -1,6 +1,6 @@
 """Online adaptation on movielens-100k: later ratings through the online update vs a retrain.
 
-    python -m bench.experiment_online_adaptation [--seed 42]
+    python -m bench.experiment_online_adaptation [--seed 42] [--discounts 0.1,0.25] [--inner]
 
 Velox's headline experiment (Crankshaw et al. 2015, about 70 % there). The log is cut at two
 moments (batch.splits.global_time_parts): the oldest 60 % of events (P0), the next 20 % (P1,
@@ -21,7 +21,13 @@ protocol:
   the change of the ridge part alone, w + (ridge on P0 + P1 - ridge on P0), features fixed;
 * P0 features, heads refitted on P0 + P1 (diagnostic): what a retrain of the heads alone gives,
   the most any update of the user weights over P0's features could aim at;
-* retrain: features and heads refitted on P0 + P1.
+* retrain: features and heads refitted on P0 + P1;
+* with `--discounts`, for each weight g (not what the service does): the online arm from a
+  prior whose P0 evidence counts g times, precision λI + g G_u and mean the ridge over the
+  g-weighted P0 events plus the same exposure term, i.e. batch evidence discounted for drift.
+
+`--inner` runs it all inside P0 + P1, with no P2 row read: fit on the oldest 45 % of the
+events, stream the next 15 %, judge on P1, which is where a weight g could be chosen.
 
 Gain recovered = (arm - before) / (retrain - before), for NDCG@10, recall@10 and RMSE (for
 RMSE, gains are reductions). The first table is the protocol's (every P2 row); the second leaves
@@ -45,6 +51,7 @@ from pyspark.sql import DataFrame
 from batch.datasets.reader import read_events, resolve_dataset
 from batch.head_choice import (
     EvaluationRows,
+    HeadChoice,
     choose_head,
     evaluation_rows,
     fit_chosen,
@@ -53,8 +60,16 @@ from batch.head_choice import (
 from batch.options import TrainOptions
 from batch.prepare import ITEM, REWARD, USER, prepare_events
 from batch.spark import get_spark
-from batch.splits import PART, TRAIN, VALIDATION, for_choosing, for_testing, global_time_parts
-from batch.train_als import POPULATION, FeatureModel, fit_features
+from batch.splits import (
+    HELD_OUT,
+    PART,
+    TRAIN,
+    VALIDATION,
+    for_choosing,
+    for_testing,
+    global_time_parts,
+)
+from batch.train_als import POPULATION, FeatureModel, TrainedModel, fit_features
 from velox.posterior import UserPosterior
 from velox.settings import VeloxSettings
 
@@ -99,6 +114,29 @@ def ridge(grams: FloatArray, moments: FloatArray, prior: FloatArray, lam: float)
     return np.asarray(np.linalg.solve(grams + lam * eye, rhs[..., None])[..., 0])
 
 
+def discounted_stream(
+    features: FeatureModel,
+    choice: HeadChoice,
+    before: TrainedModel,
+    stats: tuple[FloatArray, FloatArray, FloatArray, float],
+    gamma: float,
+    events: dict[str, np.ndarray],
+) -> FloatArray:
+    """The online arm from the batch head refitted with P0's evidence weighted `gamma` (g).
+
+    `stats`: the users' P0 Gram matrices and moments, the head's prior mean and lambda.
+    """
+    grams, moments, prior, lam = stats
+    precisions = gamma * grams + lam * np.eye(grams.shape[1])
+    rhs = lam * np.broadcast_to(prior, moments.shape) + gamma * moments
+    ridge_means = np.asarray(np.linalg.solve(precisions, rhs[..., None])[..., 0], np.float64)
+    means = choice.user_weights(features, before, ridge_means)
+    return stream(
+        features, before.user_weights[0],
+        lambda u: UserPosterior.from_precision(means[u], precisions[u], lam), events,
+    )  # fmt: skip
+
+
 def driver_events(frame: DataFrame) -> dict[str, np.ndarray]:
     """The (u, i, r, t, event_id) columns of `frame` as numpy arrays on the driver."""
     table = frame.selectExpr(
@@ -135,18 +173,34 @@ def report(label: str, found: dict[str, dict[str, float]]) -> None:
         print(f"gain recovered, {name}: {shares}")
 
 
-def main() -> None:
-    """Fit the three arms, score them on P2, print the table and the share of the gain."""
+def time_parts(frame: DataFrame, inner: bool) -> DataFrame:
+    """P0 / P1 / P2 at 60 / 20 / 20 % of the events, or with `inner` 45 / 15 / 20 % inside the
+    first 80 % (P0 cut at its last quarter, P1 judged: no P2 row read)."""
+    parts = global_time_parts(frame, 0.2, 0.2)
+    if inner:
+        parts = global_time_parts(parts.filter(parts[PART] != HELD_OUT).drop(PART), 0.1875, 0.25)
+    return parts.cache()
+
+
+def arguments() -> argparse.Namespace:
+    """The command line (module doc)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=TrainOptions.seed)
-    args = parser.parse_args()
+    parser.add_argument("--discounts", default="", help="weights g of P0 evidence, e.g. 0.1,0.25")
+    parser.add_argument("--inner", action="store_true", help="inside P0 + P1 only (module doc)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    """Fit the three arms, score them on P2, print the table and the share of the gain."""
+    args = arguments()
     options = TrainOptions(dataset="movielens-100k", seed=args.seed)
     started = time.perf_counter()
     _, files = resolve_dataset(options, VeloxSettings())
     spark = get_spark(app_name="velox-online-adaptation", short_job=True)
     prepared = prepare_events(read_events(spark, files.events))
     shape = (prepared.n_users, prepared.n_items)
-    parts = global_time_parts(prepared.frame, 0.2, 0.2).cache()
+    parts = time_parts(prepared.frame, args.inner)
     choosing, testing = for_choosing(parts), for_testing(parts)
     early = fit_features(choosing, shape, options)
     choice, _ = choose_head(choosing, early, shape, options)
@@ -170,6 +224,12 @@ def main() -> None:
         before_features, batch_w,
         lambda u: UserPosterior.from_precision(batch_w[u], precisions[u], lam), events,
     )  # fmt: skip
+    discounted = {
+        gamma: discounted_stream(
+            before_features, choice, before, (grams, moments, prior, lam), gamma, events
+        )
+        for gamma in (float(g) for g in args.discounts.split(",") if g)
+    }
     later_grams, later_moments = user_grams(before_features, events, shape[0])
     later_b = (precisions @ batch_w[..., None])[..., 0] + later_moments
     closed = np.linalg.solve(precisions + later_grams, later_b[..., None])[..., 0]
@@ -185,6 +245,7 @@ def main() -> None:
         "online, prior precision lambda I (old)": (before_features, isotropic),
         "online (P1 through the /observe update)": (before_features, carried),
         "online, term kept as an offset": (before_features, offset),
+        **{f"online, P0 evidence x{g}": (before_features, w) for g, w in discounted.items()},
         "P0 features, heads refitted on P0 + P1": (before_features, refitted),
         "retrain (P0 + P1)": (retrain_features, retrain.user_weights[0]),
     }
@@ -200,8 +261,9 @@ def main() -> None:
         for label, judged in tables.items()
     }
     spark.stop()
+    cut = "45/15/20 inside P0 + P1 (--inner)" if args.inner else "60/20/20"
     print(
-        f"\nmovielens-100k, global time cut 60/20/20, seed {args.seed}, head {choice.as_dict()}, "
+        f"\nmovielens-100k, global time cut {cut}, seed {args.seed}, head {choice.as_dict()}, "
         f"{events[USER].size} later ratings streamed, {int(rows.users.sum())} users, "
         f"{int(new_items.sum())} items first rated in P1 ({time.perf_counter() - started:.0f} s)"
     )
