@@ -1,20 +1,15 @@
 """The service's featurization settings: torch threads (VELOX_FEATURIZE_THREADS) and batching.
 
-torch's thread count is process-wide, so each case runs in a fresh Python process: the pytest
-process, which also trains models, keeps its own.
+torch's thread count is process-wide, so each thread case runs in a fresh Python process.
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from online.settings import ServiceSettings
+from tests.support.fresh_python import fresh_python
 
 SCRIPT = """
 import sys, tempfile
@@ -34,16 +29,7 @@ print(before, torch.get_num_threads(), len(tower.features([{"year": 1995}])))
 
 
 def threads_before_and_after(threads: int) -> list[int]:
-    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(Path(__file__).parents[2])}
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(threads)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=True,
-    )
-    return [int(word) for word in done.stdout.split()]
+    return fresh_python(SCRIPT, str(threads), OMP_NUM_THREADS="2")
 
 
 def test_a_served_tower_sets_torch_threads_and_zero_leaves_them() -> None:
