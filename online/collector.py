@@ -4,16 +4,23 @@ Freezing moves every object alive at that point (the snapshot, torch and an item
 deep model is served, the libraries) out of the collector's reach: a full collection no longer
 walks them. Without it, a full collection in a process that has imported torch took 80-110 ms
 here (bench/bench_aimd_featurize.py: about one per 8 s of featurization load), all of it a
-pause for every request in flight. A deep model that arrives after startup (a hot swap to the
-first `kind = deep` version) imports torch then: `freeze_late_import` collects and freezes once
-more, so its objects leave the collector's reach too.
+pause for every request in flight. A snapshot installed after startup can import a library
+then (torch for the first deep model's tower, faiss for the first ANN index): the install
+calls `freeze_late_imports`, which freezes again when modules were imported since.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 
 GC_YOUNG_THRESHOLD = 20_000
+
+
+class _LastFreeze:
+    """How many modules were imported when this process last froze its collector."""
+
+    modules = 0
 
 
 def quiet_collector() -> None:
@@ -25,16 +32,18 @@ def quiet_collector() -> None:
     """
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    _LastFreeze.modules = len(sys.modules)
 
 
-def freeze_late_import() -> None:
-    """After a large library was first imported once the service runs: collect, then freeze.
+def freeze_late_imports() -> None:
+    """After an install: if modules were imported since the last freeze, collect, then freeze.
 
     Only in a process that froze its collector (`quiet_collector`: a service); elsewhere
     (`velox train`, tests, notebooks) the collector stays as Python sets it. The collection
     first (one full pass over what is not frozen, about one of the pauses it prevents) keeps
     the garbage of that moment out of the permanent generation, where it would never be freed.
     """
-    if gc.get_freeze_count():
+    if gc.get_freeze_count() and len(sys.modules) > _LastFreeze.modules:
         gc.collect()
         gc.freeze()
+        _LastFreeze.modules = len(sys.modules)

@@ -6,6 +6,7 @@ import threading
 
 from feature_store.registry import Registry
 from feature_store.snapshot import Snapshot
+from online.collector import freeze_late_imports
 from online.featurize.added_items import AddedItems
 from online.metrics import ServiceMetrics
 from online.policy_book import PolicyBook
@@ -41,11 +42,14 @@ class Service:
 
     def install(self, snapshot: Snapshot) -> ServedModel:
         """Precompute `snapshot` and swap it in (one assignment; the watcher and the added
-        items' refresh are the writers, one at a time under `install_lock`)."""
+        items' refresh are the writers, one at a time under `install_lock`). Libraries its
+        load or its tower imported are then frozen with the rest (online.collector)."""
         with self.install_lock:
             if self.items is not None:  # added items, featurized by this snapshot's tower
                 snapshot = self.items.extend(snapshot)
-            return self._install(snapshot)
+            served = self._install(snapshot)
+        freeze_late_imports()
+        return served
 
     def _install(self, snapshot: Snapshot) -> ServedModel:
         # A bare "thompson" explores at the scale the snapshot's users calibrate (not 1).

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -21,7 +20,6 @@ from numpy.typing import NDArray
 from feature_store.snapshot import Snapshot
 from feature_store.tower.encode import encode_items
 from feature_store.tower.spec import TowerSpec
-from online.collector import freeze_late_import
 
 CACHE_ITEMS = 100_000
 
@@ -83,9 +81,7 @@ class ServedTower:
 
     def __init__(self, snapshot: Snapshot, cache: FeatureCache, torch_threads: int = 0) -> None:
         """Build the tower of `snapshot` (imports torch; `limit_torch_threads(torch_threads)`);
-        `snapshot` must be of kind deep. A service whose first deep model arrives after startup
-        imports torch here, after its collector was quieted: torch is then frozen too."""
-        late_import = "torch" not in sys.modules
+        `snapshot` must be of kind deep."""
         from feature_store.tower.network import load_tower
 
         limit_torch_threads(torch_threads)
@@ -96,8 +92,6 @@ class ServedTower:
         self.cache = cache
         self._tower = load_tower(self.spec, snapshot.model_weights)
         self._lock = threading.Lock()  # one forward pass at a time per tower
-        if late_import:
-            freeze_late_import()
 
     def features(self, batch: Sequence[Mapping[str, Any]]) -> list[NDArray[np.float32]]:
         """One feature row per attribute object, from the cache or one forward pass."""
