@@ -127,10 +127,8 @@ def discounted_stream(
     `stats`: the users' P0 Gram matrices and moments, the head's prior mean and lambda.
     """
     grams, moments, prior, lam = stats
+    means = choice.user_weights(features, before, ridge(gamma * grams, gamma * moments, prior, lam))
     precisions = gamma * grams + lam * np.eye(grams.shape[1])
-    rhs = lam * np.broadcast_to(prior, moments.shape) + gamma * moments
-    ridge_means = np.asarray(np.linalg.solve(precisions, rhs[..., None])[..., 0], np.float64)
-    means = choice.user_weights(features, before, ridge_means)
     return stream(
         features, before.user_weights[0],
         lambda u: UserPosterior.from_precision(means[u], precisions[u], lam), events,
